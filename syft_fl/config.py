@@ -1,0 +1,341 @@
+"""One config tree for an experiment: defaults, a YAML file and ``--set`` overrides, validated once.
+
+``load_config(path, overrides)`` is a pure function (no I/O but reading ``path``) that returns a frozen
+:class:`Config` or raises :class:`ConfigError` with a one-line message naming the key and the value. The CLI
+prints that line and exits 2; nothing runs and nothing is written before the config is valid.
+
+Every key carries its unit and a one-line description in its field metadata: ``describe_keys()`` turns them into
+the ``--help`` text, and the README's key table is made from the same source.
+"""
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from . import codec, policy
+from .channel import ChannelConfig
+from .compute import ComputeConfig
+from .data import DATASETS, PARTITIONS
+from .models import MODELS
+
+DEFAULT_CONFIG_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs", "default.yaml"
+)
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message is one line naming both."""
+
+
+def _key(doc: str, unit: str = "-", **kwargs: Any) -> Any:
+    """A dataclass field with its documentation (``doc``) and unit (``unit``) in the metadata."""
+    return field(metadata={"doc": doc, "unit": unit}, **kwargs)
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One upload strategy compared in the experiment.
+
+    ``kind`` is one of :data:`syft_fl.policy.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
+    round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest).
+    """
+
+    kind: str = _key("upload strategy: " + " | ".join(policy.STRATEGIES), default="full")
+    spec: str = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
+    ladder: Tuple[str, ...] = _key("single-tier codec specs, poorest to richest, for the adaptive kinds", default=())
+
+    def __post_init__(self) -> None:
+        if self.kind not in policy.STRATEGIES:
+            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
+        try:
+            parsed = codec.parse_spec(self.spec)
+            ladder = [codec.parse_spec(s) for s in self.ladder]
+        except codec.CodecError as err:
+            raise ValueError(str(err)) from None
+        if self.kind == "full" and parsed.scheme != "full":
+            raise ValueError(f"spec={self.spec!r}: kind full uploads the lossless spec 'full'")
+        if self.kind == "fixed" and parsed.num_tiers != 1:
+            raise ValueError(f"spec={self.spec!r}: kind fixed needs a single-tier spec")
+        if self.kind in ("adaptive", "adaptive-tiered"):
+            if not self.ladder:
+                raise ValueError(f"ladder=[]: kind {self.kind} needs a ladder of specs")
+            for text, spec in zip(self.ladder, ladder):
+                if spec.num_tiers != 1:
+                    raise ValueError(f"ladder entry {text!r} must be a single-tier spec")
+
+
+def _default_strategies() -> Dict[str, StrategyConfig]:
+    ladder = ("uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "float:16", "full")
+    return {
+        "full": StrategyConfig(kind="full", spec="full"),
+        "fixed": StrategyConfig(kind="fixed", spec="uniform:8,block=256"),
+        "tiered": StrategyConfig(kind="tiered", spec="uniform:4+4+8,block=256"),
+        "adaptive": StrategyConfig(kind="adaptive", ladder=ladder),
+        "adaptive-tiered": StrategyConfig(kind="adaptive-tiered", ladder=ladder[:3]),
+    }
+
+
+@dataclass(frozen=True)
+class FaultsConfig:
+    """Injected faults, each drawn per UE and round from the run seed (0 = off)."""
+
+    ue_crash_prob: float = _key("probability that a selected UE's training raises", "prob", default=0.0)
+    corrupt_tier_prob: float = _key("probability that a tier's bytes are flipped in flight", "prob", default=0.0)
+    nan_update_prob: float = _key("probability that a UE uploads a NaN update", "prob", default=0.0)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{f.name}={value!r} is not a probability in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
+
+    seed: int = _key("seed of every random draw (data split, init, channel, sampling, faults)", default=0)
+    rounds: int = _key("communication rounds per strategy", "rounds", default=40)
+    num_ues: int = _key("UEs in the cell", "UEs", default=20)
+    ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=10)
+    local_epochs: int = _key("local training epochs per round", "epochs", default=1)
+    batch_size: int = _key("local minibatch size", "samples", default=20)
+    lr: float = _key("local SGD learning rate", "-", default=0.05)
+    server_lr: float = _key("BS step on the weighted mean update (payload: delta)", "-", default=1.0)
+    model: str = _key("model: " + " | ".join(MODELS), default="cnn")
+    dataset: str = _key("data set: " + " | ".join(DATASETS) + " (mnist5k is embedded)", default="mnist5k")
+    data_root: Optional[str] = _key("folder holding torchvision data sets (not needed for mnist5k)", default=None)
+    train_size: int = _key("training samples drawn from the data set", "samples", default=4000)
+    test_size: int = _key("held-out test samples the BS evaluates on", "samples", default=1000)
+    partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
+    alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
+    payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
+    deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=12.0)
+    increment_window_s: float = _key("extra wait for increment tiers after the deadline", "s", default=3.0)
+    target_accuracy: float = _key("test accuracy whose time and bytes to reach are reported", "fraction", default=0.9)
+    downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
+    training: str = _key("local training: worker (one command, plain loop on the UE) | pointers (op by op)",
+                         default="worker")
+    transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes)",
+                          default="virtual")
+    strategies: Dict[str, StrategyConfig] = _key(
+        "upload strategies compared side by side: name -> {kind, spec, ladder}", default_factory=_default_strategies
+    )
+    channel: ChannelConfig = _key("wireless uplink (see channel.* keys)", default_factory=ChannelConfig)
+    compute: ComputeConfig = _key("UE computation and energy (see compute.* keys)", default_factory=ComputeConfig)
+    faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
+
+    def __post_init__(self) -> None:
+        positive = ("rounds", "num_ues", "ues_per_round", "local_epochs", "batch_size", "train_size", "test_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        for name in ("lr", "server_lr", "deadline_s", "alpha"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
+        if self.increment_window_s < 0:
+            raise ConfigError(f"increment_window_s={self.increment_window_s!r} must be >= 0")
+        if not 0.0 < self.target_accuracy <= 1.0:
+            raise ConfigError(f"target_accuracy={self.target_accuracy!r} must be in (0, 1]")
+        if self.ues_per_round > self.num_ues:
+            raise ConfigError(f"ues_per_round={self.ues_per_round} is more than num_ues={self.num_ues}")
+        choices = {
+            "model": tuple(MODELS),
+            "dataset": DATASETS,
+            "partition": PARTITIONS,
+            "payload": ("delta", "model"),
+            "downlink": ("ideal", "channel"),
+            "training": ("worker", "pointers"),
+            "transport": ("virtual", "websocket"),
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}{_did_you_mean(value, allowed)}")
+        if self.data_root is not None and not os.path.isdir(self.data_root):
+            raise ConfigError(f"data_root={self.data_root!r} is not an existing folder")
+        if self.dataset != "mnist5k" and self.data_root is None:
+            raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with the torchvision files)")
+        if not self.strategies:
+            raise ConfigError("strategies={} names no strategy")
+
+
+def _did_you_mean(word: Any, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _field_types(cls: type) -> Dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Check ``value`` against the annotated type ``kind``; ints are accepted where floats are asked."""
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r} is not a number")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}={value!r} is not an integer")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} is not a string")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not true/false")
+        return value
+    if kind == Optional[str]:
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} is not a string or null")
+        return value
+    if kind == Tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}={value!r} is not a list of strings")
+        return tuple(value)
+    raise ConfigError(f"{key}: unsupported type {kind!r}")  # a programming error, still one line
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+    """Build dataclass ``cls`` from the plain mapping ``raw`` (unknown keys, types and ranges checked)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}={raw!r} is not a mapping of keys")
+    fields = _field_types(cls)
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(f"unknown key {prefix}{key}{_did_you_mean(key, list(fields))}")
+    kwargs = {}
+    for name, value in raw.items():
+        kind = fields[name].type
+        key = prefix + name
+        if name == "strategies" and cls is Config:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}={value!r} is not a mapping of name -> {{kind, spec, ladder}}")
+            kwargs[name] = {str(n): _build(StrategyConfig, s, f"{key}.{n}.") for n, s in value.items()}
+        elif dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value, key + ".")
+        else:
+            kwargs[name] = _coerce(value, kind, key)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}{err}" if prefix else str(err)) from None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{prefix}{err}") from None
+
+
+def to_dict(config: Any) -> Any:
+    """The config as plain YAML-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Mapping):
+        return {k: to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def parse_override(text: str) -> Tuple[List[str], Any]:
+    """``"channel.fading=rician"`` -> (["channel", "fading"], "rician"); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} is not key=value")
+    key, _, value = text.partition("=")
+    path = key.strip().split(".")
+    if not all(path):
+        raise ConfigError(f"--set {text!r} has an empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def _set_path(raw: Dict[str, Any], path: List[str], value: Any) -> None:
+    node = raw
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def load_config(
+    path: Optional[str] = None,
+    overrides: Sequence[str] = (),
+    *,
+    seed: Optional[int] = None,
+    strategies: Optional[Sequence[str]] = None,
+) -> Config:
+    """Read the YAML at ``path`` (the default experiment when None), apply ``--set`` overrides, validate.
+
+    ``strategies`` keeps only those names (in that order); ``seed`` overrides the file's seed. The YAML's own
+    ``strategies:`` mapping replaces the default set; ``--set strategies.NAME.KEY=...`` edits or adds one.
+    """
+    source = DEFAULT_CONFIG_PATH if path is None else path
+    try:
+        with open(source) as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(f"--config {source!r}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"--config {source!r}: not valid YAML{where}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {source!r}: top level is not a mapping of keys")
+    merged = to_dict(Config())
+    merged.update(raw)
+    for section in ("channel", "compute", "faults"):
+        if isinstance(raw.get(section), dict):
+            merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
+    for text in overrides:
+        key_path, value = parse_override(text)
+        _set_path(merged, key_path, value)
+    if seed is not None:
+        merged["seed"] = seed
+    if strategies is not None:
+        known = merged.get("strategies") or {}
+        missing = [s for s in strategies if s not in known]
+        if missing or not strategies:
+            name = missing[0] if missing else ""
+            raise ConfigError(
+                f"--strategies {name!r} is not a configured strategy ({', '.join(known)})"
+                f"{_did_you_mean(name, list(known))}"
+            )
+        merged["strategies"] = {s: known[s] for s in strategies}
+    return _build(Config, merged, "")
+
+
+def describe_keys() -> List[Tuple[str, str, str, str]]:
+    """Every config key as (dotted key, unit, default, description), for ``--help`` and the README."""
+    rows: List[Tuple[str, str, str, str]] = []
+
+    def walk(cls: type, instance: Any, prefix: str) -> None:
+        docs = getattr(cls, "field_docs", None)
+        extra = docs() if callable(docs) else {}
+        for f in dataclasses.fields(cls):
+            value = getattr(instance, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(type(value), value, f"{prefix}{f.name}.")
+                continue
+            doc = f.metadata.get("doc") or extra.get(f.name, "")
+            unit = f.metadata.get("unit", "")
+            if f.name == "strategies" and cls is Config:
+                shown = ", ".join(value)
+            else:
+                shown = yaml.safe_dump(to_dict(value), default_flow_style=True, width=1000).strip()
+                shown = shown[:-4] if shown.endswith("\n...") else shown.replace("\n...", "")
+            rows.append((prefix + f.name, unit, shown, doc))
+
+    walk(Config, Config(), "")
+    return rows

@@ -1,0 +1,129 @@
+"""Model registry: the networks of McMahan et al. (2017) and a small CIFAR CNN.
+
+Every model's ``forward`` returns logits; the softmax lives in the loss (``cross_entropy``).
+Build by name with :func:`build_model`; a seed makes the initial weights reproducible without touching
+the global torch RNG. No syft in here.
+"""
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+__all__ = ["MODELS", "CifarCNN", "FedAvgCNN", "MLP2NN", "build_model", "count_parameters"]
+
+
+class FedAvgCNN(nn.Module):
+    """The FedAvg "CNN" for 28x28 digits (McMahan et al. 2017, sec. 3).
+
+    5x5 conv 32 (same padding), ReLU, 2x2 max-pool, 5x5 conv 64 (same padding), ReLU, 2x2 max-pool,
+    fc 7*7*64 -> 512, ReLU, fc 512 -> classes. 1,663,370 parameters for 1 channel and 10 classes.
+    Input: N x in_channels x 28 x 28.
+    """
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        _check_shape_args(in_channels, num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Linear(7 * 7 * 64, 512), nn.ReLU(), nn.Linear(512, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class MLP2NN(nn.Module):
+    """The FedAvg "2NN": 784-200-200-classes with ReLU (McMahan et al. 2017, sec. 3).
+
+    199,210 parameters for 1 channel and 10 classes. Input: N x in_channels x 28 x 28 (flattened here).
+    """
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        _check_shape_args(in_channels, num_classes)
+        self.layers = nn.Sequential(
+            nn.Linear(in_channels * 28 * 28, 200),
+            nn.ReLU(),
+            nn.Linear(200, 200),
+            nn.ReLU(),
+            nn.Linear(200, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.flatten(x, 1))
+
+
+class CifarCNN(nn.Module):
+    """The PyTorch-tutorial CNN for 32x32 images: conv5x5 6, pool, conv5x5 16, pool, fc 120, 84, classes.
+
+    62,006 parameters for 3 channels and 10 classes. Input: N x in_channels x 32 x 32.
+    """
+
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        _check_shape_args(in_channels, num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * 5 * 5, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+MODELS: Dict[str, Callable[..., nn.Module]] = {
+    "cnn": FedAvgCNN,
+    "2nn": MLP2NN,
+    "cifar_cnn": CifarCNN,
+}
+
+
+def build_model(
+    name: str, *, in_channels: Optional[int] = None, num_classes: int = 10, seed: Optional[int] = None
+) -> nn.Module:
+    """Build the registered model ``name``.
+
+    ``in_channels=None`` uses the model's own default (1 for ``cnn`` and ``2nn``, 3 for ``cifar_cnn``).
+    With ``seed``, the initial weights depend on the seed only: they are drawn inside
+    ``torch.random.fork_rng`` so the caller's global RNG state is left as it was.
+    Raises ``ValueError`` for an unknown name (listing the choices) or bad sizes / seed.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    kwargs = {"num_classes": num_classes}
+    if in_channels is not None:
+        kwargs["in_channels"] = in_channels
+    if seed is None:
+        return MODELS[name](**kwargs)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MODELS[name](**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of scalar parameters (all of them; every parameter here is trainable)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_shape_args(in_channels: int, num_classes: int) -> None:
+    for key, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")

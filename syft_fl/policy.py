@@ -1,0 +1,262 @@
+"""BS reception policy: which tiers of which UE count in a round, and how long the round lasts.
+
+Clock: time 0 is the BS's broadcast of the global model. UE ``u`` trains for ``compute_s`` and
+then sends its tiers back to back, so tier ``j`` arrives at ``compute_s + sum(tx[0..j])``
+(``arrival_times_s``); ``math.inf`` marks a tier that never arrives (outage).
+
+Rules (``receive``), with ``D = deadline_s`` and ``W = increment_window_s``:
+
+* the base tier (tier 0) is accepted iff it arrives by ``D``; otherwise the UE is dropped;
+* increment ``j >= 1`` is accepted iff every tier before it was accepted (no skipping: a tier lost
+  to outage or lateness ends the prefix) and it arrives by ``D + W``;
+* the BS knows each UE's tier count (the spec is fixed at round start and carried in the base
+  header), so it stops waiting for ``u`` at its *close time*:
+  ``D`` if the base is late or lost (it cannot know earlier that nothing is coming);
+  the arrival of ``u``'s last tier if every tier is accepted (early close);
+  ``D + W`` otherwise (some increment is late or lost, which the BS learns only when the window
+  ends);
+* the round lasts ``max_u close(u)`` (``D`` for a round without UEs), so it closes before the
+  deadline when every UE's last tier is in early, and the global clock advances by that.
+
+Strategies (``choose_spec``): ``full``, ``fixed`` and ``tiered`` send the configured spec;
+``adaptive`` and ``adaptive-tiered`` size the spec per UE and round from the CSI known at round
+start (see ``choose_spec``). Pure functions, no I/O; what they decide is returned as data.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from syft_fl.channel import upload_time_s
+
+STRATEGIES = ("full", "fixed", "tiered", "adaptive", "adaptive-tiered")
+STATUSES = ("full", "partial", "base_only", "dropped")
+
+#: Largest total bit width a spec of each scheme may reach (codec grammar limits).
+SCHEME_MAX_BITS = {"uniform": 31, "float": 32}
+
+
+def arrival_times_s(compute_s: float, tx_times_s: Sequence[float]) -> List[float]:
+    """Arrival time [s since broadcast] of each tier: ``compute_s`` plus the cumulative air times.
+
+    ``math.inf`` in ``tx_times_s`` propagates to that tier and every later one.
+    """
+    if math.isnan(compute_s) or compute_s < 0:
+        raise ValueError("compute_s must be >= 0, got {!r}".format(compute_s))
+    arrivals = []
+    t = compute_s
+    for j, tx in enumerate(tx_times_s):
+        if math.isnan(tx) or tx < 0:
+            raise ValueError("tx_times_s[{}] must be >= 0, got {!r}".format(j, tx))
+        t = t + tx
+        arrivals.append(t)
+    return arrivals
+
+
+@dataclass(frozen=True)
+class Reception:
+    """What the BS keeps from one UE in one round.
+
+    ``tiers_used``: accepted prefix length (0 = dropped); ``status``: ``full`` (every tier),
+    ``partial`` (base and some increments), ``base_only`` or ``dropped``; ``arrivals_s``: arrival
+    time of each tier [s since broadcast, inf = never]; ``accepted``: per tier; ``close_s``: when
+    the BS stops waiting for this UE [s since broadcast].
+    """
+
+    tiers_used: int
+    status: str
+    arrivals_s: Tuple[float, ...]
+    accepted: Tuple[bool, ...]
+    close_s: float = math.nan
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """One ``Reception`` per UE (in the order given to ``receive``) and the round length [s]."""
+
+    receptions: Tuple[Reception, ...]
+    round_length_s: float
+
+    def counts(self) -> Dict[str, int]:
+        """Number of UEs per status, every status present (0 if none)."""
+        out = {s: 0 for s in STATUSES}
+        for r in self.receptions:
+            out[r.status] += 1
+        return out
+
+
+def _check_clock(deadline_s: float, increment_window_s: float) -> None:
+    if not (math.isfinite(deadline_s) and deadline_s >= 0):
+        raise ValueError("deadline_s must be finite and >= 0, got {!r}".format(deadline_s))
+    if not (math.isfinite(increment_window_s) and increment_window_s >= 0):
+        raise ValueError(
+            "increment_window_s must be finite and >= 0, got {!r}".format(increment_window_s)
+        )
+
+
+def _receive_one(arrivals: Sequence[float], ue: int, deadline_s: float, end_s: float) -> Reception:
+    arrivals = tuple(float(a) for a in arrivals)
+    if not arrivals:
+        raise ValueError("arrivals_s[{}] must hold at least the base tier, got ()".format(ue))
+    for j, a in enumerate(arrivals):
+        if math.isnan(a) or a < 0:
+            raise ValueError("arrivals_s[{}][{}] must be >= 0, got {!r}".format(ue, j, a))
+        if j and a < arrivals[j - 1]:
+            raise ValueError(
+                "arrivals_s[{}] must be non-decreasing (tiers go back to back), got {!r}".format(
+                    ue, arrivals
+                )
+            )
+    used = 0
+    if arrivals[0] <= deadline_s:
+        used = 1
+        while used < len(arrivals) and arrivals[used] <= end_s:
+            used += 1
+    accepted = tuple(j < used for j in range(len(arrivals)))
+    if used == 0:
+        status, close = "dropped", deadline_s
+    elif used == len(arrivals):
+        status, close = "full", arrivals[-1]
+    else:
+        status, close = ("base_only" if used == 1 else "partial"), end_s
+    return Reception(
+        tiers_used=used, status=status, arrivals_s=arrivals, accepted=accepted, close_s=close
+    )
+
+
+def receive(
+    arrivals_s: Sequence[Sequence[float]], *, deadline_s: float, increment_window_s: float
+) -> RoundOutcome:
+    """Apply the deadline / increment-window rules (module docstring) to every UE's arrivals.
+
+    ``arrivals_s[u][j]``: arrival of UE ``u``'s tier ``j`` [s since broadcast], non-decreasing,
+    ``math.inf`` if it never arrives. ``deadline_s`` and ``increment_window_s`` in seconds.
+    """
+    _check_clock(deadline_s, increment_window_s)
+    end_s = deadline_s + increment_window_s
+    receptions = tuple(
+        _receive_one(a, ue, deadline_s, end_s) for ue, a in enumerate(arrivals_s)
+    )
+    length = max((r.close_s for r in receptions), default=deadline_s)
+    return RoundOutcome(receptions=receptions, round_length_s=length)
+
+
+def split_spec(spec: str) -> Tuple[str, Tuple[int, ...], str]:
+    """Split ``<scheme>[:<b0>+<b1>+...][,key=value]...`` into (scheme, bits, options).
+
+    ``options`` is the text after the first comma, kept verbatim ("" if none). Only the shape is
+    checked here; the codec owns the meaning of schemes and options.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("spec must be a non-empty string, got {!r}".format(spec))
+    head, _, options = spec.strip().partition(",")
+    scheme, colon, bits_text = head.partition(":")
+    scheme = scheme.strip()
+    if not scheme:
+        raise ValueError("spec {!r} has no scheme".format(spec))
+    bits: Tuple[int, ...] = ()
+    if colon:
+        try:
+            bits = tuple(int(b) for b in bits_text.split("+"))
+        except ValueError:
+            raise ValueError("spec {!r}: tier bits must be integers".format(spec)) from None
+        if any(b < 1 for b in bits):
+            raise ValueError("spec {!r}: tier bits must be >= 1".format(spec))
+    return scheme, bits, options.strip()
+
+
+def join_spec(scheme: str, bits: Sequence[int], options: str = "") -> str:
+    """Inverse of ``split_spec``: ``join_spec("uniform", [4, 4, 8], "block=256")``."""
+    text = scheme + (":" + "+".join(str(b) for b in bits) if bits else "")
+    return text + ("," + options if options else "")
+
+
+def _arrivals(
+    spec: str, compute_s: float, rate_bps: float, tier_bytes: Callable[[str], List[int]]
+) -> List[float]:
+    sizes = tier_bytes(spec)
+    return arrival_times_s(compute_s, [upload_time_s(b, rate_bps) for b in sizes])
+
+
+def choose_spec(
+    strategy: str,
+    *,
+    spec: Optional[str],
+    ladder: Sequence[str],
+    compute_s: float,
+    rate_bps: float,
+    deadline_s: float,
+    increment_window_s: float,
+    tier_bytes: Callable[[str], List[int]],
+    uniform_max_bits: int = 16,
+    max_tiers: int = 3,
+) -> str:
+    """The codec spec UE sends this round under ``strategy``.
+
+    ``full`` / ``fixed`` / ``tiered``: ``spec`` as configured. The adaptive kinds predict each
+    candidate's tier arrivals as ``compute_s`` [s] plus ``8 * tier_bytes(candidate)[j] /
+    rate_bps`` back to back, ``rate_bps`` [bit/s] being the UE's rate from round-start CSI
+    (0 = outage), and pick from ``ladder``, single-tier specs ordered poorest to richest:
+
+    ``adaptive``: the richest ladder entry arriving by ``deadline_s``; the poorest if none does.
+
+    ``adaptive-tiered``: base = that same entry (the poorest if none fits: it will be dropped).
+    If its scheme is ``uniform`` or ``float`` with a bit width, increments are added greedily, at
+    most ``max_tiers`` tiers in all: each step appends the widest increment ``w`` among the
+    ladder's widths of that scheme and the width that fills up to the cap, such that the total
+    stays within the cap (``uniform_max_bits`` for uniform, at most 31; 32 -- lossless -- for
+    float) and the last tier still arrives by ``deadline_s + increment_window_s`` (and the base by
+    ``deadline_s``). The base entry's options are kept, e.g. ``uniform:4+4+8,block=256``.
+    Under perfect CSI (the same rate for every tier) the chosen spec therefore never misses the
+    deadline when some ladder entry meets it.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError("strategy must be one of {}, got {!r}".format(STRATEGIES, strategy))
+    if strategy in ("full", "fixed", "tiered"):
+        split_spec(spec)  # shape check only
+        return spec
+    _check_clock(deadline_s, increment_window_s)
+    if math.isnan(rate_bps) or rate_bps < 0:
+        raise ValueError("rate_bps must be >= 0, got {!r}".format(rate_bps))
+    if not ladder:
+        raise ValueError("ladder must name at least one spec for {!r}".format(strategy))
+    parsed = [split_spec(entry) for entry in ladder]
+    for entry, (_, bits, _) in zip(ladder, parsed):
+        if len(bits) > 1:
+            raise ValueError("ladder entry {!r} must be single-tier".format(entry))
+    if not 1 <= uniform_max_bits <= SCHEME_MAX_BITS["uniform"]:
+        raise ValueError("uniform_max_bits must be in [1, 31], got {!r}".format(uniform_max_bits))
+    if max_tiers < 1:
+        raise ValueError("max_tiers must be >= 1, got {!r}".format(max_tiers))
+
+    base_index = None
+    for i in reversed(range(len(ladder))):
+        if _arrivals(ladder[i], compute_s, rate_bps, tier_bytes)[-1] <= deadline_s:
+            base_index = i
+            break
+    if base_index is None:
+        return ladder[0]
+    if strategy == "adaptive":
+        return ladder[base_index]
+
+    scheme, bits, options = parsed[base_index]
+    if scheme not in SCHEME_MAX_BITS or not bits:
+        return ladder[base_index]
+    cap = uniform_max_bits if scheme == "uniform" else SCHEME_MAX_BITS[scheme]
+    ladder_widths = {b[0] for s, b, _ in parsed if s == scheme and b}
+    end_s = deadline_s + increment_window_s
+    tiers = list(bits)
+    best = ladder[base_index]
+    while len(tiers) < max_tiers and sum(tiers) < cap:
+        room = cap - sum(tiers)
+        widths = sorted({w for w in ladder_widths if w <= room} | {room}, reverse=True)
+        for w in widths:
+            candidate = join_spec(scheme, tiers + [w], options)
+            arrivals = _arrivals(candidate, compute_s, rate_bps, tier_bytes)
+            if arrivals[0] <= deadline_s and arrivals[-1] <= end_s:
+                tiers.append(w)
+                best = candidate
+                break
+        else:
+            break
+    return best

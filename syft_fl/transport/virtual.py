@@ -1,0 +1,82 @@
+"""In-process transport: every UE and the BS are ``syft.VirtualWorker`` subclasses in this process.
+
+Messages are still serialized to bytes and routed through ``_send_msg``/``_recv_msg``, so what is metered is what
+would cross a network. ``training: pointers`` trains op by op through syft pointers (the PySyft tutorial way)
+instead of with one command message; both give the same weights (``tests/test_workers.py``).
+"""
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..models import build_model
+from ..training import batch_order
+from ..workers import BSWorker, UEWorker, get_hook
+from .base import Transport, UploadReport
+
+
+class VirtualTransport(Transport):
+    def __init__(self, num_ues: int, *, training: str = "worker") -> None:
+        if training not in ("worker", "pointers"):
+            raise ValueError(f"training={training!r} is not one of worker, pointers")
+        self.num_ues = num_ues
+        self.training = training
+        self.hook = get_hook()
+        self.bs = BSWorker(self.hook)
+        self.ues = [UEWorker(self.hook, f"ue{k}", upload_target=self.bs) for k in range(num_ues)]
+        self._pointers: List[Tuple[Any, Any]] = []
+        self._sizes: List[int] = []
+        self._global: Optional["OrderedDict[str, torch.Tensor]"] = None
+
+    def place_data(self, shards: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self._pointers = [(x.clone().send(ue), y.clone().send(ue)) for ue, (x, y) in zip(self.ues, shards)]
+        self._sizes = [len(x) for x, _ in shards]
+
+    def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
+        message = self.bs.broadcast_message(state, rnd)
+        for k in ues:
+            self.bs.deliver(message, self.ues[k])
+        self._global = state
+        return len(message)
+
+    def run_round(self, ue: int, task: Dict[str, Any]) -> UploadReport:
+        x_ptr, y_ptr = self._pointers[ue]
+        task = dict(task, x_id=x_ptr.id_at_location, y_id=y_ptr.id_at_location)
+        if self.training == "worker" or task["fault"] == "crash":
+            return UploadReport.from_dict(self.bs.command(self.ues[ue], "fl_round", task))
+        return self._round_with_pointers(ue, task)
+
+    def _round_with_pointers(self, ue: int, task: Dict[str, Any]) -> UploadReport:
+        """Local training op by op through pointers, then the same upload command as the worker path."""
+        worker = self.ues[ue]
+        x_ptr, y_ptr = self._pointers[ue]
+        model = build_model(task["model"])
+        model.load_state_dict(self._global)
+        names = [name for name, _ in model.named_parameters()]
+        model.send(worker)
+        optimizer = torch.optim.SGD(model.parameters(), lr=task["lr"])
+        for idx in batch_order(self._sizes[ue], task["batch_size"], task["epochs"], task["train_seed"]):
+            idx_ptr = idx.send(worker)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x_ptr.index_select(0, idx_ptr)), y_ptr.index_select(0, idx_ptr))
+            loss.backward()
+            optimizer.step()
+        param_ids = [p.child.id_at_location for p in model.parameters()]
+        report = self.bs.command(worker, "fl_upload", task, param_ids, names)
+        model.get()
+        return UploadReport.from_dict(report)
+
+    def take_tiers(self, ue: int, rnd: int, count: int) -> List[bytes]:
+        return self.bs.take_tiers(self.ues[ue].id, rnd, count)
+
+    def discard_tiers(self, ue: int, rnd: int, count: int) -> None:
+        self.bs.discard_tiers(self.ues[ue].id, rnd, count)
+
+    def close(self) -> None:
+        local = self.hook.local_worker
+        for worker in self.ues + [self.bs]:
+            worker.clear_objects()
+            if worker.id in local._known_workers:
+                local.remove_worker_from_registry(worker.id)
+        self.ues, self._pointers = [], []

@@ -1,0 +1,194 @@
+"""The syft edge: the UE and BS workers, the send hook that turns an upload into tiers, and byte metering.
+
+A UE (:class:`UEWorker`) is a ``syft.VirtualWorker`` holding its own data shard in its object store. One
+``WorkerCommandMessage`` (``fl_round``) makes it load the broadcast global model, train a plain torch loop on its
+shard, and upload: the **send hook** (:meth:`UEMixin.fl_upload`) encodes the update into codec tiers on the UE
+and sends each tier to the BS as its own syft message. Every message a UE sends passes through
+:meth:`UEWorker._send_msg`, which records its exact serialized length (msgpack, ``torch.save`` framing and LZ4
+included): those are the bytes the channel charges.
+
+The BS (:class:`BSWorker`) broadcasts the global model (one serialization, delivered to every selected UE, metered
+once), receives the tiers into its store and hands them to the round loop, which merges and averages them.
+"""
+import math
+from functools import lru_cache
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import syft as sy
+import torch
+from syft.messaging.message import ObjectMessage
+
+from . import codec
+from .aggregate import difference
+from .models import build_model
+from .training import local_train
+
+_HOOK: Optional[sy.TorchHook] = None
+
+
+def get_hook() -> sy.TorchHook:
+    """The process's one ``syft.TorchHook`` (hooking torch twice is not supported by syft)."""
+    global _HOOK
+    if _HOOK is None:
+        _HOOK = sy.TorchHook(torch)
+    return _HOOK
+
+
+class UECrash(RuntimeError):
+    """An injected fault: the UE's training raised (``faults.ue_crash_prob``)."""
+
+
+def bytes_to_tensor(payload: bytes) -> torch.Tensor:
+    """A codec payload as a uint8 tensor (the form in which it crosses the syft wire)."""
+    return torch.from_numpy(np.frombuffer(payload, dtype=np.uint8).copy())
+
+
+def tensor_to_bytes(tensor: torch.Tensor) -> bytes:
+    return tensor.numpy().tobytes()
+
+
+def tier_id(ue_id: str, rnd: int, tier: int) -> str:
+    """The object id under which tier ``tier`` of UE ``ue_id``'s round-``rnd`` upload travels and is stored."""
+    return f"tier:{ue_id}:{rnd}:{tier}"
+
+
+def global_id(rnd: int) -> str:
+    """The object id of the global model broadcast at the start of round ``rnd``."""
+    return f"global:{rnd}"
+
+
+def nan_state(state: "OrderedDict[str, torch.Tensor]") -> "OrderedDict[str, torch.Tensor]":
+    """``state`` with every floating-point entry NaN: the upload of a UE whose training diverged."""
+    return OrderedDict((k, torch.full_like(v, math.nan) if v.is_floating_point() else v) for k, v in state.items())
+
+
+class UEMixin:
+    """The UE's commands, shared by the virtual and the websocket UE workers.
+
+    ``fl_round`` is sent by the BS as one ``WorkerCommandMessage``; its ``task`` dict carries: ``round``,
+    ``x_id``/``y_id`` (the shard in this worker's store), ``model``, ``epochs``, ``batch_size``, ``lr``,
+    ``train_seed``, ``spec`` (codec tier spec), ``codec_seed``, ``payload`` (``delta``/``model``) and ``fault``
+    (``""``, ``"crash"`` or ``"nan"``). It returns a dict with ``n_samples``, ``train_loss``, ``tier_bytes`` (the
+    on-air size of each tier message, in bytes) and ``payload_bytes`` (codec payload sizes, bytes).
+    """
+
+    upload_target: Any = None  # the BS worker tiers are sent to; None keeps them here for the BS to fetch
+    sent_sizes: List[int]
+
+    def _local_model(self, name: str, state: "OrderedDict[str, torch.Tensor]") -> torch.nn.Module:
+        model = getattr(self, "_fl_model", None)
+        if model is None or getattr(self, "_fl_model_name", None) != name:
+            model = self._fl_model = build_model(name)
+            self._fl_model_name = name
+        model.load_state_dict(state)
+        return model
+
+    def _global_state(self, rnd: int) -> "OrderedDict[str, torch.Tensor]":
+        return codec.decode_tiers([tensor_to_bytes(self.get_obj(global_id(rnd)))])
+
+    def fl_round(self, task: Dict[str, Any]) -> Dict[str, Any]:
+        """Train on the local shard from the round's global model, then upload tiers (see class docstring)."""
+        if task["fault"] == "crash":
+            raise UECrash(f"{self.id}: injected training crash in round {task['round']}")
+        global_state = self._global_state(task["round"])
+        model = self._local_model(task["model"], global_state)
+        x, y = self.get_obj(task["x_id"]), self.get_obj(task["y_id"])
+        loss = local_train(model, x, y, epochs=task["epochs"], batch_size=task["batch_size"], lr=task["lr"],
+                           seed=task["train_seed"])
+        report = self._upload(task, OrderedDict((k, v.detach()) for k, v in model.state_dict().items()),
+                              global_state)
+        report.update(n_samples=len(x), train_loss=loss)
+        return report
+
+    def fl_upload(self, task: Dict[str, Any], param_ids: Sequence[Any], names: Sequence[str]) -> Dict[str, Any]:
+        """Upload a model trained through pointers: its tensors are ``param_ids`` in this worker's store."""
+        local = OrderedDict((n, self.get_obj(i).detach()) for n, i in zip(names, param_ids))
+        report = self._upload(task, local, self._global_state(task["round"]))
+        report.update(n_samples=len(self.get_obj(task["x_id"])), train_loss=math.nan)
+        return report
+
+    def _upload(self, task: Dict[str, Any], local: "OrderedDict[str, torch.Tensor]",
+                global_state: "OrderedDict[str, torch.Tensor]") -> Dict[str, Any]:
+        """The send hook: encode the upload into tiers here on the UE and send each tier as its own message."""
+        self.rm_obj(global_id(task["round"]))
+        upload = difference(local, global_state) if task["payload"] == "delta" else local
+        if task["fault"] == "nan":
+            upload = nan_state(upload)
+        try:
+            tiers = codec.encode_tiers(upload, task["spec"], seed=task["codec_seed"])
+        except codec.CodecError as err:  # a non-finite update never leaves the UE
+            return {"tier_bytes": [], "payload_bytes": [], "error": str(err)}
+        tier_bytes = []
+        for j, payload in enumerate(tiers):
+            tensor = bytes_to_tensor(payload)
+            tensor.id = tier_id(self.id, task["round"], j)
+            if self.upload_target is None:
+                self.register_obj(tensor)
+                tier_bytes.append(len(sy.serde.serialize(ObjectMessage(tensor), worker=self)))
+            else:
+                before = len(self.sent_sizes)
+                self.send_obj(tensor, self.upload_target)
+                tier_bytes.append(sum(self.sent_sizes[before:]))
+        return {"tier_bytes": tier_bytes, "payload_bytes": [len(t) for t in tiers], "error": ""}
+
+
+class UEWorker(UEMixin, sy.VirtualWorker):
+    """A UE as an in-process syft worker; ``_send_msg`` meters every message it puts on the air."""
+
+    def __init__(self, hook: sy.TorchHook, ue_id: str, upload_target: Any = None) -> None:
+        super().__init__(hook, id=ue_id)
+        self.upload_target = upload_target
+        self.sent_sizes = []
+
+    def _send_msg(self, message: bytes, location: Any) -> bytes:
+        self.sent_sizes.append(len(message))
+        return super()._send_msg(message, location)
+
+
+class BSWorker(sy.VirtualWorker):
+    """The base station: broadcasts the global model and receives the UEs' tiers into its store."""
+
+    def __init__(self, hook: sy.TorchHook, bs_id: str = "bs") -> None:
+        super().__init__(hook, id=bs_id)
+
+    def broadcast_message(self, state: "OrderedDict[str, torch.Tensor]", rnd: int) -> bytes:
+        """The serialized broadcast of ``state`` for round ``rnd`` (a lossless codec payload in a syft message)."""
+        tensor = bytes_to_tensor(codec.encode_tiers(state, "full")[0])
+        tensor.id = global_id(rnd)
+        return sy.serde.serialize(ObjectMessage(tensor), worker=self)
+
+    def deliver(self, message: bytes, ue: sy.VirtualWorker) -> None:
+        """Put one already-serialized message on the downlink to ``ue``."""
+        self._send_msg(message, ue)
+
+    def command(self, ue: Any, name: str, *args: Any) -> Any:
+        """Send one ``WorkerCommandMessage`` to ``ue`` and return its deserialized answer."""
+        message = self.create_worker_command_message(name, None, *args)
+        return self.send_msg(message, ue)
+
+    def take_tiers(self, ue_id: str, rnd: int, count: int) -> List[bytes]:
+        """Remove the first ``count`` tiers of UE ``ue_id``'s round-``rnd`` upload from the store, as bytes."""
+        tiers = []
+        for j in range(count):
+            tensor = self.get_obj(tier_id(ue_id, rnd, j))
+            self.rm_obj(tier_id(ue_id, rnd, j))
+            tiers.append(tensor_to_bytes(tensor))
+        return tiers
+
+    def discard_tiers(self, ue_id: str, rnd: int, count: int) -> None:
+        """Forget tiers ``0..count-1`` of an upload (late, lost, or not used) if they are in the store."""
+        for j in range(count):
+            if tier_id(ue_id, rnd, j) in self._objects:
+                self.rm_obj(tier_id(ue_id, rnd, j))
+
+
+@lru_cache(maxsize=None)
+def message_size(payload_bytes: int) -> int:
+    """On-air bytes (syft framing, LZ4 included) of a tier message carrying ``payload_bytes`` incompressible
+    bytes under the longest tier id the experiment uses: an upper bound for any real payload of that size."""
+    payload = np.random.default_rng(payload_bytes).integers(0, 256, payload_bytes, dtype=np.uint8).tobytes()
+    tensor = bytes_to_tensor(payload)
+    tensor.id = tier_id("ue" + "9" * 6, 10 ** 7, 99)
+    return len(sy.serde.serialize(ObjectMessage(tensor), worker=get_hook().local_worker))

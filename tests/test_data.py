@@ -1,0 +1,321 @@
+"""Data sets, partitioners and per-UE shards (syft_fl/data.py)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syft_fl.data import (
+    DATASETS,
+    PARTITIONS,
+    DataError,
+    Dataset,
+    load_dataset,
+    partition,
+    ue_shards,
+)
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> Dataset:
+    return load_dataset()
+
+
+def _check_cover(parts, n):
+    joined = np.concatenate(parts)
+    assert joined.dtype == np.int64
+    assert len(joined) == n, "every sample is assigned exactly once"
+    assert np.array_equal(np.sort(joined), np.arange(n))
+
+
+def _rng_states():
+    return np.random.get_state()[1].copy(), torch.get_rng_state().clone()
+
+
+# --- mnist5k -------------------------------------------------------------------------
+
+
+def test_mnist5k_shapes_dtypes_and_normalization(mnist5k):
+    d = mnist5k
+    assert d.name == "mnist5k" and d.num_classes == 10
+    assert d.x_train.shape == (4000, 1, 28, 28) and d.x_test.shape == (1000, 1, 28, 28)
+    assert d.x_train.dtype == d.x_test.dtype == torch.float32
+    assert d.y_train.shape == (4000,) and d.y_test.shape == (1000,)
+    assert d.y_train.dtype == d.y_test.dtype == torch.int64
+    # (pixel/255 - 0.1307) / 0.3081: background maps to -0.4242, ink 255 to 2.8215.
+    assert d.x_train.min().item() == pytest.approx(-0.1307 / 0.3081, abs=1e-5)
+    assert d.x_train.max().item() == pytest.approx((1 - 0.1307) / 0.3081, abs=1e-5)
+    assert abs(d.x_train.mean().item()) < 0.05 and abs(d.x_train.std().item() - 1) < 0.05
+
+
+def test_mnist5k_split_is_a_shuffled_partition_of_the_500_per_class_file(mnist5k):
+    d = mnist5k
+    train_counts = torch.bincount(d.y_train, minlength=10)
+    test_counts = torch.bincount(d.y_test, minlength=10)
+    assert torch.equal(train_counts + test_counts, torch.full((10,), 500, dtype=torch.int64))
+    # A shuffled 4,000/1,000 split: about 400/100 per class (binomial sd ~ 19/9).
+    assert train_counts.min() >= 340 and train_counts.max() <= 460
+    assert test_counts.min() >= 60 and test_counts.max() <= 140
+    # Train and test share no digit.
+    rows = torch.cat([d.x_train, d.x_test]).view(5000, -1).numpy()
+    assert len(np.unique(rows, axis=0)) == 5000
+    # Shuffled: the file is sorted by label, the split is not.
+    assert len(torch.unique(d.y_train[:50])) >= 5
+
+
+def test_mnist5k_is_deterministic_for_a_seed_and_differs_across_seeds(mnist5k):
+    again = load_dataset(seed=0)
+    other = load_dataset(seed=1)
+    assert torch.equal(again.x_train, mnist5k.x_train)
+    assert torch.equal(again.y_test, mnist5k.y_test)
+    assert not torch.equal(other.y_train, mnist5k.y_train)
+    assert again.x_train.data_ptr() != mnist5k.x_train.data_ptr(), "fresh tensors per load"
+
+
+def test_mnist5k_custom_sizes_and_none_means_the_rest():
+    d = load_dataset(train_size=300, test_size=None, seed=3)
+    assert len(d.y_train) == 300 and len(d.y_test) == 4700
+    d = load_dataset(train_size=None, test_size=200)
+    assert len(d.y_train) == 4800 and len(d.y_test) == 200
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "imagenet"},
+        {"train_size": 4500, "test_size": 1000},
+        {"train_size": 0},
+        {"test_size": -1},
+        {"train_size": 10.5},
+        {"train_size": None, "test_size": None},
+        {"seed": -1},
+    ],
+)
+def test_load_dataset_rejects_bad_requests(kwargs):
+    with pytest.raises(DataError):
+        load_dataset(**kwargs)
+
+
+def test_unknown_dataset_error_lists_the_choices():
+    with pytest.raises(DataError, match="mnist5k, mnist, fashion_mnist, cifar10"):
+        load_dataset("svhn")
+    assert DATASETS == ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+
+
+# --- torchvision sets ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_torchvision_sets_need_a_data_root(name):
+    with pytest.raises(DataError, match="data_root"):
+        load_dataset(name)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_missing_folder_is_named_in_the_error(tmp_path, name):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="nowhere.*download=True"):
+        load_dataset(name, data_root=missing)
+    assert not os.path.exists(missing), "nothing is created without download=True"
+
+
+@pytest.mark.parametrize(
+    "name, folder",
+    [
+        ("mnist", os.path.join("MNIST", "processed")),
+        ("fashion_mnist", os.path.join("FashionMNIST", "processed")),
+        ("cifar10", "cifar-10-batches-py"),
+    ],
+)
+def test_empty_folder_error_names_where_torchvision_looks(tmp_path, name, folder):
+    with pytest.raises(DataError) as info:
+        load_dataset(name, data_root=str(tmp_path))
+    assert os.path.join(str(tmp_path), folder) in str(info.value)
+
+
+def test_torchvision_mnist_from_a_local_folder(tmp_path):
+    # The layout torchvision 0.5 reads: <root>/MNIST/processed/{training,test}.pt = (uint8 N x 28 x 28, labels).
+    processed = tmp_path / "MNIST" / "processed"
+    processed.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(0)
+    for file, n in (("training.pt", 60), ("test.pt", 20)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=gen).to(torch.uint8)
+        torch.save((images, torch.arange(n) % 10), str(processed / file))
+    d = load_dataset("mnist", data_root=str(tmp_path), train_size=50, test_size=None)
+    assert d.x_train.shape == (50, 1, 28, 28) and d.x_test.shape == (20, 1, 28, 28)
+    assert d.y_train.dtype == torch.int64 and d.num_classes == 10
+    assert torch.equal(d.y_test, torch.arange(20) % 10), "None keeps the split in order"
+    assert torch.equal(
+        load_dataset("mnist", data_root=str(tmp_path), train_size=50).x_train, d.x_train
+    )
+    with pytest.raises(DataError, match="only 60"):
+        load_dataset("mnist", data_root=str(tmp_path), train_size=61)
+
+
+# --- partition -----------------------------------------------------------------------
+
+
+def _balanced_labels(per_class=60, classes=10):
+    return np.repeat(np.arange(classes), per_class)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    num_ues=st.integers(1, 40),
+    scheme=st.sampled_from(PARTITIONS),
+    seed=st.integers(0, 2**32 - 1),
+    alpha=st.floats(0.01, 100.0),
+    data_seed=st.integers(0, 1000),
+)
+def test_every_scheme_gives_disjoint_covering_deterministic_parts(
+    n, num_ues, scheme, seed, alpha, data_seed
+):
+    labels = np.random.default_rng(data_seed).integers(0, 10, n)
+    shards_per_ue = 2 if 2 * num_ues <= n else 1
+    if num_ues * shards_per_ue > n:
+        with pytest.raises(DataError):
+            partition(labels, num_ues, scheme, seed=seed, shards_per_ue=shards_per_ue)
+        return
+    kwargs = dict(seed=seed, alpha=alpha, shards_per_ue=shards_per_ue)
+    parts = partition(labels, num_ues, scheme, **kwargs)
+    assert len(parts) == num_ues
+    _check_cover(parts, n)
+    assert all(len(p) >= 1 for p in parts)
+    assert all(np.all(np.diff(p) > 0) for p in parts), "sorted, no repeats"
+    again = partition(labels, num_ues, scheme, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+
+
+def test_iid_sizes_differ_by_at_most_one_and_mix_labels():
+    labels = _balanced_labels()
+    parts = partition(labels, 7, "iid", seed=0)
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == 600
+    assert all(len(np.unique(labels[p])) >= 8 for p in parts)
+
+
+def test_shards_give_each_ue_two_labels_when_shards_tile_the_classes():
+    # McMahan et al.: sort by label, 2 shards per UE. 600 samples / 20 shards of 30: 2 per class.
+    labels = _balanced_labels()
+    parts = partition(labels, 10, "shards", seed=0)
+    assert [len(p) for p in parts] == [60] * 10
+    assert all(len(np.unique(labels[p])) <= 2 for p in parts)
+    assert sum(len(np.unique(labels[p])) == 2 for p in parts) >= 5, "shards are dealt at random"
+    more = partition(labels, 5, "shards", seed=0, shards_per_ue=4)
+    assert [len(p) for p in more] == [120] * 5
+    assert all(len(np.unique(labels[p])) <= 4 for p in more)
+
+
+def test_shards_on_mnist5k_100_ues(mnist5k):
+    parts = partition(mnist5k.y_train, 100, "shards", seed=0)
+    _check_cover(parts, 4000)
+    assert [len(p) for p in parts] == [40] * 100
+    assert all(len(torch.unique(mnist5k.y_train[p])) <= 4 for p in parts)
+
+
+def test_dirichlet_skew_grows_as_alpha_shrinks():
+    labels = _balanced_labels(per_class=200)
+
+    def mean_labels_per_ue(alpha):
+        parts = partition(labels, 20, "dirichlet", seed=0, alpha=alpha)
+        _check_cover(parts, len(labels))
+        return np.mean([len(np.unique(labels[p])) for p in parts])
+
+    assert mean_labels_per_ue(0.05) < mean_labels_per_ue(1.0) < mean_labels_per_ue(1000.0)
+    assert mean_labels_per_ue(1000.0) == 10
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    num_ues=st.integers(1, 60),
+    min_samples=st.integers(0, 10),
+    alpha=st.floats(1e-3, 0.5),
+    seed=st.integers(0, 10**6),
+)
+def test_dirichlet_gives_every_ue_min_samples(num_ues, min_samples, alpha, seed):
+    labels = _balanced_labels()
+    parts = partition(
+        labels, num_ues, "dirichlet", seed=seed, alpha=alpha, min_samples=min_samples
+    )
+    _check_cover(parts, 600)
+    assert min(len(p) for p in parts) >= min_samples
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((10, "random"), {}, "unknown partition"),
+        ((0, "iid"), {}, "num_ues"),
+        ((601, "iid"), {}, "more UEs"),
+        ((10, "dirichlet"), {"alpha": 0.0}, "alpha"),
+        ((10, "dirichlet"), {"alpha": -1.0}, "alpha"),
+        ((10, "dirichlet"), {"alpha": float("nan")}, "alpha"),
+        ((10, "dirichlet"), {"min_samples": 61}, "min_samples"),
+        ((301, "shards"), {}, "shards"),
+        ((10, "shards"), {"shards_per_ue": 0}, "shards_per_ue"),
+        ((10, "iid"), {"seed": -1}, "seed"),
+    ],
+)
+def test_partition_rejects_bad_requests(args, kwargs, match):
+    kwargs.setdefault("seed", 0)
+    with pytest.raises(DataError, match=match):
+        partition(_balanced_labels(), *args, **kwargs)
+
+
+def test_partition_rejects_non_label_input():
+    for bad in (np.zeros((3, 2), dtype=np.int64), np.array([0.5, 1.0]), np.array([-1, 0])):
+        with pytest.raises(DataError, match="labels"):
+            partition(bad, 1, "iid", seed=0)
+
+
+def test_partition_accepts_tensors_and_leaves_global_rngs_alone(mnist5k):
+    before = _rng_states()
+    from_tensor = partition(mnist5k.y_train, 10, "dirichlet", seed=4)
+    from_array = partition(mnist5k.y_train.numpy(), 10, "dirichlet", seed=4)
+    after = _rng_states()
+    assert all(np.array_equal(a, b) for a, b in zip(from_tensor, from_array))
+    assert np.array_equal(before[0], after[0]) and torch.equal(before[1], after[1])
+    other = partition(mnist5k.y_train, 10, "dirichlet", seed=5)
+    assert not all(np.array_equal(a, b) for a, b in zip(from_tensor, other))
+
+
+# --- ue_shards -----------------------------------------------------------------------
+
+
+def _storage_span(t):
+    start = t.storage().data_ptr()
+    return start, start + t.storage().size() * t.element_size()
+
+
+def test_ue_shards_own_their_storage_and_match_the_indices(mnist5k):
+    parts = partition(mnist5k.y_train, 8, "shards", seed=0)
+    shards = ue_shards(mnist5k, parts)
+    spans = [_storage_span(mnist5k.x_train), _storage_span(mnist5k.y_train)]
+    for (x, y), idx in zip(shards, parts):
+        for t in (x, y):
+            assert t.is_contiguous() and t.storage_offset() == 0
+            assert t.storage().size() == t.numel(), "no hidden bytes from other UEs"
+            spans.append(_storage_span(t))
+        assert torch.equal(x, mnist5k.x_train[torch.from_numpy(idx)])
+        assert torch.equal(y, mnist5k.y_train[torch.from_numpy(idx)])
+    spans.sort()
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:])), "no overlap"
+
+
+def test_ue_shards_are_independent_of_the_source():
+    d = load_dataset(train_size=100, test_size=10)
+    (x, y), = ue_shards(d, [np.arange(10)])
+    x.zero_()
+    y.fill_(-1)
+    assert d.x_train[:10].abs().sum() > 0 and d.y_train[:10].min() >= 0
+
+
+def test_ue_shards_reject_out_of_range_indices(mnist5k):
+    with pytest.raises(DataError, match="UE 1"):
+        ue_shards(mnist5k, [np.arange(3), np.array([4000])])
+    with pytest.raises(DataError):
+        ue_shards(mnist5k, [np.array([0.0, 1.0])])
+    assert ue_shards(mnist5k, [np.array([], dtype=np.int64)])[0][0].shape == (0, 1, 28, 28)

@@ -1,0 +1,109 @@
+"""End-to-end runs on tiny configs: files, columns, determinism, and tiered below full in uplink bytes."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from syft_fl.config import load_config
+from syft_fl.experiment import ROUND_COLUMNS, UPLINK_COLUMNS, prepare_out_dir, run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["rounds=3", "num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200",
+        "partition=iid", "batch_size=20"]
+
+
+def tiny_config(*extra, strategies=("full", "tiered")):
+    return load_config(None, TINY + list(extra), strategies=list(strategies))
+
+
+def run_into(path, config):
+    prepare_out_dir(str(path), force=False)
+    return run(config, str(path), progress=False, plots=False)
+
+
+def read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    config = tiny_config()
+    a, b = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    return config, run_into(a, config), a, run_into(b, config), b
+
+
+def test_files_and_columns(two_runs):
+    config, summary, out, _, _ = two_runs
+    for name in ("config.yaml", "rounds.csv", "uplinks.csv", "summary.json", "timing.json"):
+        assert os.path.getsize(out / name) > 0, name
+    rounds = read_csv(out / "rounds.csv")
+    assert list(rounds[0]) == ROUND_COLUMNS
+    assert len(rounds) == 2 * config.rounds
+    assert [r["strategy"] for r in rounds] == ["full"] * 3 + ["tiered"] * 3
+    for r in rounds:
+        n = sum(int(r[k]) for k in ("n_full", "n_partial", "n_base_only", "n_dropped", "n_rejected", "n_crashed"))
+        assert n == int(r["n_selected"]) == 3
+        assert 0.0 <= float(r["test_acc"]) <= 1.0
+    uplinks = read_csv(out / "uplinks.csv")
+    assert list(uplinks[0]) == UPLINK_COLUMNS
+    tiered = [u for u in uplinks if u["strategy"] == "tiered" and u["status"] != "not_selected"]
+    assert {u["tier"] for u in tiered} == {"0", "1", "2"}
+    assert sum(1 for u in uplinks if u["status"] == "not_selected") == 2 * 3 * 1
+    assert set(json.loads((out / "summary.json").read_text())["strategies"]) == {"full", "tiered"}
+
+
+def test_same_seed_gives_byte_identical_results(two_runs):
+    _, _, a, _, b = two_runs
+    for name in ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_tiered_sends_fewer_uplink_bytes_than_full(two_runs):
+    _, summary, _, _, _ = two_runs
+    s = summary["strategies"]
+    assert s["tiered"]["uplink_bytes"] < 0.6 * s["full"]["uplink_bytes"]
+    assert s["full"]["final_acc"] > 0.5 and s["tiered"]["final_acc"] > 0.5
+
+
+def test_a_different_seed_changes_the_results(two_runs, tmp_path):
+    config = tiny_config("seed=1")
+    run_into(tmp_path, config)
+    assert (tmp_path / "rounds.csv").read_bytes() != (two_runs[2] / "rounds.csv").read_bytes()
+
+
+def test_deadline_drops_the_far_full_uploads(tmp_path):
+    # 2NN full upload ~0.8 MB: with a 1 s budget after a 0.1 s compute almost nobody makes it in full precision
+    config = tiny_config("deadline_s=1.0", "increment_window_s=0.5", "compute.cycles_per_sample=1e6",
+                         strategies=("full", "fixed"))
+    summary = run_into(tmp_path, config)
+    totals = {k: v["totals"] for k, v in summary["strategies"].items()}
+    assert totals["full"]["n_dropped"] > totals["fixed"]["n_dropped"]
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), *args],
+                          cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def test_cli_runs_and_prints_the_summary_table(tmp_path):
+    out = tmp_path / "run"
+    result = cli("--out", str(out), "--strategies", "full,tiered", "--no-progress",
+                 *[a for kv in TINY for a in ("--set", kv)])
+    assert result.returncode == 0, result.stderr
+    assert "| tiered |" in result.stdout
+    assert all((out / n).exists() for n in ("acc_vs_time.png", "acc_vs_round.png", "uplink_bytes.png",
+                                            "outcomes.png"))
+    again = cli("--out", str(out), "--no-progress")
+    assert again.returncode == 2 and "not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_cli_help_documents_every_key():
+    result = cli("--help")
+    assert result.returncode == 0
+    for key in ("deadline_s", "increment_window_s", "channel.tx_power_dbm", "compute.cpu_hz_min",
+                "faults.corrupt_tier_prob", "strategies", "target_accuracy"):
+        assert key in result.stdout, key

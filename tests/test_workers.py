@@ -1,0 +1,85 @@
+"""The syft edge: UEs train on their workers, tiers cross the syft wire metered, the BS receives them."""
+from collections import OrderedDict
+
+import syft as sy
+import torch
+from syft.messaging.message import ObjectMessage
+
+from syft_fl import codec
+from syft_fl.models import build_model
+from syft_fl.workers import bytes_to_tensor, message_size, tier_id
+
+
+def task(rnd=0, spec="full", training_seed=7, fault=""):
+    return dict(round=rnd, model="2nn", epochs=1, batch_size=16, lr=0.1, train_seed=training_seed, spec=spec,
+                codec_seed=3, payload="delta", fault=fault)
+
+
+def global_state(seed=1):
+    return OrderedDict((k, v.detach().clone()) for k, v in build_model("2nn", seed=seed).state_dict().items())
+
+
+def upload_of(transport, ue, rnd, count):
+    return codec.decode_tiers(transport.take_tiers(ue, rnd, count))
+
+
+def test_worker_and_pointer_training_give_the_same_weights(virtual_transport, tiny_shards):
+    g = global_state()
+    results = []
+    for training in ("worker", "pointers"):
+        transport = virtual_transport(3, training=training)
+        transport.place_data(tiny_shards)
+        transport.broadcast(g, 0, [1])
+        report = transport.run_round(1, task())
+        assert report.n_samples == 60 and report.error == ""
+        results.append(upload_of(transport, 1, 0, 1))
+        transport.close()
+    worker, pointers = results
+    assert list(worker) == list(g)
+    for name in worker:
+        assert torch.allclose(worker[name], pointers[name], atol=1e-6), name
+    assert any(float(v.abs().max()) > 0 for v in worker.values()), "training moved the model"
+
+
+def test_tier_bytes_are_the_metered_syft_messages(virtual_transport, tiny_shards):
+    transport = virtual_transport(3)
+    transport.place_data(tiny_shards)
+    g = global_state()
+    transport.broadcast(g, 0, [0])
+    report = transport.run_round(0, task(spec="uniform:4+4+8,block=256"))
+    ue = transport.ues[0]
+    assert list(report.tier_bytes) == ue.sent_sizes[-3:]
+    tiers = transport.take_tiers(0, 0, 3)
+    assert [len(t) for t in tiers] == list(report.payload_bytes)
+    for tier, on_air in zip(tiers, report.tier_bytes):
+        tensor = bytes_to_tensor(tier)
+        tensor.id = tier_id("ue0", 0, 0)
+        assert on_air == len(sy.serde.serialize(ObjectMessage(tensor), worker=ue))
+        assert 0 < on_air - len(tier) < 1000  # syft framing: msgpack, torch.save, LZ4
+        assert on_air <= message_size(len(tier))  # the adaptive policy's prediction is an upper bound
+    assert len(codec.decode_tiers(tiers)) == len(g)
+
+
+def test_broadcast_is_serialized_once_and_counted(virtual_transport, tiny_shards):
+    transport = virtual_transport(3)
+    transport.place_data(tiny_shards)
+    size = transport.broadcast(global_state(), 0, [0, 1, 2])
+    n_params = 199210
+    assert 4 * n_params < size < 4 * n_params + 2000
+
+
+def test_shards_on_the_workers_hold_only_their_own_storage(virtual_transport, tiny_shards):
+    transport = virtual_transport(3)
+    big = torch.randn(180, 1, 28, 28)
+    transport.place_data([(big[i * 60:(i + 1) * 60], torch.zeros(60, dtype=torch.long)) for i in range(3)])
+    for ue, (x_ptr, _) in zip(transport.ues, transport._pointers):
+        x = ue.get_obj(x_ptr.id_at_location)
+        assert x.storage().size() == x.numel() == 60 * 28 * 28
+
+
+def test_failures_are_reported_not_raised_by_the_upload(virtual_transport, tiny_shards):
+    transport = virtual_transport(3)
+    transport.place_data(tiny_shards)
+    transport.broadcast(global_state(), 0, [2])
+    report = transport.run_round(2, task(fault="nan"))
+    assert report.error and report.tier_bytes == ()
