@@ -116,8 +116,8 @@ def main(argv: Sequence[str] = ()) -> int:
             rows.append((label, "{:,}".format(sum(sizes[spec][: j + 1])), [c[j] for c in cum]))
     train = [compute.train_time_s(u, args.samples, args.epochs) for u, _ in cases]
 
-    print("Default cell: {} UEs x {} rounds, seed {}; tier bytes from {}; +{} B framing per tier."
-          .format(args.ues, args.rounds, args.seed, source, FRAMING_B))  # fmt: skip
+    title = "Default cell: {} UEs x {} rounds, seed {}; tier bytes from {}; +{} B framing per tier."
+    print(title.format(args.ues, args.rounds, args.seed, source, FRAMING_B))
     print()
     print("| quantity | bytes | min | p10 | median | p90 | max | outage |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -125,16 +125,21 @@ def main(argv: Sequence[str] = ()) -> int:
         cells = " | ".join(fmt(v) for v in stats(values))
         print("| {} | {} | {} | {:.1%} |".format(label, nbytes, cells, outage))
     cells = " | ".join(fmt(v) for v in stats(train))
-    print("| local training, {} samples x {} epoch (s) | - | {} | - |".format(
-        args.samples, args.epochs, cells))  # fmt: skip
+    print(
+        "| local training, {} samples x {} epoch (s) | - | {} | - |".format(
+            args.samples, args.epochs, cells
+        )
+    )
 
     print()
     print("Share of UE-rounds (training + upload, from the broadcast) meeting the deadline D;")
     print("tiered: base by D, and all three tiers by D + {:g} s.".format(args.window_s))
     print()
     near = np.array([channel.distances_m[u] <= 250.0 for u, _ in cases])
-    print("| D (s) | full | full, d <= 250 m | full, d > 250 m | uniform:8 | 4+4+8 base "
-          "| 4+4+8 all tiers |")  # fmt: skip
+    print(
+        "| D (s) | full | full, d <= 250 m | full, d > 250 m | uniform:8 | 4+4+8 base "
+        "| 4+4+8 all tiers |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for deadline in (8.0, 10.0, 12.0, 15.0, 20.0, 30.0):
         shares = []
@@ -155,8 +160,11 @@ def main(argv: Sequence[str] = ()) -> int:
     print("outage_share {:.4f} fraction".format(outage))
     for spec in SPECS:
         print("upload_median_{} {:.3f} s".format(spec.replace(":", "_"), median[spec]))
-    print("upload_median_ratio_full_over_uniform_8 {:.3f} x".format(
-        median["full"] / median["uniform:8"]))  # fmt: skip
+    print(
+        "upload_median_ratio_full_over_uniform_8 {:.3f} x".format(
+            median["full"] / median["uniform:8"]
+        )
+    )
     return 0
 
 

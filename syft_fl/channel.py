@@ -38,7 +38,7 @@ BANDWIDTH_MODES = ("per_ue", "shared")
 
 
 def keyword_only(cls):
-    """Class decorator: make a dataclass constructor keyword-only (Python 3.7 has no ``kw_only``)."""
+    """Class decorator: a keyword-only dataclass constructor (Python 3.7 lacks ``kw_only``)."""
     init = cls.__init__
     signature = inspect.signature(init)
     params = [
@@ -58,7 +58,7 @@ def keyword_only(cls):
 
 
 def _key(doc: str, unit: str, default: object) -> object:
-    """A field whose metadata carries its one-line ``doc`` and ``unit`` (as in ``syft_fl.config``)."""
+    """A field with its one-line ``doc`` and ``unit`` in the metadata (as ``syft_fl.config``)."""
     return field(default=default, metadata={"doc": doc, "unit": unit})
 
 
@@ -113,7 +113,9 @@ class ChannelConfig:
         )
         _check(self.pathloss_slope_db > 0, "pathloss_slope_db", self.pathloss_slope_db, "> 0")
         _check(self.shadowing_db >= 0, "shadowing_db", self.shadowing_db, ">= 0")
-        _check(self.fading in FADING_KINDS, "fading", self.fading, "one of " + ", ".join(FADING_KINDS))
+        _check(
+            self.fading in FADING_KINDS, "fading", self.fading, "one of " + ", ".join(FADING_KINDS)
+        )
         _check(
             self.coherence in COHERENCE_KINDS,
             "coherence",
@@ -190,12 +192,12 @@ class Channel:
     """
 
     def __init__(self, config: ChannelConfig, num_ues: int, seed: int) -> None:
-        if isinstance(num_ues, bool) or not isinstance(num_ues, int) or num_ues < 1:
+        if isinstance(num_ues, bool) or not isinstance(num_ues, (int, np.integer)) or num_ues < 1:
             raise ValueError("num_ues must be an int >= 1, got {!r}".format(num_ues))
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError("seed must be an int >= 0, got {!r}".format(seed))
         self.config = config
-        self.num_ues = num_ues
+        self.num_ues = int(num_ues)
         self.seed = int(seed)
         start = [self._initial_position(u) for u in range(num_ues)]
         self._paths = {u: [p] for u, p in enumerate(start)}  # ue -> positions of rounds 0..n
@@ -214,7 +216,7 @@ class Channel:
         """Uniform in the area of the annulus: r^2 uniform in [d_min^2, R^2]."""
         c = self.config
         u_r, u_phi = self._rng("channel.position", ue).random(2)
-        r = math.sqrt(c.min_distance_m ** 2 + u_r * (c.cell_radius_m ** 2 - c.min_distance_m ** 2))
+        r = math.sqrt(c.min_distance_m**2 + u_r * (c.cell_radius_m**2 - c.min_distance_m**2))
         phi = 2.0 * math.pi * u_phi
         return r * math.cos(phi), r * math.sin(phi)
 
@@ -264,7 +266,11 @@ class Channel:
 
     def bandwidth_for_hz(self, n_active: int = 1) -> float:
         """Bandwidth of one UE [Hz]: ``bandwidth_hz``, or ``bandwidth_hz / n_active`` if shared."""
-        if isinstance(n_active, bool) or not isinstance(n_active, (int, np.integer)) or n_active < 1:
+        if (
+            isinstance(n_active, bool)
+            or not isinstance(n_active, (int, np.integer))
+            or n_active < 1
+        ):
             raise ValueError("n_active must be an int >= 1, got {!r}".format(n_active))
         if self.config.bandwidth_mode == "shared":
             return self.config.bandwidth_hz / int(n_active)

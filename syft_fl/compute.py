@@ -2,8 +2,8 @@
 
 UE ``k`` has a CPU frequency ``f_k`` [Hz] drawn uniformly from ``[cpu_hz_min, cpu_hz_max]``
 (seeded per UE, fixed for the run), so slow devices are stragglers. Local training of ``samples``
-samples for ``epochs`` epochs costs ``C = cycles_per_sample * samples * epochs`` CPU cycles and takes
-``C / f_k`` seconds; its energy is ``kappa * C * f_k^2`` joules (the usual CMOS dynamic-power
+samples for ``epochs`` epochs costs ``C = cycles_per_sample * samples * epochs`` CPU cycles and
+takes ``C / f_k`` seconds; its energy is ``kappa * C * f_k^2`` joules (the usual CMOS dynamic-power
 model, e.g. Yang et al., "Energy efficient federated learning over wireless communication
 networks"). Transmit energy is ``P * t`` with ``P`` the transmit power.
 
@@ -52,7 +52,9 @@ class ComputeConfig:
                 raise ValueError("{}={!r} must be finite and > 0".format(f.name, value))
         if self.cpu_hz_min > self.cpu_hz_max:
             raise ValueError(
-                "cpu_hz_min={!r} must be <= cpu_hz_max={!r}".format(self.cpu_hz_min, self.cpu_hz_max)
+                "cpu_hz_min={!r} must be <= cpu_hz_max={!r}".format(
+                    self.cpu_hz_min, self.cpu_hz_max
+                )
             )
 
     @classmethod
@@ -68,12 +70,12 @@ class Compute:
     """
 
     def __init__(self, config: ComputeConfig, num_ues: int, seed: int) -> None:
-        if isinstance(num_ues, bool) or not isinstance(num_ues, int) or num_ues < 1:
+        if isinstance(num_ues, bool) or not isinstance(num_ues, (int, np.integer)) or num_ues < 1:
             raise ValueError("num_ues must be an int >= 1, got {!r}".format(num_ues))
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError("seed must be an int >= 0, got {!r}".format(seed))
         self.config = config
-        self.num_ues = num_ues
+        self.num_ues = int(num_ues)
         self.seed = int(seed)
         self.cpu_hz = np.array(
             [

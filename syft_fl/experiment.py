@@ -141,7 +141,7 @@ def build_federation(config: Config) -> Federation:
     in_channels = dataset.x_train.shape[1]
     model = build_model(config.model, in_channels=in_channels, num_classes=dataset.num_classes,
                         seed=derive_seed(seed, "init"))
-    transport = make_transport(config.transport, config.num_ues, training=config.training)
+    transport = make_transport(config)
     transport.place_data(shards)
     from .workers import message_size  # syft stays at the edge; imported once the transport exists
 

@@ -1,15 +1,24 @@
 """Model registry: the networks of McMahan et al. (2017) and a small CIFAR CNN.
 
 Every model's ``forward`` returns logits; the softmax lives in the loss (``cross_entropy``).
-Build by name with :func:`build_model`; a seed makes the initial weights reproducible without touching
-the global torch RNG. No syft in here.
+Build by name with :func:`build_model`; a seed makes the initial weights reproducible without
+touching the global torch RNG. No syft in here.
 """
+
+import numbers
 from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "CifarCNN", "FedAvgCNN", "MLP2NN", "build_model", "count_parameters"]
+__all__ = [
+    "MODELS",
+    "CifarCNN",
+    "FedAvgCNN",
+    "MLP2NN",
+    "build_model",
+    "count_parameters",
+]
 
 
 class FedAvgCNN(nn.Module):
@@ -31,7 +40,9 @@ class FedAvgCNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Linear(7 * 7 * 64, 512), nn.ReLU(), nn.Linear(512, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(7 * 7 * 64, 512), nn.ReLU(), nn.Linear(512, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
@@ -40,7 +51,8 @@ class FedAvgCNN(nn.Module):
 class MLP2NN(nn.Module):
     """The FedAvg "2NN": 784-200-200-classes with ReLU (McMahan et al. 2017, sec. 3).
 
-    199,210 parameters for 1 channel and 10 classes. Input: N x in_channels x 28 x 28 (flattened here).
+    199,210 parameters for 1 channel and 10 classes.
+    Input: N x in_channels x 28 x 28 (flattened here).
     """
 
     def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
@@ -59,7 +71,9 @@ class MLP2NN(nn.Module):
 
 
 class CifarCNN(nn.Module):
-    """The PyTorch-tutorial CNN for 32x32 images: conv5x5 6, pool, conv5x5 16, pool, fc 120, 84, classes.
+    """The PyTorch-tutorial CNN for 32x32 images.
+
+    5x5 conv 6, ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc 400 -> 120 -> 84 -> classes.
 
     62,006 parameters for 3 channels and 10 classes. Input: N x in_channels x 32 x 32.
     """
@@ -95,11 +109,15 @@ MODELS: Dict[str, Callable[..., nn.Module]] = {
 
 
 def build_model(
-    name: str, *, in_channels: Optional[int] = None, num_classes: int = 10, seed: Optional[int] = None
+    name: str,
+    *,
+    in_channels: Optional[int] = None,
+    num_classes: int = 10,
+    seed: Optional[int] = None,
 ) -> nn.Module:
     """Build the registered model ``name``.
 
-    ``in_channels=None`` uses the model's own default (1 for ``cnn`` and ``2nn``, 3 for ``cifar_cnn``).
+    ``in_channels=None`` uses the model's own default (1 for ``cnn``/``2nn``, 3 for ``cifar_cnn``).
     With ``seed``, the initial weights depend on the seed only: they are drawn inside
     ``torch.random.fork_rng`` so the caller's global RNG state is left as it was.
     Raises ``ValueError`` for an unknown name (listing the choices) or bad sizes / seed.
@@ -111,10 +129,10 @@ def build_model(
         kwargs["in_channels"] = in_channels
     if seed is None:
         return MODELS[name](**kwargs)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(int(seed))
         return MODELS[name](**kwargs)
 
 
@@ -124,6 +142,9 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def _check_shape_args(in_channels: int, num_classes: int) -> None:
-    for key, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
+    for key, value, low in (
+        ("in_channels", in_channels, 1),
+        ("num_classes", num_classes, 2),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")

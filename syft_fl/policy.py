@@ -134,9 +134,7 @@ def receive(
     """
     _check_clock(deadline_s, increment_window_s)
     end_s = deadline_s + increment_window_s
-    receptions = tuple(
-        _receive_one(a, ue, deadline_s, end_s) for ue, a in enumerate(arrivals_s)
-    )
+    receptions = tuple(_receive_one(a, ue, deadline_s, end_s) for ue, a in enumerate(arrivals_s))
     length = max((r.close_s for r in receptions), default=deadline_s)
     return RoundOutcome(receptions=receptions, round_length_s=length)
 

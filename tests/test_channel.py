@@ -51,13 +51,17 @@ def test_rate_and_time_at_500_m_match_hand_calculation():
 
 def test_efficiency_scales_rate_and_shared_bandwidth_splits_it():
     # efficiency 0.5 halves the 100 m rate: 0.5 * 11,129,103.4 = 5,564,551.7 bit/s.
-    assert ring_channel(100.0, efficiency=0.5).rate_bps(0, 0) == pytest.approx(5_564_551.7, rel=1e-7)
+    assert ring_channel(100.0, efficiency=0.5).rate_bps(0, 0) == pytest.approx(
+        5_564_551.7, rel=1e-7
+    )
     # shared 4 MHz among 4 UEs = 1 MHz each: the same as per_ue 1 MHz.
     shared = ring_channel(100.0, bandwidth_hz=4e6, bandwidth_mode="shared")
     assert shared.rate_bps(0, 0, n_active=4) == pytest.approx(11_129_103.4, rel=1e-7)
     # with 1 active UE it gets all 4 MHz: SNR 33.5 - 6.0206 = 27.4794 dB -> 4e6 log2(1 + 559.68)
     assert shared.snr_db(0, 0, n_active=1) == pytest.approx(33.5 - 6.0206, abs=1e-4)
-    assert shared.rate_bps(0, 0, n_active=1) == pytest.approx(4e6 * math.log2(1 + 559.680), rel=1e-5)
+    assert shared.rate_bps(0, 0, n_active=1) == pytest.approx(
+        4e6 * math.log2(1 + 559.680), rel=1e-5
+    )
     # per_ue mode ignores n_active
     assert ring_channel(100.0).rate_bps(0, 0, n_active=7) == pytest.approx(11_129_103.4, rel=1e-7)
 
@@ -196,11 +200,22 @@ def test_channel_config_is_keyword_only_frozen_and_documented():
         cfg.cell_radius_m = 1.0
     docs = ChannelConfig.field_docs()
     assert set(docs) == {
-        "cell_radius_m", "min_distance_m", "pathloss_intercept_db", "pathloss_slope_db",
-        "shadowing_db", "fading", "rician_k_db", "coherence", "tx_power_dbm",
-        "noise_dbm_per_hz", "bandwidth_hz", "bandwidth_mode", "efficiency", "min_snr_db",
+        "cell_radius_m",
+        "min_distance_m",
+        "pathloss_intercept_db",
+        "pathloss_slope_db",
+        "shadowing_db",
+        "fading",
+        "rician_k_db",
+        "coherence",
+        "tx_power_dbm",
+        "noise_dbm_per_hz",
+        "bandwidth_hz",
+        "bandwidth_mode",
+        "efficiency",
+        "min_snr_db",
         "mobility_m_per_round",
-    }  # fmt: skip
+    }
     assert "[m]" in docs["cell_radius_m"] and "[dBm/Hz]" in docs["noise_dbm_per_hz"]
 
 

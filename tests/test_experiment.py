@@ -66,7 +66,10 @@ def test_tiered_sends_fewer_uplink_bytes_than_full(two_runs):
     _, summary, _, _, _ = two_runs
     s = summary["strategies"]
     assert s["tiered"]["uplink_bytes"] < 0.6 * s["full"]["uplink_bytes"]
-    assert s["full"]["final_acc"] > 0.5 and s["tiered"]["final_acc"] > 0.5
+    for name in ("full", "tiered"):  # 3 tiny rounds: above chance (0.1) and improving
+        assert s[name]["final_acc"] > 0.3
+    rounds = [r for r in read_csv(two_runs[2] / "rounds.csv") if r["strategy"] == "tiered"]
+    assert float(rounds[-1]["test_acc"]) > float(rounds[0]["test_acc"])
 
 
 def test_a_different_seed_changes_the_results(two_runs, tmp_path):

@@ -11,8 +11,8 @@ from syft_fl.policy import (
     arrival_times_s,
     choose_spec,
     join_spec,
-    split_spec,
     receive,
+    split_spec,
 )
 
 INF = math.inf
@@ -174,7 +174,7 @@ def choose(strategy, rate_bps, compute_s=1.0, deadline_s=5.0, window_s=2.0, **kw
         deadline_s=deadline_s,
         increment_window_s=window_s,
         tier_bytes=model_bytes,
-        **kw
+        **kw,
     )
 
 
@@ -246,7 +246,9 @@ def test_adaptive_never_misses_deadline_under_perfect_csi(
     ladder = ["uniform:{}".format(w) for w in widths] + (["full"] if with_full else [])
 
     def arrivals(spec):
-        return arrival_times_s(compute_s, [b * 8 / rate_bps if rate_bps else INF for b in model_bytes(spec)])
+        return arrival_times_s(
+            compute_s, [b * 8 / rate_bps if rate_bps else INF for b in model_bytes(spec)]
+        )
 
     fitting = [e for e in ladder if arrivals(e)[-1] <= deadline_s]
     for strategy in ("adaptive", "adaptive-tiered"):
@@ -287,6 +289,10 @@ def test_adaptive_meets_deadline_on_the_simulated_channel(
     for strategy in ("adaptive", "adaptive-tiered"):
         spec = choose(strategy, rate, compute_s, deadline_s, window_s)
         tx = channel.transmit_times_s(model_bytes(spec), ue, rnd)
-        out = receive([arrival_times_s(compute_s, tx)], deadline_s=deadline_s, increment_window_s=window_s)
-        poorest_fits = compute_s + model_bytes(LADDER[0])[0] * 8 / rate <= deadline_s if rate else False
+        out = receive(
+            [arrival_times_s(compute_s, tx)], deadline_s=deadline_s, increment_window_s=window_s
+        )
+        poorest_fits = (
+            compute_s + model_bytes(LADDER[0])[0] * 8 / rate <= deadline_s if rate else False
+        )
         assert out.receptions[0].status == ("full" if poorest_fits else "dropped")

@@ -2,14 +2,14 @@
 from .base import Transport, UploadReport  # noqa: F401
 
 
-def make_transport(name: str, num_ues: int, **kwargs) -> "Transport":
-    """The transport called ``name`` (``virtual`` | ``websocket``) for ``num_ues`` UEs."""
-    if name == "virtual":
+def make_transport(config) -> "Transport":
+    """The transport ``config.transport`` (``virtual`` | ``websocket``) for ``config.num_ues`` UEs."""
+    if config.transport == "virtual":
         from .virtual import VirtualTransport
 
-        return VirtualTransport(num_ues, **kwargs)
-    if name == "websocket":
+        return VirtualTransport(config.num_ues, training=config.training)
+    if config.transport == "websocket":
         from .websocket import WebsocketTransport
 
-        return WebsocketTransport(num_ues, **kwargs)
-    raise ValueError(f"transport={name!r} is not one of virtual, websocket")
+        return WebsocketTransport(config)
+    raise ValueError(f"transport={config.transport!r} is not one of virtual, websocket")
