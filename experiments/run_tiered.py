@@ -49,31 +49,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
     parser.add_argument("--out", help="output folder (default: results/<timestamp>)")
     parser.add_argument("--force", action="store_true", help="overwrite the result files of a non-empty --out")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue the interrupted run in DIR (its config.yaml; no other config options)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return parser
 
 
+def fail(message: str) -> int:
+    """Print one error line and return the exit code for bad input (2)."""
+    print(f"run_tiered.py: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     strategies = None if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.resume:
+        given = [flag for flag, value in (("--config", args.config), ("--set", args.set), ("--seed", args.seed),
+                                          ("--strategies", args.strategies), ("--out", args.out)) if value]
+        if given:
+            return fail(f"--resume {args.resume!r} takes its config from the run folder; drop {given[0]}")
+        if not os.path.isfile(os.path.join(args.resume, "config.yaml")):
+            return fail(f"--resume {args.resume!r} has no config.yaml (not a run_tiered.py results folder)")
     try:
-        config = load_config(args.config, args.set, seed=args.seed, strategies=strategies)
+        if args.resume:
+            config = load_config(os.path.join(args.resume, "config.yaml"))
+        else:
+            config = load_config(args.config, args.set, seed=args.seed, strategies=strategies)
     except ConfigError as err:
-        print(f"run_tiered.py: error: {err}", file=sys.stderr)
-        return 2
-    out_dir = args.out or os.path.join("results", time.strftime("%Y%m%d-%H%M%S"))
+        return fail(str(err))
+    out_dir = args.resume or args.out or os.path.join("results", time.strftime("%Y%m%d-%H%M%S"))
     from syft_fl.experiment import prepare_out_dir, run, summary_table
 
+    if not args.resume:
+        try:
+            prepare_out_dir(out_dir, args.force)
+        except (FileExistsError, OSError) as err:
+            return fail(str(err))
     try:
-        prepare_out_dir(out_dir, args.force)
-    except (FileExistsError, OSError) as err:
-        print(f"run_tiered.py: error: {err}", file=sys.stderr)
-        return 2
-    try:
-        summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots)
+        summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
+                      resume=bool(args.resume))
     except KeyboardInterrupt:
-        print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir}", file=sys.stderr)
+        print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir} "
+              f"(continue with --resume {out_dir})", file=sys.stderr)
         return 130
     print(summary_table(summary))
     print(f"results: {out_dir}")

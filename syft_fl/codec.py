@@ -78,6 +78,7 @@ SCHEMES = ("full", "float", "uniform")
 ROUNDINGS = ("truncate", "stochastic")
 RECONSTRUCTIONS = ("midpoint", "truncate")
 MAX_BLOCK = 2**32 - 1
+FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,10 @@ class TierSpec:
                 raise CodecError("float base tier needs >= 9 bits (sign + exponent), got {}".format(self.bits[0]))
             if sum(self.bits) > 32:
                 raise CodecError("float tiers total {} bits > 32".format(sum(self.bits)))
-            if self.block is not None or self.rounding != "truncate":
-                raise CodecError("block and rounding apply to scheme 'uniform' only")
+            if self.block is not None:
+                raise CodecError("block={} applies to scheme 'uniform' only".format(self.block))
+            if self.rounding != "truncate":
+                raise CodecError("rounding={} applies to scheme 'uniform' only".format(self.rounding))
         elif sum(self.bits) > 31:
             raise CodecError("uniform tiers total {} bits > 31".format(sum(self.bits)))
 
@@ -367,10 +370,12 @@ class _Tier:
     n: int
     enc_id: bytes
     entries: Optional[List[_Entry]]
-    body: np.ndarray  # uint8 view into the payload
+    body: np.ndarray  # uint8 view into the payload, checked against body_crc by decode_tiers
+    body_crc: int
 
 
 def _read_tier(payload: object) -> _Tier:
+    """Parse and check one payload's header (magic, version, header CRC, length); the body CRC is left to the caller."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise CodecError("a tier must be bytes, got {}".format(type(payload).__name__))
     raw = bytes(payload) if not isinstance(payload, bytes) else payload
@@ -389,8 +394,6 @@ def _read_tier(payload: object) -> _Tier:
     if len(raw) != head_len + body_len:
         raise CodecError("payload is {} bytes, header says {}".format(len(raw), head_len + body_len))
     body = np.frombuffer(raw, np.uint8, body_len, head_len)
-    if _crc32_parallel([body]) != body_crc:
-        raise CodecError("body CRC mismatch (corrupted payload)")
     if scheme >= len(SCHEMES) or flags > 3 or index >= count:
         raise CodecError("corrupt header fields")
     bits = tuple(raw[_FIXED.size : _FIXED.size + count])
@@ -407,7 +410,7 @@ def _read_tier(payload: object) -> _Tier:
     if index == 0:
         start = _FIXED.size + count
         entries = _unpack_table(raw[start : start + table_len])
-    return _Tier(spec, index, n, enc_id, entries, body)
+    return _Tier(spec, index, n, enc_id, entries, body, body_crc)
 
 
 # ------------------------------------------------------------------------------------------------- CRC32
@@ -445,17 +448,27 @@ def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
 _CRC_PIECE = 4 << 20  # bytes per parallel CRC job
 
 
-def _crc32_parallel(parts: Sequence[np.ndarray]) -> int:
-    """zlib.crc32 of the concatenation of uint8 arrays ``parts``, big ones split across threads."""
-    pieces = [p[i : i + _CRC_PIECE] for p in parts for i in range(0, p.size, _CRC_PIECE)]
+def _crc_pieces(parts: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """The uint8 arrays ``parts`` cut into pieces of at most _CRC_PIECE bytes (jobs for the thread pool)."""
+    return [p[i : i + _CRC_PIECE] for p in parts for i in range(0, p.size, _CRC_PIECE)]
+
+
+def _crc32_of_pieces(pieces: Sequence[np.ndarray], crcs: Sequence[int]) -> int:
+    """zlib.crc32 of the concatenated ``pieces`` from the CRC of each."""
     crc = 0
-    for piece, piece_crc in zip(pieces, _map(zlib.crc32, pieces)):
+    for piece, piece_crc in zip(pieces, crcs):
         crc = _crc32_combine(crc, piece_crc, piece.size)
     return crc
 
 
+def _crc32_parallel(parts: Sequence[np.ndarray]) -> int:
+    """zlib.crc32 of the concatenation of uint8 arrays ``parts``, big ones split across threads."""
+    pieces = _crc_pieces(parts)
+    return _crc32_of_pieces(pieces, _map(zlib.crc32, pieces))
+
+
 # -------------------------------------------------------------------------------------------- threading
-_CHUNK = 1 << 16  # elements per work item: a multiple of 8 (byte-aligned planes), a few 100 kB of scratch
+_CHUNK = 1 << 18  # elements per work item: a multiple of 8 (byte-aligned planes); ~1 MB of float32 scratch
 _THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _pool_lock = threading.Lock()
 _pool: Optional[ThreadPoolExecutor] = None
@@ -476,12 +489,20 @@ def _map(fn: Callable, items: Sequence) -> list:
     return list(pool.map(fn, items))
 
 
-def _scratch(key: str, n: int, dtype: type) -> np.ndarray:
+def _run(job: Callable[[], object]) -> object:
+    """Call ``job`` with numpy's floating-point warnings off (a corrupted body is decoded, then rejected by its CRC)."""
+    with np.errstate(all="ignore"):
+        return job()
+
+
+def _scratch(key: str, n: int, dtype: object) -> np.ndarray:
     """A per-thread reusable buffer of ``n`` elements (avoids allocating, and faulting in, one per chunk)."""
-    buf = getattr(_local, key, None)
-    if buf is None or buf.size < n or buf.dtype != dtype:
+    dtype = np.dtype(dtype)
+    name = key + dtype.str
+    buf = getattr(_local, name, None)
+    if buf is None or buf.size < n:
         buf = np.empty(max(n, _CHUNK), dtype)
-        setattr(_local, key, buf)
+        setattr(_local, name, buf)
     return buf[:n]
 
 
@@ -500,79 +521,148 @@ def _pieces(layout: _Layout, c0: int, c1: int):
 
 
 # ---------------------------------------------------------------------------------------------- packing
+# A tier is the bit field [shift, shift + width) of every element of an unsigned "lane" array (uint8/16/32: the
+# float32 words, or the uniform q), packed densely in little-endian bit order: element i's field occupies bits
+# [i * width, (i + 1) * width) of the plane. Fields of whole bytes move with strided copies; fields of 1, 2, 4 or
+# 8 bits are gathered k = 8 / width lanes at a time with a mask and one multiply (encode) or spread with a 256-entry
+# table (decode); any other width goes through the generic `_pack` / `_unpack`. Tests check all paths agree.
+
+
+@functools.lru_cache(maxsize=None)
+def _gather_plan(lane_bits: int, width: int, shift: int) -> Optional[Tuple[np.dtype, int, int]]:
+    """(word dtype, mask, multiplier) moving the fields of k = 8 / width lanes into the top byte of one word.
+
+    Field i sits at bit lane_bits * i + shift and is multiplied to bit word - 8 + width * i; the cross products land
+    either above the word (dropped) or below word - 8 in disjoint bit ranges, so nothing carries into the top byte.
+    """
+    if width not in (1, 2, 4, 8) or (8 // width) * lane_bits > 64:
+        return None
+    k, word = 8 // width, (8 // width) * lane_bits
+    mask = sum(((1 << width) - 1) << (shift + lane_bits * i) for i in range(k))
+    magic = sum(1 << (word - 8 + (width - lane_bits) * i - shift) for i in range(k))
+    return np.dtype("<u{}".format(word // 8)), mask, magic
+
+
+@functools.lru_cache(maxsize=None)
+def _spread_table(lane_bits: int, width: int, shift: int) -> np.ndarray:
+    """A plane byte -> the word of its k = 8 / width lanes, each holding its field at ``shift``."""
+    k = 8 // width
+    byte = np.arange(256, dtype=np.uint64)
+    table = np.zeros(256, np.uint64)
+    for i in range(k):
+        table |= ((byte >> np.uint64(width * i)) & np.uint64((1 << width) - 1)) << np.uint64(shift + lane_bits * i)
+    return table.astype("<u{}".format(k * lane_bits // 8))
+
+
+def _byte_views(lanes: np.ndarray, shift: int, width: int, plane: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Matching views of a byte-aligned field [shift, shift + width) of the lanes and of its plane bytes."""
+    n = plane.size * 8 // width
+    if width in (8, 16, 32) and shift % width == 0:  # one number per lane: 1-D strided views
+        dtype = "<u{}".format(width // 8)
+        return lanes[:n].view(dtype)[shift // width :: lanes.dtype.itemsize * 8 // width], plane.view(dtype)
+    return lanes[:n].view(np.uint8).reshape(n, -1)[:, shift // 8 : (shift + width) // 8], plane.reshape(n, -1)
+
+
+def _pack_field(lanes: np.ndarray, shift: int, width: int, out: np.ndarray) -> None:
+    """Pack bits [shift, shift + width) of every lane (length a multiple of 8) into ``out`` (the first
+    ``out.size`` = ceil(width * n / 8) bytes of the dense plane)."""
+    lane_bits = lanes.dtype.itemsize * 8
+    plan = _gather_plan(lane_bits, width, shift)
+    if width % 8 == 0 and shift % 8 == 0:  # whole bytes
+        field, packed = _byte_views(lanes, shift, width, out)
+        np.copyto(packed, field)
+    elif plan is not None:
+        dtype, mask, magic = plan
+        words = lanes.view(dtype)
+        gathered = _scratch("gather", words.size, dtype)
+        np.bitwise_and(words, dtype.type(mask), out=gathered)
+        np.multiply(gathered, dtype.type(magic), out=gathered)  # wraps modulo 2**word
+        np.copyto(out, gathered.view(np.uint8)[dtype.itemsize - 1 :: dtype.itemsize][: out.size])
+    else:
+        values = _scratch("values", lanes.size, lanes.dtype)
+        np.right_shift(lanes, lanes.dtype.type(shift), out=values)
+        np.bitwise_and(values, lanes.dtype.type((1 << width) - 1), out=values)
+        _pack(values[: out.size * 8 // width], width, out)
+
+
+def _unpack_field(data: np.ndarray, shift: int, width: int, lanes: np.ndarray, first: bool = False) -> None:
+    """OR the fields packed in ``data`` into bits [shift, shift + width) of ``lanes`` (length a multiple of 8, at least
+    ceil(8 * data.size / width)), which must be zero there; ``first``: the lanes hold garbage and this field sets
+    them (not allowed for byte-aligned fields, which write only their own bytes)."""
+    lane_bits = lanes.dtype.itemsize * 8
+    if width % 8 == 0 and shift % 8 == 0:  # whole bytes
+        assert not first, "byte-aligned fields need zeroed lanes"
+        field, packed = _byte_views(lanes, shift, width, data)
+        np.copyto(field, packed)
+    elif width in (1, 2, 4, 8) and (8 // width) * lane_bits <= 64:
+        table = _spread_table(lane_bits, width, shift)
+        words = lanes.view(table.dtype)[: data.size]
+        if first:
+            np.take(table, data, out=words, mode="clip")
+        else:
+            spread = _scratch("spread", data.size, table.dtype)
+            np.take(table, data, out=spread, mode="clip")
+            np.bitwise_or(words, spread, out=words)
+    else:
+        n = data.size * 8 // width
+        values = np.left_shift(_unpack(data, width, n).astype(lanes.dtype), lanes.dtype.type(shift))
+        if first:
+            lanes[:n] = values
+        else:
+            np.bitwise_or(lanes[:n], values, out=lanes[:n])
+
+
+def _unpack_fields(fields: Sequence[Tuple[np.ndarray, int, int]], lanes: np.ndarray) -> None:
+    """Set ``lanes`` to the OR of the (data, shift, width) fields, zeroing them first only if needed."""
+    aligned = [w % 8 == 0 and s % 8 == 0 for _, s, w in fields]
+    if aligned[0] and not (all(aligned) and sum(w for _, _, w in fields) == lanes.dtype.itemsize * 8):
+        lanes.fill(0)
+    for j, (data, shift, width) in enumerate(fields):
+        _unpack_field(data, shift, width, lanes, first=j == 0 and not aligned[0])
+
+
 def _pack(values: np.ndarray, width: int, out: np.ndarray) -> None:
-    """Pack unsigned ``values`` (< 2**width) densely, little-endian bit order: element i occupies bits
-    [i * width, (i + 1) * width) of ``out`` (uint8, exactly ceil(width * len(values) / 8) bytes)."""
-    n = values.size
-    if width in (8, 16, 32):
-        np.copyto(out.view("<u{}".format(width // 8)), values, casting="unsafe")
-        return
-    if n % 8:
-        padded = np.zeros(n + (-n) % 8, values.dtype)
-        padded[:n] = values
-        values, n = padded, padded.size
-    if width == 1:
-        out[:] = np.packbits(values.astype(np.bool_, copy=False), bitorder="little")[: out.size]
-        return
-    if width in (2, 4):  # 8 // width elements per byte, from a word view of as many uint8 elements
-        per_byte = 8 // width
-        words = values.astype(np.uint8, copy=False).view("<u{}".format(per_byte))
-        acc = words.copy()
-        for k in range(1, per_byte):
-            acc |= words >> (k * (8 - width))
-        np.copyto(out, acc[: out.size], casting="unsafe")
-        return
-    # any width: 8 elements -> `width` bytes, built in ceil(width / 8) little-endian uint64 words
-    group = values.reshape(-1, 8)
+    """Generic dense packing of unsigned ``values`` (< 2**width, any width 1..32): 8 values make ``width`` bytes,
+    assembled in ceil(width / 8) little-endian uint64 words; ``out`` gets the first ceil(width * n / 8) bytes."""
+    n = values.size + (-values.size) % 8
+    group = np.zeros(n, np.uint64)
+    group[: values.size] = values
+    group = group.reshape(-1, 8)
     n_words = -(-width // 8)
     words = np.zeros((group.shape[0], n_words), np.uint64)
     for k in range(8):
         word, shift = divmod(k * width, 64)
-        column = group[:, k].astype(np.uint64)
-        words[:, word] |= column << np.uint64(shift)
+        words[:, word] |= group[:, k] << np.uint64(shift)
         if shift + width > 64:
-            words[:, word + 1] |= column >> np.uint64(64 - shift)
+            words[:, word + 1] |= group[:, k] >> np.uint64(64 - shift)
     out[:] = words.view(np.uint8).reshape(-1, 8 * n_words)[:, :width].reshape(-1)[: out.size]
 
 
 def _unpack(data: np.ndarray, width: int, n: int) -> np.ndarray:
-    """Inverse of ``_pack``: ``n`` unsigned values from ``data`` (the smallest unsigned dtype holding width bits)."""
-    if width in (8, 16, 32):
-        return data.view("<u{}".format(width // 8))
-    if width == 1:
-        return np.unpackbits(data, count=n, bitorder="little")
-    if width in (2, 4):
-        per_byte = 8 // width
-        words = data.astype("<u{}".format(per_byte))
-        acc = words.copy()
-        for k in range(1, per_byte):
-            acc |= words << (k * (8 - width))
-        acc &= int.from_bytes(bytes([(1 << width) - 1] * per_byte), "little")
-        return acc.view(np.uint8)[:n]
+    """Inverse of ``_pack``: ``n`` values (uint64) from ``data``."""
     groups, n_words = -(-n // 8), -(-width // 8)
     padded = np.zeros(groups * width, np.uint8)
     padded[: data.size] = data
     raw = np.zeros((groups, 8 * n_words), np.uint8)
-    raw[:, :width] = padded.reshape(groups, width)  # a group of 8 elements is `width` bytes
+    raw[:, :width] = padded.reshape(groups, width)
     words = raw.view("<u8")
     out = np.empty((groups, 8), np.uint64)
-    mask = np.uint64((1 << width) - 1)
     for k in range(8):
         word, shift = divmod(k * width, 64)
         column = words[:, word] >> np.uint64(shift)
         if shift + width > 64:
             column |= words[:, word + 1] << np.uint64(64 - shift)
-        out[:, k] = column & mask
-    return out.reshape(-1)[:n].astype(_uint_for(width))
+        out[:, k] = column & np.uint64((1 << width) - 1)
+    return out.reshape(-1)[:n]
 
 
-def _uint_for(bits: int) -> type:
-    """The smallest unsigned numpy type holding ``bits`` bits."""
-    return np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32
+def _uint_for(bits: int) -> np.dtype:
+    """The smallest unsigned dtype holding ``bits`` bits."""
+    return np.dtype(np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32)
 
 
 def _plane_slice(plane: np.ndarray, width: int, c0: int, c1: int) -> np.ndarray:
-    """The bytes of elements [c0, c1) in a plane of ``width`` bits per element (c0 a multiple of 8)."""
+    """The bytes of elements [c0, c1) of a plane of ``width`` bits per element (c0 a multiple of 8)."""
     return plane[c0 * width // 8 : -(-c1 * width // 8)]
 
 
@@ -610,17 +700,18 @@ def encode_tiers(state: Mapping[str, object], spec: Union[str, TierSpec], *, see
         raise CodecError("seed must be an int >= 0, got {!r}".format(seed))
     entries, arrays = _entries_and_arrays(state)
     layout = _Layout.build(spec, entries)
-    for e, a in zip(entries, arrays):
-        if e.is_float:
-            _check_finite(e.name, a)
     ints = [a.view(np.uint8) for e, a in zip(entries, arrays) if not e.is_float]
     if spec.scheme == "full":
+        for e, a in zip(entries, arrays):
+            if e.is_float:
+                _check_finite(e.name, a)
         bodies = [[a.view(np.uint8) for a in arrays]]
     else:
-        xs = [arrays[i].astype(np.float32, copy=False) for i in layout.floats]
-        for k, x in enumerate(xs):  # float64 beyond the float32 range
-            if arrays[layout.floats[k]].dtype != np.float32:
-                _check_finite(entries[layout.floats[k]].name, x)
+        xs = []
+        for i in layout.floats:
+            xs.append(arrays[i].astype(np.float32, copy=False))
+            if arrays[i].dtype != np.float32:  # float64 beyond the float32 range becomes inf
+                _check_finite(entries[i].name, xs[-1])
         if spec.scheme == "float":
             planes = _encode_float(layout, xs)
             bodies = [[planes[0]] + ints] + [[p] for p in planes[1:]]
@@ -633,110 +724,128 @@ def encode_tiers(state: Mapping[str, object], spec: Union[str, TierSpec], *, see
     for j, crc in enumerate(crcs):
         digest.update(struct.pack("<QI", layout.body_bytes(j), crc))
     enc_id = digest.digest()
-    return [
-        b"".join([_make_header(layout, j, table, enc_id, crc)] + parts) for j, (crc, parts) in enumerate(zip(crcs, bodies))
-    ]
+    return [b"".join([_make_header(layout, j, table, enc_id, crcs[j])] + bodies[j]) for j in range(len(bodies))]
+
+
+def _words_of_chunk(layout: _Layout, xs: List[np.ndarray], c0: int, c1: int) -> np.ndarray:
+    """The float32 words of elements [c0, c1) as uint32, padded with zeros to a multiple of 8 (a view if possible)."""
+    n = c1 - c0
+    pieces = list(_pieces(layout, c0, c1))
+    if len(pieces) == 1 and n % 8 == 0:
+        k, start, _, _ = pieces[0]
+        return xs[k][start : start + n].view(np.uint32)
+    words = _scratch("words", n + (-n) % 8, np.uint32)
+    words[n:] = 0
+    for k, start, offset, length in pieces:
+        words[offset : offset + length] = xs[k][start : start + length].view(np.uint32)
+    return words
 
 
 def _encode_float(layout: _Layout, xs: List[np.ndarray]) -> List[np.ndarray]:
-    """Planes of the float32 words, top bits first."""
+    """The planes of the float32 words, top bits first."""
     bits = layout.spec.bits
     planes = [np.empty(layout.plane_bytes(j), np.uint8) for j in range(len(bits))]
     shifts = [32 - sum(bits[: j + 1]) for j in range(len(bits))]
 
     def work(chunk: Tuple[int, int]) -> None:
         c0, c1 = chunk
-        pieces = list(_pieces(layout, c0, c1))
-        if len(pieces) == 1:
-            k, start, _, length = pieces[0]
-            words = xs[k][start : start + length].view(np.uint32)
-        else:
-            words = _scratch("u", c1 - c0, np.uint32)
-            for k, start, offset, length in pieces:
-                words[offset : offset + length] = xs[k][start : start + length].view(np.uint32)
-        halves, values = words.view(np.uint16), None
+        for k, start, _, length in _pieces(layout, c0, c1):
+            _check_finite(layout.entries[layout.floats[k]].name, xs[k][start : start + length])
+        words = _words_of_chunk(layout, xs, c0, c1)
         for width, shift, plane in zip(bits, shifts, planes):
-            if width == 16 and shift in (0, 16):
-                part = halves[shift // 16 :: 2]  # little-endian: low half first
-            else:
-                values = _scratch("v", c1 - c0, np.uint32)
-                np.right_shift(words, np.uint32(shift), out=values)
-                np.bitwise_and(values, np.uint32((1 << width) - 1), out=values)
-                part = values
-            _pack(part, width, _plane_slice(plane, width, c0, c1))
+            _pack_field(words, shift, width, _plane_slice(plane, width, c0, c1))
 
     _map(work, _chunks(layout.n))
     return planes
 
 
-def _uniform_scales(layout: _Layout, xs: List[np.ndarray]) -> np.ndarray:
-    """float32 max|x| of every block of every float tensor (one scale per tensor when ``block`` is None)."""
-    scales = np.empty(layout.n_scales, np.float32)
-    jobs = []
-    for k, x in enumerate(xs):
-        block = layout.blocks[k]
-        per_job = max(1, _CHUNK // block)
-        n_blocks = -(-x.size // block)
-        jobs += [(k, b, min(b + per_job, n_blocks)) for b in range(0, n_blocks, per_job)]
-
-    def work(job: Tuple[int, int, int]) -> None:
-        k, b0, b1 = job
-        block, x, out = layout.blocks[k], xs[k], scales[layout.scale_starts[k] :]
-        full = min(b1, x.size // block) - b0
-        if full > 0:
-            rows = x[b0 * block : (b0 + full) * block].reshape(full, block)
-            np.maximum(rows.max(axis=1), -rows.min(axis=1), out=out[b0 : b0 + full])
-        if b0 + max(full, 0) < b1:  # the tensor's short last block
-            tail = x[(b1 - 1) * block :]
-            out[b1 - 1] = max(tail.max(), -tail.min())
-
-    _map(work, jobs)
-    return scales
+def _crossing_blocks(layout: _Layout) -> List[Tuple[int, int]]:
+    """(float index, block index) of the blocks that straddle a chunk boundary: measured before the chunks run."""
+    found = []
+    for k, start in enumerate(layout.starts):
+        block, end = layout.blocks[k], start + layout.entries[layout.floats[k]].numel
+        for boundary in range(start - start % _CHUNK + _CHUNK, end, _CHUNK):
+            if (boundary - start) % block and (not found or found[-1] != (k, (boundary - start) // block)):
+                found.append((k, (boundary - start) // block))
+    return found
 
 
-def _encode_uniform(layout: _Layout, xs: List[np.ndarray], seed: int) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
-    """Planes of q (top bits first), the sign plane and the scales."""
+def _encode_uniform(
+    layout: _Layout, xs: List[np.ndarray], seed: int
+) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+    """The planes of q (top bits first), the sign plane and the float32 scales."""
     spec, bits = layout.spec, layout.spec.bits
     total = sum(bits)
     stochastic = spec.rounding == "stochastic"
-    scales = _uniform_scales(layout, xs)
-    if stochastic:  # raise the scale so that floor(f * 2**B + u) <= 2**B - 1; round up, never down
-        raised = (scales.astype(np.float64) * (2.0**total / (2.0**total - 1))).astype(np.float32)
-        scales = np.where(scales > 0, np.nextafter(raised, np.float32(np.inf)), scales).astype(np.float32)
-    with np.errstate(divide="ignore"):
-        inverse = np.where(scales > 0, 2.0**total / scales.astype(np.float64), 0.0)
-    single = total <= 16 and (inverse.size == 0 or inverse.max() < 2.0**127)
-    ctype = np.float32 if single else np.float64
-    inverse = inverse.astype(ctype)
-    qtype = _uint_for(total)
+    scales = np.empty(layout.n_scales, np.float32)
     planes = [np.empty(layout.plane_bytes(j), np.uint8) for j in range(len(bits))]
     sign_plane = np.empty(layout.sign_bytes, np.uint8)
     shifts = [total - sum(bits[: j + 1]) for j in range(len(bits))]
-    top = ctype(2**total - 1)
+    lane_type = np.dtype(np.uint16 if total <= 15 else np.uint32)  # holds q = 2**B before the clamp
+    carry = int.from_bytes(((1 << total).to_bytes(lane_type.itemsize, "little")) * (8 // lane_type.itemsize), "little")
+
+    def store(k: int, first: int, values: np.ndarray) -> None:
+        """Record max|x| of blocks first.. of float tensor k (raised for stochastic rounding), checking finiteness."""
+        if not np.isfinite(values).all():
+            raise CodecError("tensor {!r} contains NaN or Inf".format(layout.entries[layout.floats[k]].name))
+        if stochastic:  # s = max|x| * 2**B / (2**B - 1), rounded up, so that floor(f * 2**B + u) <= 2**B - 1
+            raised = np.minimum(values.astype(np.float64) * (2.0**total / (2.0**total - 1)), FLOAT32_MAX)
+            with np.errstate(over="ignore"):
+                raised = np.nextafter(raised.astype(np.float32), np.float32(np.inf))
+            values = np.where(values > 0, np.minimum(raised, FLOAT32_MAX), np.float32(0))
+        scales[layout.scale_starts[k] + first : layout.scale_starts[k] + first + values.size] = values
+
+    def measure(job: Tuple[int, int]) -> None:
+        k, b = job
+        x = xs[k][b * layout.blocks[k] : (b + 1) * layout.blocks[k]]
+        store(k, b, np.array([max(x.max(), -x.min())], np.float64))
+
+    _map(measure, _crossing_blocks(layout))
 
     def work(index: int) -> None:
         c0, c1 = chunks[index]
         n = c1 - c0
-        mags, signs = _scratch("mag", n, ctype), _scratch("sign", n, np.bool_)
-        for k, start, offset, length in _pieces(layout, c0, c1):
-            x = xs[k][start : start + length]
-            np.signbit(x, out=signs[offset : offset + length])
-            np.abs(x, out=mags[offset : offset + length])
-            first = layout.scale_starts[k]
-            _mul_blocks(mags[offset : offset + length], start, layout.blocks[k], inverse[first:])
+        n8 = n + (-n) % 8
+        mags, negative = _scratch("mags", n8, np.float32), _scratch("negative", n8, np.bool_)
+        mags[n:], negative[n:] = 0, False
+        pieces, inverses, wide = list(_pieces(layout, c0, c1)), [], total > 16
+        for k, start, offset, length in pieces:
+            x, m = xs[k][start : start + length], mags[offset : offset + length]
+            np.less(x.view(np.int32), 0, out=negative[offset : offset + length])  # the sign bit, -0.0 included
+            np.abs(x, out=m)
+            block, end = layout.blocks[k], start + length
+            first, last = -(-start // block), end // block  # blocks [first, last) lie inside this piece
+            if last > first:
+                store(k, first, m[first * block - start : last * block - start].reshape(-1, block).max(axis=1))
+            if end == layout.entries[layout.floats[k]].numel and end % block and end // block * block >= start:
+                store(k, end // block, m[end // block * block - start :].max(keepdims=True))
+            touched = scales[layout.scale_starts[k] + start // block : layout.scale_starts[k] + -(-end // block)]
+            with np.errstate(divide="ignore"):
+                inverse = np.where(touched > 0, 2.0**total / touched.astype(np.float64), 0.0)
+            inverses.append(inverse)
+            wide = wide or inverse.max() >= 2.0**127  # 1 / (tiny scale) overflows float32
+        if wide:
+            mags = mags.astype(np.float64)
+        for (k, start, offset, length), inverse in zip(pieces, inverses):
+            block = layout.blocks[k]
+            _mul_blocks(mags[offset : offset + length], start % block, block, inverse.astype(mags.dtype))
         if stochastic:
             noise = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-            mags += noise.random(n, dtype=ctype)
-        np.minimum(mags, top, out=mags)
-        q = _scratch("q", n, qtype)
-        np.copyto(q, mags, casting="unsafe")  # floor: mags >= 0
-        sign_plane[c0 // 8 : -(-c1 // 8)] = np.packbits(signs, bitorder="little")
-        values = _scratch("v", n, qtype)
-        for j, (width, shift, plane) in enumerate(zip(bits, shifts, planes)):
-            np.right_shift(q, qtype(shift), out=values)
-            if j:
-                np.bitwise_and(values, qtype((1 << width) - 1), out=values)
-            _pack(values, width, _plane_slice(plane, width, c0, c1))
+            mags += noise.random(n8, dtype=mags.dtype)
+        lanes = _scratch("lanes", n8, lane_type)
+        np.copyto(lanes, mags, casting="unsafe")  # floor, as mags >= 0; q <= 2**B
+        words = lanes.view(np.uint64)
+        over = _scratch("over", words.size, np.uint64)
+        np.bitwise_and(words, np.uint64(carry), out=over)  # lanes where q == 2**B ...
+        np.right_shift(over, np.uint64(total), out=over)
+        np.subtract(words, over, out=words)  # ... become 2**B - 1 (no borrow crosses a lane)
+        if total <= 8:
+            narrow = _scratch("narrow", n8, np.uint8)
+            np.copyto(narrow, lanes, casting="unsafe")
+            lanes = narrow
+        sign_plane[c0 // 8 : c0 // 8 + n8 // 8] = np.packbits(negative, bitorder="little")
+        for width, shift, plane in zip(bits, shifts, planes):
+            _pack_field(lanes, shift, width, _plane_slice(plane, width, c0, c1))
 
     chunks = _chunks(layout.n)
     _map(work, range(len(chunks)))
@@ -769,131 +878,121 @@ def decode_tiers(tiers: Sequence[bytes]) -> "OrderedDict[str, torch.Tensor]":
     if layout.n != base.n or any(t.body.size != layout.body_bytes(t.index) for t in read):
         raise CodecError("tensor table does not match the body sizes")
     bodies = [t.body for t in read]
-    if layout.spec.scheme == "full":
-        arrays, offset = [], 0
-        for e in layout.entries:
-            size = e.numel * e.wire_dtype.itemsize
-            arrays.append(bodies[0][offset : offset + size].view(e.wire_dtype).copy())
-            offset += size
-        return _to_tensors(layout, arrays)
-    planes = [bodies[j][: layout.plane_bytes(j)] for j in range(len(bodies))]
-    offset = layout.plane_bytes(0) + layout.sign_bytes + layout.scale_bytes
-    arrays = []
+    scheme = layout.spec.scheme
+    offset = 0 if scheme == "full" else layout.plane_bytes(0) + layout.sign_bytes + layout.scale_bytes
+    arrays, jobs = [], []  # type: List[np.ndarray], List[Callable[[], object]]
     for e in layout.entries:
-        if e.is_float:
+        if e.is_float and scheme != "full":
             arrays.append(np.empty(e.numel, np.float32))
         else:
             size = e.numel * e.wire_dtype.itemsize
-            arrays.append(bodies[0][offset : offset + size].view(e.wire_dtype).copy())
+            arrays.append(np.empty(e.numel, e.wire_dtype))
+            jobs.append(functools.partial(np.copyto, arrays[-1], bodies[0][offset : offset + size].view(e.wire_dtype)))
             offset += size
     outs = [arrays[i] for i in layout.floats]
-    if layout.spec.scheme == "float":
-        _decode_float(layout, planes, outs)
-    else:
+    planes = [bodies[j][: layout.plane_bytes(j)] for j in range(len(bodies))] if scheme != "full" else []
+    if scheme == "float":
+        jobs += _decode_float(layout, planes, outs)
+    elif scheme == "uniform":
         start = layout.plane_bytes(0)
         sign_plane = bodies[0][start : start + layout.sign_bytes]
         scales = bodies[0][start + layout.sign_bytes : start + layout.sign_bytes + layout.scale_bytes].view("<f4")
-        _decode_uniform(layout, planes, sign_plane, scales, outs)
-    return _to_tensors(layout, arrays)
-
-
-def _to_tensors(layout: _Layout, arrays: List[np.ndarray]) -> "OrderedDict[str, torch.Tensor]":
+        jobs += _decode_uniform(layout, planes, sign_plane, scales, outs)
+    # The body CRCs are checked beside the decoding (which reads the bodies only as numbers), before anything returns.
+    pieces = [_crc_pieces([body]) for body in bodies]
+    crc_jobs = [functools.partial(zlib.crc32, piece) for tier_pieces in pieces for piece in tier_pieces]
+    crcs = iter(_map(_run, crc_jobs + jobs)[: len(crc_jobs)])
+    for j, (tier, tier_pieces) in enumerate(zip(read, pieces)):
+        if _crc32_of_pieces(tier_pieces, [next(crcs) for _ in tier_pieces]) != tier.body_crc:
+            raise CodecError("body CRC mismatch in tier {} (corrupted payload)".format(j))
     out = OrderedDict()  # type: OrderedDict[str, torch.Tensor]
     for e, a in zip(layout.entries, arrays):
         tensor = torch.from_numpy(a.reshape(e.shape))
-        if tensor.dtype != _DTYPES[e.code][0]:
-            tensor = tensor.to(_DTYPES[e.code][0])
-        out[e.name] = tensor
+        out[e.name] = tensor if tensor.dtype == _DTYPES[e.code][0] else tensor.to(_DTYPES[e.code][0])
     return out
 
 
-def _decode_float(layout: _Layout, planes: List[np.ndarray], outs: List[np.ndarray]) -> None:
+def _decode_float(layout: _Layout, planes: List[np.ndarray], outs: List[np.ndarray]) -> List[Callable[[], None]]:
+    """Jobs rebuilding the float32 words of ``outs`` from the received planes, chunk by chunk."""
     bits = layout.spec.bits[: len(planes)]
     shifts = [32 - sum(bits[: j + 1]) for j in range(len(bits))]
     missing = shifts[-1]
-    fill = np.uint32(1 << (missing - 1) if missing and layout.spec.reconstruction == "midpoint" else 0)
+    fill = 1 << (missing - 1) if missing and layout.spec.reconstruction == "midpoint" else 0
 
     def work(chunk: Tuple[int, int]) -> None:
         c0, c1 = chunk
         n = c1 - c0
         pieces = list(_pieces(layout, c0, c1))
-        if len(pieces) == 1:
-            k, start, _, length = pieces[0]
-            words = outs[k][start : start + length].view(np.uint32)
+        direct = len(pieces) == 1 and n % 8 == 0  # decode straight into the output tensor
+        if direct:
+            k, start, _, _ = pieces[0]
+            words = outs[k][start : start + n].view(np.uint32)
         else:
-            words = _scratch("u", n, np.uint32)
-        for j, (width, shift, plane) in enumerate(zip(bits, shifts, planes)):
-            values = _unpack(_plane_slice(plane, width, c0, c1), width, n)
-            if j == 0:
-                np.copyto(words, values)
-                np.left_shift(words, np.uint32(shift), out=words)
-            else:
-                part = _scratch("v", n, np.uint32)
-                np.copyto(part, values)
-                np.left_shift(part, np.uint32(shift), out=part)
-                words |= part
+            words = _scratch("words", n + (-n) % 8, np.uint32)
+        _unpack_fields([(_plane_slice(p, w, c0, c1), s, w) for w, s, p in zip(bits, shifts, planes)], words)
         if fill:  # midpoint of the missing bits, for normal numbers (exponent field != 0) only
-            part = _scratch("v", n, np.uint32)
+            part = _scratch("fill", words.size, np.uint32)
             np.bitwise_and(words, np.uint32(0x7F800000), out=part)
-            np.minimum(part, fill, out=part)  # exponent bits are >= 2**23 > fill
-            words |= part
-        if len(pieces) > 1:
+            np.minimum(part, np.uint32(fill), out=part)  # the exponent bits are >= 2**23 > fill
+            np.bitwise_or(words, part, out=words)
+        if not direct:
             for k, start, offset, length in pieces:
                 outs[k][start : start + length] = words[offset : offset + length].view(np.float32)
 
-    _map(work, _chunks(layout.n))
+    return [functools.partial(work, chunk) for chunk in _chunks(layout.n)]
+
+
+# A sign-plane byte -> 8 int8 lanes of +1 / -1.
+_SIGN_TABLE = np.array(
+    [int.from_bytes(bytes(255 if b >> i & 1 else 1 for i in range(8)), "little") for b in range(256)], "<u8"
+)
 
 
 def _decode_uniform(
     layout: _Layout, planes: List[np.ndarray], sign_plane: np.ndarray, scales: np.ndarray, outs: List[np.ndarray]
-) -> None:
+) -> List[Callable[[], None]]:
+    """Jobs rebuilding ``outs`` from the sign plane, the scales and the received planes of q, chunk by chunk."""
     spec = layout.spec
     bits = spec.bits[: len(planes)]
     received = sum(bits)
     shifts = [received - sum(bits[: j + 1]) for j in range(len(bits))]
-    grid = spec.rounding == "stochastic" and len(planes) == spec.num_tiers
+    grid = spec.rounding == "stochastic" and len(planes) == spec.num_tiers  # all tiers: the rounded grid point
     half = 0.5 if spec.reconstruction == "midpoint" and not grid else 0.0
     factors = np.ldexp(scales.astype(np.float64), -received)
-    tiny = factors[factors > 0]
-    single = received <= 23 and (tiny.size == 0 or tiny.min() >= 2.0**-126)
-    ctype = np.float32 if single else np.float64
+    positive = factors[factors > 0]
+    single = received <= 23 and (positive.size == 0 or positive.min() >= 2.0**-126)
+    ctype = np.dtype(np.float32 if single else np.float64)
     factors = factors.astype(ctype)
-    qtype = _uint_for(received)
+    lane_type = _uint_for(received)
 
     def work(chunk: Tuple[int, int]) -> None:
         c0, c1 = chunk
         n = c1 - c0
+        n8 = n + (-n) % 8
+        lanes = _scratch("lanes", n8, lane_type)
+        _unpack_fields([(_plane_slice(p, w, c0, c1), s, w) for w, s, p in zip(bits, shifts, planes)], lanes)
         pieces = list(_pieces(layout, c0, c1))
         direct = len(pieces) == 1 and single  # decode straight into the output tensor
         if direct:
-            k, start, _, length = pieces[0]
-            mags = outs[k][start : start + length]
+            k, start, _, _ = pieces[0]
+            mags = outs[k][start : start + n]
         else:
-            mags = _scratch("mag", n, ctype)
-        q = _scratch("q", n, qtype)
-        for j, (width, shift, plane) in enumerate(zip(bits, shifts, planes)):
-            values = _unpack(_plane_slice(plane, width, c0, c1), width, n)
-            if j == 0:
-                np.copyto(q, values)
-                np.left_shift(q, qtype(shift), out=q)
-            else:
-                part = _scratch("v", n, qtype)
-                np.copyto(part, values)
-                np.left_shift(part, qtype(shift), out=part)
-                q |= part
-        np.copyto(mags, q, casting="unsafe")
+            mags = _scratch("mags", n, ctype)
+        np.copyto(mags, lanes[:n], casting="unsafe")
         if half:
-            mags += ctype(half)
+            mags += ctype.type(half)
         for k, start, offset, length in pieces:
-            first = layout.scale_starts[k]
-            _mul_blocks(mags[offset : offset + length], start, layout.blocks[k], factors[first:])
-        signs = np.unpackbits(sign_plane[c0 // 8 : -(-c1 // 8)], count=n, bitorder="little").view(np.bool_)
-        np.negative(mags, out=mags, where=signs)
+            _mul_blocks(mags[offset : offset + length], start, layout.blocks[k], factors[layout.scale_starts[k] :])
+        signs = _scratch("signs", n8 // 8, np.uint64)
+        np.take(_SIGN_TABLE, sign_plane[c0 // 8 : c0 // 8 + n8 // 8], out=signs, mode="clip")
+        ones = _scratch("ones", n, ctype)
+        np.copyto(ones, signs.view(np.int8)[:n], casting="unsafe")
+        np.multiply(mags, ones, out=mags)
         if not direct:
             for k, start, offset, length in pieces:
                 outs[k][start : start + length] = mags[offset : offset + length]
 
-    _map(work, _chunks(layout.n))
+    return [functools.partial(work, chunk) for chunk in _chunks(layout.n)]
 
 
 # ----------------------------------------------------------------------------------------------- sizes

@@ -52,9 +52,14 @@ class StrategyConfig:
             raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
         try:
             parsed = codec.parse_spec(self.spec)
-            ladder = [codec.parse_spec(s) for s in self.ladder]
         except codec.CodecError as err:
-            raise ValueError(str(err)) from None
+            raise ValueError(f"spec={self.spec!r}: {err}") from None
+        ladder = []
+        for text in self.ladder:
+            try:
+                ladder.append(codec.parse_spec(text))
+            except codec.CodecError as err:
+                raise ValueError(f"ladder entry {text!r}: {err}") from None
         if self.kind == "full" and parsed.scheme != "full":
             raise ValueError(f"spec={self.spec!r}: kind full uploads the lossless spec 'full'")
         if self.kind == "fixed" and parsed.num_tiers != 1:

@@ -21,6 +21,7 @@ prefix, rejects what fails its CRC or is not finite, averages (FedAvg) and tests
 round's length.
 """
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -253,7 +254,9 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
     outcome = policy.receive([arrivals[ue] for ue in waiting], deadline_s=cfg.deadline_s,
                              increment_window_s=cfg.increment_window_s)
     receptions = dict(zip(waiting, outcome.receptions))
-    round_length_s = outcome.round_length_s if waiting else cfg.deadline_s
+    round_length_s = outcome.round_length_s
+    if len(waiting) < len(selected):  # the BS cannot know that a UE which sends nothing is not coming
+        round_length_s = max(round_length_s, cfg.deadline_s)
 
     # BS: merge each accepted prefix, reject what fails, average, test.
     uploads, weights, tiers_merged = [], [], {}
@@ -403,33 +406,58 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not force:
             raise FileExistsError(f"--out {out_dir!r} is not empty (use --force to overwrite)")
-        for name in ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml", "timing.json"):
+        for name in ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml", "timing.json", "checkpoint.pt"):
             path = os.path.join(out_dir, name)
             if os.path.exists(path):
                 os.remove(path)
     os.makedirs(out_dir, exist_ok=True)
 
 
-def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = True) -> Dict[str, Any]:
-    """Run every configured strategy for ``config.rounds`` rounds; write the outputs; return the summary."""
+def _fields(obj: Any) -> Dict[str, Any]:
+    """A dataclass's fields as a dict, without copying them (``dataclasses.asdict`` deep-copies tensors)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = True,
+        resume: bool = False) -> Dict[str, Any]:
+    """Run every configured strategy for ``config.rounds`` rounds; write the outputs; return the summary.
+
+    After every round the rows are flushed and a checkpoint is written (:mod:`syft_fl.checkpoint`); with
+    ``resume`` the run continues from ``out_dir``'s checkpoint and ends with the same files as an uninterrupted
+    run. Ctrl-C (KeyboardInterrupt) propagates after the files are closed; what is done stays on disk.
+    """
     from tqdm import tqdm
 
-    with open(os.path.join(out_dir, "config.yaml"), "w") as fh:
-        yaml.safe_dump(to_dict(config), fh, sort_keys=False)
+    from . import checkpoint
+
+    saved = checkpoint.load(out_dir) if resume else None
+    if saved is None:
+        for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.remove(os.path.join(out_dir, name))
+        with open(os.path.join(out_dir, "config.yaml"), "w") as fh:
+            yaml.safe_dump(to_dict(config), fh, sort_keys=False)
     fed = build_federation(config)
-    rounds_log = CsvLog(os.path.join(out_dir, "rounds.csv"), ROUND_COLUMNS)
-    uplinks_log = CsvLog(os.path.join(out_dir, "uplinks.csv"), UPLINK_COLUMNS)
-    states, timing = [], {}
+    paths = {name: os.path.join(out_dir, name) for name in ("rounds.csv", "uplinks.csv")}
+    rounds_log = CsvLog(paths["rounds.csv"], ROUND_COLUMNS)
+    uplinks_log = CsvLog(paths["uplinks.csv"], UPLINK_COLUMNS)
+    states = [StrategyState(**s) for s in saved["states"]] if saved else []
+    timing = {}
     try:
-        for name, strategy in config.strategies.items():
-            state = StrategyState(name=name, global_state=OrderedDict(fed.initial_state))
-            states.append(state)
+        for index, (name, strategy) in enumerate(config.strategies.items()):
+            if index == len(states):
+                states.append(StrategyState(name=name, global_state=OrderedDict(fed.initial_state)))
+            state = states[index]
+            if len(state.history) >= config.rounds:
+                continue
             started = time.perf_counter()
-            bar = tqdm(total=config.rounds, desc=f"{name:>15}", disable=not progress, leave=True)
-            for rnd in range(config.rounds):
+            bar = tqdm(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", disable=not progress)
+            for rnd in range(len(state.history), config.rounds):
                 row, uplink_rows = run_round(fed, strategy, state, rnd)
                 rounds_log.write([row])
                 uplinks_log.write(uplink_rows)
+                checkpoint.save(out_dir, [_fields(s) for s in states],
+                                {n: os.path.getsize(p) for n, p in paths.items()})
                 bar.set_postfix(acc=f"{row['test_acc']:.3f}", sim_s=f"{row['sim_time_s']:.0f}")
                 bar.update(1)
             bar.close()
@@ -443,7 +471,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         json.dump(summary, fh, indent=2, sort_keys=False)
         fh.write("\n")
     with open(os.path.join(out_dir, "timing.json"), "w") as fh:
-        json.dump({"wall_s": timing}, fh, indent=2)
+        json.dump({"wall_s": timing, "resumed": resume}, fh, indent=2)
         fh.write("\n")
     if plots:
         from .plots import plot_all
