@@ -80,22 +80,27 @@ def throughput(megabytes: float, repeats: int) -> None:
     sample = arrays[0].ravel()[:100_000]
     split = string_split_encode(sample)
     assert np.array_equal(string_split_decode(split), sample)
-    string = {
+    string: Dict[str, float] = {
         "encode": sample.nbytes / median_s(lambda: string_split_encode(sample), repeats) / 1e9,
         "decode": sample.nbytes / median_s(lambda: string_split_decode(split), repeats) / 1e9,
-    }  # type: Dict[str, float]
+    }
     for op, gbps in string.items():
         print("string_split.{} {:.6f} GB/s".format(op, gbps))
-
     for spec in SPECS:
-        tiers = codec.encode_tiers(state, spec)
-        print("{}.bytes {} B".format(spec, sum(len(t) for t in tiers)))
-        for op, fn in [("encode", lambda: codec.encode_tiers(state, spec)), ("decode", lambda: codec.decode_tiers(tiers))]:
-            gbps = nbytes / median_s(fn, repeats) / 1e9
+        for op, gbps in codec_gbps(state, spec, nbytes, repeats).items():
             print("{}.{} {:.3f} GB/s".format(spec, op, gbps))
             print("{}.{}.vs_numpy_copy {:.3f} x".format(spec, op, gbps / copy_gbps))
             print("{}.{}.vs_string_split {:.0f} x".format(spec, op, gbps / string[op]))
-        del tiers
+
+
+def codec_gbps(state: "OrderedDict[str, torch.Tensor]", spec: str, nbytes: int, repeats: int) -> Dict[str, float]:
+    """Encode and decode (all tiers) throughput [GB/s of float32 input]."""
+    tiers = codec.encode_tiers(state, spec)
+    print("{}.bytes {} B".format(spec, sum(len(t) for t in tiers)))
+    return {
+        "encode": nbytes / median_s(lambda: codec.encode_tiers(state, spec), repeats) / 1e9,
+        "decode": nbytes / median_s(lambda: codec.decode_tiers(tiers), repeats) / 1e9,
+    }
 
 
 class FedAvgCNN(torch.nn.Module):
