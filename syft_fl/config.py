@@ -77,7 +77,7 @@ def _default_strategies() -> Dict[str, StrategyConfig]:
     return {
         "full": StrategyConfig(kind="full", spec="full"),
         "fixed": StrategyConfig(kind="fixed", spec="uniform:8,block=256"),
-        "tiered": StrategyConfig(kind="tiered", spec="uniform:4+4+8,block=256"),
+        "tiered": StrategyConfig(kind="tiered", spec="uniform:2+2+4,block=256"),
         "adaptive": StrategyConfig(kind="adaptive", ladder=ladder),
         "adaptive-tiered": StrategyConfig(kind="adaptive-tiered", ladder=ladder[:3]),
     }
@@ -103,7 +103,7 @@ class Config:
     """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
 
     seed: int = _key("seed of every random draw (data split, init, channel, sampling, faults)", default=0)
-    rounds: int = _key("communication rounds per strategy", "rounds", default=40)
+    rounds: int = _key("communication rounds per strategy", "rounds", default=30)
     num_ues: int = _key("UEs in the cell", "UEs", default=20)
     ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=10)
     local_epochs: int = _key("local training epochs per round", "epochs", default=1)
@@ -118,8 +118,8 @@ class Config:
     partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
     alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
     payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
-    deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=15.0)
-    increment_window_s: float = _key("extra wait for increment tiers after the deadline", "s", default=3.0)
+    deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=10.0)
+    increment_window_s: float = _key("extra wait for increment tiers after the deadline", "s", default=2.0)
     target_accuracy: float = _key("test accuracy whose time and bytes to reach are reported", "fraction", default=0.9)
     downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
     training: str = _key("local training: worker (one command, plain loop on the UE) | pointers (op by op)",
