@@ -1,0 +1,398 @@
+"""Websocket transport: each UE is a process (``python -m syft_fl.ue_server``) behind a syft 0.2.4
+``WebsocketServerWorker``; the BS reaches it through a ``WebsocketClientWorker``.
+
+The federation logic is the round loop's, unchanged: this class only carries the same messages as
+:class:`~syft_fl.transport.virtual.VirtualTransport`.
+
+- Shards: every UE process loads its own shard from the run's seeded partition; :meth:`place_data` only checks
+  (by SHA-256) that UE k holds ``shards[k]`` and records the ids it is stored under. No sample crosses the wire.
+- Broadcast: :meth:`BSWorker.broadcast_message` serializes the global model once; the same bytes go to every
+  selected UE (to all of them before any answer is awaited, so they decode in parallel); their length is what the
+  round loop meters (as in virtual mode).
+- Round: ``fl_round`` (the virtual UE's command) trains and encodes; the BS then pulls all of the UE's tiers in one
+  request (``fl_take_tiers``), each as the serialized ``ObjectMessage`` the virtual UE would have pushed, and
+  receives them into the BS worker's store exactly as the virtual BS does. The reported ``tier_bytes`` are the
+  lengths of those messages, measured at the BS. The simulated channel turns them into time: loopback wall time
+  plays no part in the results.
+- Faults: a UE that cannot be reached, closes its connection or does not answer within ``ue_timeout_s`` makes
+  :meth:`run_round` raise (the round loop logs it ``crashed``) and its connection is dropped. The broadcast and the
+  round each wait at most ``ue_timeout_s`` for a UE (a reconnection at most ``min(ue_timeout_s, 10 s)``). The next
+  round in which it is selected the BS reconnects once, so a UE that came back rejoins.
+- ``launch_local: N`` starts N UE processes on 127.0.0.1 (free ports chosen by the servers), waits until each
+  answers, and stops them by pid in :meth:`close` (SIGTERM, then SIGKILL after a grace period). Each also stops by
+  itself when this process is gone.
+"""
+import atexit
+import binascii
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import syft as sy
+import torch
+import websocket
+import yaml
+from syft.workers.websocket_client import WebsocketClientWorker
+
+from ..config import Config, to_dict
+from ..ue_server import ERROR_TAG, shard_digest
+from ..workers import BSWorker, get_hook
+from .base import Transport, UploadReport
+
+CONNECT_TIMEOUT_S = 10.0  # one connection attempt (capped by ue_timeout_s)
+STARTUP_TIMEOUT_S = 120.0  # launch_local: all UE processes up and answering
+STOP_GRACE_S = 5.0  # close(): SIGTERM, then SIGKILL after this
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class UEUnreachable(ConnectionError):
+    """A UE process could not be reached, closed its connection, or did not answer in time."""
+
+
+class RemoteUEError(RuntimeError):
+    """A command raised on the UE (e.g. an injected ``UECrash``); the connection is still usable."""
+
+
+def parse_address(address: str) -> Tuple[str, int]:
+    """``"host:port"`` (``"[::1]:8780"`` for IPv6) -> (host, port); raises ``ValueError`` naming the address."""
+    host, sep, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"ue_addresses entry {address!r} is not host:port")
+    return host, int(port)
+
+
+class UEClient(WebsocketClientWorker):
+    """syft's client worker with a bounded timeout, no silent re-send, and no pure-Python UTF-8 check.
+
+    websocket-client 0.57 validates every received text frame's UTF-8 in Python (getting back 1e6 floats: 1.4-2.4 s
+    with the check, 0.055 s without: ``benchmarks/bench_transport.py``); syft's frames are hex text, valid by
+    construction, so :meth:`connect` skips it.
+    ``wire_sent`` / ``wire_received`` count the characters of the frames' payloads (hex: 2 per byte, plus 3).
+    """
+
+    def __init__(self, hook: Any, host: str, port: int, *, worker_id: str, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.wire_sent = 0
+        self.wire_received = 0
+        super().__init__(hook, host, port, id=worker_id)  # connects
+
+    def connect(self) -> None:
+        self.ws = websocket.create_connection(self.url, timeout=min(self.timeout_s, CONNECT_TIMEOUT_S),
+                                              skip_utf8_validation=True)
+        self.ws.settimeout(self.timeout_s)
+        self._log_msgs_remote(self.log_msgs)  # one round trip: the server answers
+
+    def close(self, abort: bool = False) -> None:
+        """Close the connection: politely (close handshake, 0.2 s at most) or, with ``abort``, drop the socket."""
+        if self.ws is not None:
+            try:
+                if abort:
+                    self.ws.shutdown()
+                else:
+                    self.ws.close(timeout=0.2)
+            except Exception:  # noqa: BLE001 - closing a broken socket
+                pass
+            self.ws = None
+
+    def exchange(self, message: Union[bytes, str], timeout_s: Optional[float] = None) -> bytes:
+        """Send one serialized syft message and return the serialized answer; raise if the connection fails.
+
+        ``timeout_s`` bounds each socket read/write (default: ``timeout_s`` of the client). ``message`` may also be
+        the frame text already (:func:`frame_text`), to hex-encode a broadcast once for all UEs."""
+        self.send_frame(message, timeout_s)
+        return self.recv_frame(timeout_s)
+
+    def send_frame(self, message: Union[bytes, str], timeout_s: Optional[float] = None) -> None:
+        """The first half of :meth:`exchange`: send, do not wait for the answer."""
+        if self.ws is None or not self.ws.connected:
+            raise UEUnreachable(f"{self.id}: not connected")
+        self.ws.settimeout(self.timeout_s if timeout_s is None else max(timeout_s, 1e-3))
+        text = message if isinstance(message, str) else frame_text(message)
+        self.ws.send(text)
+        self.wire_sent += len(text)
+
+    def recv_frame(self, timeout_s: Optional[float] = None) -> bytes:
+        """The second half of :meth:`exchange`: the serialized answer to the message sent last."""
+        if self.ws is None:
+            raise UEUnreachable(f"{self.id}: not connected")
+        self.ws.settimeout(self.timeout_s if timeout_s is None else max(timeout_s, 1e-3))
+        reply = self.ws.recv()
+        if not reply or not self.ws.connected:
+            raise UEUnreachable(f"{self.id}: connection closed by the UE")
+        self.wire_received += len(reply)
+        return binascii.unhexlify(reply[2:-1])
+
+    def _recv_msg(self, message: bytes) -> bytes:
+        return self.exchange(message)
+
+    def __str__(self) -> str:  # syft's __str__ asks the server for its object count: no network in a repr
+        return f"<UEClient {self.id} {'connected' if self.ws is not None else 'closed'}>"
+
+
+def frame_text(message: bytes) -> str:
+    """syft 0.2.4's websocket framing of a serialized message: the ``str()`` of its hex bytes, sent as text."""
+    return str(binascii.hexlify(message))
+
+
+def raise_if_error(reply: Any, what: str) -> Any:
+    """``reply`` unless it is the UE server's error answer, which is raised as :class:`RemoteUEError`."""
+    if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == ERROR_TAG:
+        raise RemoteUEError(f"{what}: {reply[1]}: {reply[2]}")
+    return reply
+
+
+class WebsocketTransport(Transport):
+    """UE k is the ``ue_server`` at ``config.ue_addresses[k]`` or, with ``launch_local``, a local process."""
+
+    def __init__(self, config: Config, *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        if config.training != "worker":
+            raise ValueError(f"training={config.training!r} is not supported with transport=websocket "
+                             "(use training=worker)")
+        self.config = config
+        self.num_ues = config.num_ues
+        self.timeout_s = config.ue_timeout_s
+        self.hook = get_hook()
+        self.bs = BSWorker(self.hook, bs_id="bs-ws")
+        self.processes: List[subprocess.Popen] = []
+        self.addresses: List[Tuple[str, int]] = []
+        self.clients: List[Optional[UEClient]] = [None] * self.num_ues
+        self.down: Dict[int, str] = {}  # UE -> why its connection is down
+        self.missed: Dict[int, str] = {}  # UE -> why it did not get this round's broadcast
+        self._ids: List[Tuple[Any, Any]] = []
+        self._tmp: Optional[str] = None
+        self._closed = False
+        atexit.register(self.close)
+        try:
+            if config.launch_local:
+                self._launch_local(config, startup_timeout_s)
+            else:
+                self.addresses = [parse_address(a) for a in config.ue_addresses]
+                self._connect_all(time.monotonic() + self.timeout_s)
+        except BaseException:  # Ctrl-C or a failed start: leave no process behind
+            self.close()
+            raise
+
+    # --- processes and connections ------------------------------------------------------------------------------
+    def _launch_local(self, config: Config, startup_timeout_s: float) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="syft_fl_ues_")
+        config_path = os.path.join(self._tmp, "config.yaml")
+        with open(config_path, "w") as fh:
+            yaml.safe_dump(to_dict(config), fh, sort_keys=False)
+        self.processes = [self._spawn(k, 0, config_path) for k in range(config.launch_local)]
+        deadline = time.monotonic() + startup_timeout_s
+        for k in range(config.launch_local):
+            self.addresses.append(self._wait_ready(k, deadline))
+        self._connect_all(deadline)
+
+    def _spawn(self, k: int, port: int, config_path: Optional[str] = None) -> subprocess.Popen:
+        config_path = config_path or os.path.join(self._tmp, "config.yaml")
+        ready = os.path.join(self._tmp, f"ue{k}.ready")
+        if os.path.exists(ready):
+            os.remove(ready)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        cmd = [sys.executable, "-m", "syft_fl.ue_server", "--id", f"ue{k}", "--host", "127.0.0.1",
+               "--port", str(port), "--config", config_path, "--ready-file", ready, "--parent-pid", str(os.getpid())]
+        with open(os.path.join(self._tmp, f"ue{k}.log"), "ab") as log:
+            # own session: a Ctrl-C in the terminal reaches only the BS, which stops the UEs itself (close)
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+
+    def _wait_ready(self, k: int, deadline: float) -> Tuple[str, int]:
+        ready = os.path.join(self._tmp, f"ue{k}.ready")
+        while not os.path.exists(ready):
+            if self.processes[k].poll() is not None:
+                raise RuntimeError(f"UE process ue{k} exited with code {self.processes[k].returncode} before "
+                                   f"serving:\n{self.log_tail(k)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"UE process ue{k} did not start serving in time:\n{self.log_tail(k)}")
+            time.sleep(0.05)
+        with open(ready) as fh:
+            return parse_address(fh.read().strip())
+
+    def log_tail(self, k: int, lines: int = 20) -> str:
+        """The last ``lines`` lines of local UE process k's output (launch_local only)."""
+        if not self._tmp:
+            return ""
+        try:
+            with open(os.path.join(self._tmp, f"ue{k}.log"), errors="replace") as fh:
+                return "".join(fh.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _connect_all(self, deadline: float) -> None:
+        """Connect to every UE, retrying until ``deadline`` (monotonic s) while one is not yet listening."""
+        for k in range(self.num_ues):
+            while True:
+                try:
+                    self._connect(k)
+                    break
+                except UEUnreachable as err:
+                    if time.monotonic() > deadline:
+                        raise UEUnreachable(f"{err} (gave up at start-up)") from None
+                    time.sleep(0.2)
+
+    def _connect(self, k: int) -> None:
+        """(Re)connect to UE k once, bounded by ``min(ue_timeout_s, CONNECT_TIMEOUT_S)``; raises UEUnreachable."""
+        host, port = self.addresses[k]
+        try:
+            if self.clients[k] is None:
+                self.clients[k] = UEClient(self.hook, host, port, worker_id=f"ue{k}@{host}:{port}",
+                                           timeout_s=self.timeout_s)
+            else:
+                self.clients[k].close(abort=True)
+                self.clients[k].connect()
+        except Exception as err:  # noqa: BLE001 - refused, reset, timed out, handshake failed
+            if self.clients[k] is None:  # syft registered the worker before its connect() failed
+                self._unregister(f"ue{k}@{host}:{port}")
+            else:
+                self.clients[k].close(abort=True)
+            raise UEUnreachable(f"ue{k} at {host}:{port}: {type(err).__name__}: {err}") from None
+        self.down.pop(k, None)
+
+    def _unregister(self, worker_id: str) -> None:
+        self.hook.local_worker._known_workers.pop(worker_id, None)
+
+    def _mark_down(self, k: int, reason: str) -> None:
+        self.down[k] = reason
+        if self.clients[k] is not None:
+            self.clients[k].close(abort=True)
+
+    def _exchange(self, k: int, message: Union[bytes, str, None], deadline: float, *, reply: bool = True) -> bytes:
+        """Send ``message`` (unless None) to UE k and (if ``reply``) return its answer, by ``deadline``
+        (monotonic s); any failure marks the UE down and raises :class:`UEUnreachable`."""
+        if k in self.down:
+            raise UEUnreachable(f"ue{k}: {self.down[k]}")
+        client = self.clients[k]
+        try:
+            if message is not None:
+                client.send_frame(message, deadline - time.monotonic())
+            return client.recv_frame(deadline - time.monotonic()) if reply else b""
+        except Exception as err:  # noqa: BLE001 - any socket/websocket failure takes the UE down
+            reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            if isinstance(err, websocket.WebSocketTimeoutException):
+                reason = f"no answer within ue_timeout_s={self.timeout_s:g} s"
+            self._mark_down(k, reason)
+            raise UEUnreachable(f"ue{k}: {reason}") from None
+
+    def _command(self, k: int, name: str, *args: Any, deadline: float) -> Any:
+        client = self.clients[k]
+        message = client.create_worker_command_message(name, None, *args)
+        reply = self._exchange(k, sy.serde.serialize(message, worker=client), deadline)
+        return raise_if_error(sy.serde.deserialize(reply, worker=client), f"ue{k} {name}")
+
+    # --- the Transport seam -----------------------------------------------------------------------------------
+    def place_data(self, shards: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Check that UE k's process holds ``shards[k]`` (same seeded partition); the shards stay where they are."""
+        self._ids = []
+        for k, (x, y) in enumerate(shards):
+            hello = self._command(k, "fl_hello", deadline=time.monotonic() + self.timeout_s)
+            want = shard_digest(x, y)
+            if hello["id"] != f"ue{k}" or hello["digest"] != want:
+                host, port = self.addresses[k]
+                raise ValueError(
+                    f"the UE server at {host}:{port} is {hello['id']} with {hello['n_samples']} samples "
+                    f"(shard {hello['digest'][:12]}), but this run's ue{k} has {len(x)} (shard {want[:12]}): "
+                    "start the UE servers in order ue0, ue1, ... with the same config (seed, data keys, num_ues)")
+            self._ids.append((hello["x_id"], hello["y_id"]))
+
+    def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
+        """Send the one serialized broadcast to each UE in ``ues`` (reconnecting to those that were down); a UE
+        that does not acknowledge it within ``ue_timeout_s`` is remembered and fails its :meth:`run_round`.
+        Returns the broadcast message's size in bytes."""
+        message = self.bs.broadcast_message(state, rnd)
+        text = frame_text(message)
+        self.missed = {}
+        deadlines = {}  # each UE has ue_timeout_s from when its turn comes to answer
+        for k in ues:  # send to all first: the UEs decode in parallel
+            deadlines[k] = time.monotonic() + self.timeout_s
+            try:
+                if k in self.down:
+                    self._connect(k)
+                self._exchange(k, text, deadlines[k], reply=False)
+            except UEUnreachable as err:
+                self.missed[k] = str(err)
+        for k in ues:
+            if k not in self.missed:
+                try:
+                    reply = self._exchange(k, None, deadlines[k])
+                    raise_if_error(sy.serde.deserialize(reply, worker=self.clients[k]), f"ue{k} broadcast")
+                except (UEUnreachable, RemoteUEError) as err:
+                    self.missed[k] = str(err)
+        return len(message)
+
+    def run_round(self, ue: int, task: Dict[str, Any]) -> UploadReport:
+        """``fl_round`` on UE ``ue``, then pull its tiers into the BS store; both within ``ue_timeout_s``."""
+        if ue in self.missed:
+            raise UEUnreachable(f"round {task['round']}: {self.missed[ue]}")
+        deadline = time.monotonic() + self.timeout_s
+        x_id, y_id = self._ids[ue]
+        report = self._command(ue, "fl_round", dict(task, x_id=x_id, y_id=y_id), deadline=deadline)
+        if report["tier_bytes"]:
+            blobs = self._command(ue, "fl_take_tiers", task["round"], len(report["tier_bytes"]), deadline=deadline)
+            for blob in blobs:
+                self.bs._recv_msg(blob)  # an ObjectMessage: the tier lands in the BS store, as in virtual mode
+            report = dict(report, tier_bytes=[len(blob) for blob in blobs])
+        return UploadReport.from_dict(report)
+
+    def take_tiers(self, ue: int, rnd: int, count: int) -> List[bytes]:
+        return self.bs.take_tiers(f"ue{ue}", rnd, count)
+
+    def discard_tiers(self, ue: int, rnd: int, count: int) -> None:
+        self.bs.discard_tiers(f"ue{ue}", rnd, count)
+
+    def wire_bytes(self) -> Tuple[int, int]:
+        """(characters sent, received) in websocket frame payloads so far, over all UEs (hex: ~2 per byte)."""
+        clients = [c for c in self.clients if c is not None]
+        return sum(c.wire_sent for c in clients), sum(c.wire_received for c in clients)
+
+    # --- launch_local process control ----------------------------------------------------------------------------
+    def restart(self, k: int) -> None:
+        """Start local UE process k again on its port (launch_local only), after it died or was stopped; it
+        rejoins the next round it is selected in."""
+        if not self.processes:
+            raise ValueError("restart() needs launch_local")
+        self._stop(self.processes[k])
+        self.processes[k] = self._spawn(k, self.addresses[k][1])
+        self._wait_ready(k, time.monotonic() + STARTUP_TIMEOUT_S)
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        """Stop one UE process by its pid: SIGCONT (a stopped process cannot act on SIGTERM), SIGTERM, and SIGKILL
+        if it is still there after ``STOP_GRACE_S``."""
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGCONT)
+            except OSError:
+                pass
+            proc.terminate()
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def close(self) -> None:
+        """Close the connections, stop the local UE processes (by pid: SIGTERM, SIGKILL after a grace period)."""
+        if self._closed:
+            return
+        self._closed = True
+        for client in self.clients:
+            if client is not None:
+                client.close()
+                self._unregister(client.id)
+        self.clients = [None] * self.num_ues
+        for proc in self.processes:
+            self._stop(proc)
+        self.bs.clear_objects()
+        self._unregister(self.bs.id)
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        atexit.unregister(self.close)

@@ -1,0 +1,238 @@
+"""One UE in its own process: a syft 0.2.4 ``WebsocketServerWorker`` serving the virtual UE's commands.
+
+Usage::
+
+    python -m syft_fl.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE] [--set KEY=VALUE ...]
+                                [--allow-remote] [--ready-file PATH] [--parent-pid PID]
+
+The process loads the data set with the run's seed, partitions it exactly as ``experiment.build_federation``
+does, and keeps only its own shard (UE ``3`` for ``--id ue3``) in its object store under :data:`X_ID` /
+:data:`Y_ID`: the shard never crosses the wire. It then answers the BS (``transport: websocket``,
+:mod:`syft_fl.transport.websocket`) with the same commands as the virtual UE (:class:`syft_fl.workers.UEMixin`):
+the broadcast global model arrives as an ``ObjectMessage``; ``fl_round`` trains and encodes the tiers, which stay
+here (``upload_target = None``) until the BS pulls them with ``fl_take_tiers``, as the very ``ObjectMessage``
+bytes whose length the UE reported as ``tier_bytes``.
+
+Security: a syft 0.2.4 server executes the commands it is sent, without authentication, and unpickles the tensors
+it receives (``torch.load``). Anyone who can reach the port can run code as this process's user. The server binds
+to 127.0.0.1 unless ``--allow-remote`` is given, which prints a warning; use it only on a network you trust.
+"""
+import argparse
+import asyncio
+import binascii
+import hashlib
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+X_ID = "shard:x"
+Y_ID = "shard:y"
+ERROR_TAG = "syft_fl:error"  # first element of the reply to a message whose handling raised
+PARENT_POLL_S = 1.0
+
+REMOTE_WARNING = (
+    "ue_server: WARNING: serving on {host}:{port}, reachable from other machines. A syft 0.2.4 server runs "
+    "whatever commands it is sent, without authentication, and unpickles the tensors it receives: anyone who can "
+    "reach this port can execute code as this user. Use only on a network you trust."
+)
+
+
+def shard_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """SHA-256 (hex) of a shard's shapes, dtypes and bytes: the BS checks that a UE holds the shard it expects."""
+    h = hashlib.sha256()
+    for t in (x, y):
+        t = t.contiguous()
+        h.update(f"{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def ue_index(ue_id: str, num_ues: int) -> int:
+    """``"ue3"`` -> 3, checked against ``num_ues``; raises ``ValueError`` naming the id otherwise."""
+    digits = ue_id[2:] if ue_id.startswith("ue") else ""
+    if not digits.isdigit() or str(int(digits)) != digits:
+        raise ValueError(f"--id {ue_id!r} is not of the form ue<k> (ue0, ue1, ...)")
+    k = int(digits)
+    if k >= num_ues:
+        raise ValueError(f"--id {ue_id!r}: the config has num_ues={num_ues} (ue0..ue{num_ues - 1})")
+    return k
+
+
+def load_shard(config: Any, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """UE ``k``'s (x, y): the same seeded load and partition as ``experiment.build_federation``, own shard only."""
+    from .data import load_dataset, partition, ue_shards
+    from .rng import derive_seed
+
+    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
+                           train_size=config.train_size, test_size=config.test_size)
+    indices = partition(dataset.y_train, config.num_ues, config.partition,
+                        seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
+    return ue_shards(dataset, [indices[k]])[0]
+
+
+def check_host(host: str, allow_remote: bool) -> Optional[str]:
+    """None if ``host`` may be bound; else the one-line reason (a non-loopback host needs ``--allow-remote``)."""
+    if host in LOOPBACK_HOSTS or allow_remote:
+        return None
+    return (f"--host {host!r} is not loopback: syft 0.2.4 servers execute what they are sent without "
+            "authentication; pass --allow-remote to bind it anyway")
+
+
+def _make_worker_class() -> type:
+    """The UE server class (built lazily so that importing this module does not import syft)."""
+    import syft as sy
+    import websockets
+    from syft.messaging.message import ObjectMessage
+    from syft.workers.websocket_server import WebsocketServerWorker
+
+    from .workers import UEMixin, global_id, tier_id
+
+    class UEServerWorker(UEMixin, WebsocketServerWorker):
+        """A UE behind a websocket: ``UEMixin``'s commands, plus the shard check and the tier pull.
+
+        syft's own connection handler shares one message queue between all connections, so after a BS reconnects
+        an answer could go out on the wrong connection; :meth:`_handler` answers each message on the connection it
+        came in on, in order. The wire format is syft's (hex text frames), so a stock ``WebsocketClientWorker``
+        can still talk to this server.
+        """
+
+        upload_target = None  # tiers stay in this store until the BS pulls them (fl_take_tiers)
+
+        def __init__(self, hook: Any, host: str, port: int, ue_id: str, shard: Tuple[torch.Tensor, torch.Tensor]):
+            super().__init__(hook, host, port, id=ue_id)
+            self.sent_sizes = []
+            x, y = shard
+            self.digest = shard_digest(x, y)
+            x.id, y.id = X_ID, Y_ID
+            self.register_obj(x)
+            self.register_obj(y)
+            self.bound_port: Optional[int] = None
+
+        # --- commands (WorkerCommandMessage) -------------------------------------------------------------------
+        def fl_hello(self) -> Dict[str, Any]:
+            """Who this is and which shard it holds: ``id``, ``n_samples``, ``digest`` (see :func:`shard_digest`),
+            and the ids of x and y in this store."""
+            return dict(id=self.id, n_samples=len(self.get_obj(X_ID)), digest=self.digest, x_id=X_ID, y_id=Y_ID)
+
+        def fl_round(self, task: Dict[str, Any]) -> Dict[str, Any]:
+            self._forget_stale(keep=global_id(task["round"]))
+            return super().fl_round(task)
+
+        def fl_take_tiers(self, rnd: int, count: int) -> List[bytes]:
+            """Remove this UE's round-``rnd`` tiers ``0..count-1`` from the store and return each as the
+            serialized ``ObjectMessage`` that carries it (the bytes ``fl_round`` reported in ``tier_bytes``)."""
+            out = []
+            for j in range(count):
+                tensor = self.get_obj(tier_id(self.id, rnd, j))
+                self.rm_obj(tier_id(self.id, rnd, j))
+                out.append(sy.serde.serialize(ObjectMessage(tensor), worker=self))
+            return out
+
+        # --- message handling ----------------------------------------------------------------------------------
+        def handle_object_msg(self, obj_msg: Any) -> None:
+            obj_id = getattr(obj_msg.object, "id", None)
+            if isinstance(obj_id, str) and obj_id.startswith("global:"):
+                self._forget_stale(keep=obj_id)
+            return super().handle_object_msg(obj_msg)
+
+        def _forget_stale(self, keep: str) -> None:
+            """Drop global models other than ``keep`` and tiers nobody pulled (a round the BS gave up on)."""
+            stale = [i for i in self._objects if isinstance(i, str) and i != keep
+                     and (i.startswith("global:") or i.startswith("tier:"))]
+            for obj_id in stale:
+                self.rm_obj(obj_id)
+
+        def _recv_msg(self, message: bytes) -> bytes:
+            """Handle one message; if that raises (e.g. an injected ``UECrash``), answer
+            ``(ERROR_TAG, exception type, message)`` so the BS raises it for this UE and the connection lives on."""
+            try:
+                return self.recv_msg(message)
+            except Exception as err:  # noqa: BLE001 - the BS decides what a failing UE means
+                return sy.serde.serialize((ERROR_TAG, type(err).__name__, str(err)), worker=self)
+
+        async def _handler(self, websocket: Any, *unused: Any) -> None:
+            try:
+                async for text in websocket:
+                    reply = self._recv_msg(binascii.unhexlify(text[2:-1]))
+                    await websocket.send(str(binascii.hexlify(reply)))
+            except websockets.exceptions.ConnectionClosed:
+                pass
+
+        def serve(self, ready_file: Optional[str] = None, parent_pid: Optional[int] = None) -> None:
+            """Bind, write ``host:port`` to ``ready_file`` (atomically) once listening, and serve until SIGINT,
+            SIGTERM, or (with ``parent_pid``) until that process is gone."""
+            asyncio.set_event_loop(self.loop)
+            server = self.loop.run_until_complete(websockets.serve(
+                self._handler, self.host, self.port, max_size=None, ping_interval=None, close_timeout=1))
+            self.bound_port = server.sockets[0].getsockname()[1]
+            print(f"ue_server: {self.id} serving on ws://{self.host}:{self.bound_port} "
+                  f"({len(self.get_obj(X_ID))} samples, shard {self.digest[:12]})", flush=True)
+            if ready_file:
+                tmp = ready_file + ".tmp"
+                with open(tmp, "w") as fh:
+                    fh.write(f"{self.host}:{self.bound_port}\n")
+                os.replace(tmp, ready_file)
+            if parent_pid:
+                self._watch_parent(parent_pid)
+            try:
+                self.loop.run_forever()
+            finally:
+                server.close()
+
+        def _watch_parent(self, parent_pid: int) -> None:
+            if os.getppid() != parent_pid:  # re-parented: the BS that launched us is gone
+                print(f"ue_server: {self.id}: parent {parent_pid} is gone, stopping", flush=True)
+                self.loop.stop()
+                return
+            self.loop.call_later(PARENT_POLL_S, self._watch_parent, parent_pid)
+
+    return UEServerWorker
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m syft_fl.ue_server",
+        description="Serve one UE of a syft-fl experiment over websockets (syft 0.2.4 WebsocketServerWorker).")
+    parser.add_argument("--id", required=True, help="UE id, ue0 .. ue<num_ues-1>: which shard this process holds")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8780, help="port to bind; 0 picks a free one (default 8780)")
+    parser.add_argument("--config", help="the experiment's YAML config (same seed and data keys as the BS's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (unauthenticated code execution for whoever can reach it)")
+    parser.add_argument("--ready-file", help="write host:port here once listening (used by launch_local)")
+    parser.add_argument("--parent-pid", type=int, help="stop when this process is no longer the parent")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    reason = check_host(args.host, args.allow_remote)
+    if reason:
+        print(f"ue_server: error: {reason}", file=sys.stderr)
+        return 2
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, args.set)
+        k = ue_index(args.id, config.num_ues)
+    except (ConfigError, ValueError) as err:
+        print(f"ue_server: error: {err}", file=sys.stderr)
+        return 2
+    if args.host not in LOOPBACK_HOSTS:
+        print(REMOTE_WARNING.format(host=args.host, port=args.port), file=sys.stderr, flush=True)
+    from .workers import get_hook
+
+    worker = _make_worker_class()(get_hook(), args.host, args.port, args.id, load_shard(config, k))
+    try:
+        worker.serve(ready_file=args.ready_file, parent_pid=args.parent_pid)
+    except KeyboardInterrupt:
+        print(f"ue_server: {args.id} stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Real distributed mode on loopback: UEs as syft websocket server processes, the same results as virtual mode.
+
+Every test that starts UE processes stops them in teardown (by pid), whatever happened; servers pick their own
+free ports (port 0) and every wait is bounded.
+"""
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+
+import pytest
+import syft as sy
+import yaml
+from syft.messaging.message import ObjectMessage
+
+from syft_fl.config import load_config, to_dict
+from syft_fl.experiment import StrategyState, build_federation, prepare_out_dir, run, run_round
+from syft_fl.transport import websocket as ws_transport
+from syft_fl.ue_server import check_host, ue_index
+from syft_fl.workers import tier_id
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["rounds=2", "num_ues=3", "ues_per_round=3", "model=2nn", "train_size=300", "test_size=100",
+        "partition=iid", "batch_size=20"]
+# seed 1 with these faults and a tight deadline gives, over 2 rounds x 2 strategies: full, partial, base_only,
+# dropped, rejected (NaN update), crashed (injected UECrash) and corrupted tiers: every path of the round loop
+FAULTY = ["seed=1", "deadline_s=2.6", "increment_window_s=0.5", "faults.ue_crash_prob=0.15",
+          "faults.nan_update_prob=0.15", "faults.corrupt_tier_prob=0.2"]
+WS = ["transport=websocket", "launch_local=3"]
+ARRIVED = {"full", "partial", "base_only"}  # statuses of a UE whose upload reached the BS
+
+
+def config_of(*extra, strategies=("full", "tiered")):
+    return load_config(None, TINY + list(extra), strategies=list(strategies))
+
+
+def run_into(path, config):
+    prepare_out_dir(str(path), force=False)
+    return run(config, str(path), progress=False, plots=False)
+
+
+def read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def alive(proc):
+    return proc.poll() is None
+
+
+@pytest.fixture
+def transports(monkeypatch):
+    """Every WebsocketTransport made during the test; all closed (UE processes stopped) at teardown."""
+    made = []
+    init = ws_transport.WebsocketTransport.__init__
+
+    def recording_init(self, *args, **kwargs):
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ws_transport.WebsocketTransport, "__init__", recording_init)
+    yield made
+    for transport in made:
+        transport.close()
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """Start ``python -m syft_fl.ue_server`` processes by hand (as on real devices); killed at teardown."""
+    procs = []
+
+    def start(ue_id, config_path, *extra):
+        ready = tmp_path / f"{ue_id}-{len(procs)}.ready"
+        log = open(tmp_path / f"{ue_id}-{len(procs)}.log", "wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "syft_fl.ue_server", "--id", ue_id, "--port", "0", "--config", str(config_path),
+             "--ready-file", str(ready), "--parent-pid", str(os.getpid()), *extra],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert alive(procs[-1]), (tmp_path / f"{ue_id}-{len(procs) - 1}.log").read_text()
+            assert time.monotonic() < deadline, f"{ue_id} did not start"
+            time.sleep(0.05)
+        return ready.read_text().strip()
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_websocket_run_equals_virtual_run(tmp_path, transports):
+    """3 UE processes, 2 rounds, 2nn, with faults: rounds.csv, uplinks.csv and summary.json are byte-identical."""
+    virtual, websocket = tmp_path / "virtual", tmp_path / "websocket"
+    run_into(virtual, config_of(*FAULTY))
+    run_into(websocket, config_of(*FAULTY, *WS))
+
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (websocket / name).read_bytes() == (virtual / name).read_bytes(), name
+    statuses = {r["status"] for r in read_csv(websocket / "uplinks.csv")}
+    assert "crashed" in statuses and statuses & {"full", "partial", "base_only"}  # the fault paths were taken
+    (transport,) = transports
+    assert len(transport.processes) == 3 and not any(alive(p) for p in transport.processes)  # stopped at the end
+
+
+def test_killed_ue_process_is_crashed_and_the_run_completes(tmp_path, transports, monkeypatch):
+    """UE 1's process is killed in round 1 (after the broadcast, before it trains): it is logged crashed from then
+    on, every round of both strategies is still written, and the other UEs are unaffected."""
+    original = ws_transport.WebsocketTransport.run_round
+    killed = []
+
+    def kill_then_run(self, ue, task):
+        if ue == 1 and task["round"] == 1 and not killed:
+            self.processes[1].kill()
+            self.processes[1].wait()
+            killed.append(time.monotonic())
+        return original(self, ue, task)
+
+    monkeypatch.setattr(ws_transport.WebsocketTransport, "run_round", kill_then_run)
+    config = config_of("rounds=3", *WS, "ue_timeout_s=10")
+    started = time.monotonic()
+    run_into(tmp_path, config)
+
+    assert killed and time.monotonic() - started < 50
+    rounds = read_csv(tmp_path / "rounds.csv")
+    assert [(r["strategy"], r["round"]) for r in rounds] == [(s, str(n)) for s in ("full", "tiered") for n in range(3)]
+    assert [int(r["n_crashed"]) for r in rounds] == [0, 1, 1, 1, 1, 1]
+    ue1 = {(u["strategy"], u["round"]): u["status"] for u in read_csv(tmp_path / "uplinks.csv") if u["ue"] == "1"}
+    assert ue1[("full", "0")] in ARRIVED
+    assert {ue1[k] for k in ue1 if k != ("full", "0")} == {"crashed"}
+    others = [u for u in read_csv(tmp_path / "uplinks.csv") if u["ue"] != "1"]
+    assert "crashed" not in {u["status"] for u in others}
+
+
+def test_a_ue_that_stops_answering_times_out_then_rejoins(transports):
+    """A stopped (SIGSTOP) UE costs at most about ue_timeout_s and is crashed for that round; once it runs again it
+    rejoins; a killed one restarted on its port rejoins too. Tiers are the ObjectMessages the UE metered."""
+    config = config_of("rounds=6", *WS, "ue_timeout_s=2", strategies=("tiered",))
+    fed = build_federation(config)
+    transport = fed.transport
+    state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
+
+    def ue1_status(rnd):
+        _, rows = run_round(fed, config.strategies["tiered"], state, rnd)
+        (status,) = {r["status"] for r in rows if r["ue"] == 1}
+        return "arrived" if status in ARRIVED else status
+
+    assert ue1_status(0) == "arrived"
+
+    # the tiers the BS pulled are the very ObjectMessages whose sizes the UE reported
+    transport.broadcast(state.global_state, 99, [0])
+    task = dict(round=99, model="2nn", epochs=1, batch_size=20, lr=0.05, train_seed=5, spec="uniform:4+4+8,block=256",
+                codec_seed=6, payload="delta", fault="")
+    report = transport.run_round(0, task)
+    assert len(report.tier_bytes) == 3
+    for j, size in enumerate(report.tier_bytes):
+        tensor = transport.bs.get_obj(tier_id("ue0", 99, j))
+        assert size == len(sy.serde.serialize(ObjectMessage(tensor), worker=transport.bs))
+    transport.discard_tiers(0, 99, 3)
+    sent, received = transport.wire_bytes()
+    assert received > 2 * sum(report.tier_bytes)  # hex text frames: two characters per byte
+
+    os.kill(transport.processes[1].pid, signal.SIGSTOP)
+    started = time.monotonic()
+    assert ue1_status(1) == "crashed"
+    assert time.monotonic() - started < 3 * config.ue_timeout_s + 5  # broadcast + round waits, each bounded
+    assert "no answer within ue_timeout_s=2 s" in transport.down[1]
+    os.kill(transport.processes[1].pid, signal.SIGCONT)
+    assert ue1_status(2) == "arrived"
+
+    transport.processes[1].kill()
+    transport.processes[1].wait()
+    assert ue1_status(3) == "crashed"
+    assert re.search("BrokenPipe|ConnectionRe(set|fused)|closed", transport.down[1])  # no timeout wait
+    transport.restart(1)
+    assert ue1_status(4) == "arrived"
+    assert [r["n_crashed"] for r in state.history] == [0, 1, 0, 1, 0]
+
+
+def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers, transports):
+    """UE servers started by hand, reached by ue_addresses; one started with another seed is refused by name."""
+    config_path = tmp_path / "config.yaml"
+    base = load_config(None, TINY + ["num_ues=2", "ues_per_round=2"], strategies=["tiered"])
+    config_path.write_text(yaml.safe_dump(to_dict(base)))
+    addresses = [servers("ue0", config_path), servers("ue1", config_path)]
+    config = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
+                                        f"ue_addresses=[{', '.join(addresses)}]"], strategies=["tiered"])
+    fed = build_federation(config)
+    state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
+    row, _ = run_round(fed, config.strategies["tiered"], state, 0)
+    assert row["n_full"] == 2
+    fed.transport.close()
+
+    stranger = servers("ue1", config_path, "--set", "seed=7")
+    swapped = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
+                                         f"ue_addresses=[{addresses[0]}, {stranger}]"], strategies=["tiered"])
+    with pytest.raises(ValueError, match="ue1 .*same config"):
+        build_federation(swapped)
+
+
+def test_ctrl_c_stops_the_ue_processes(tmp_path):
+    """SIGINT to run_tiered.py mid-run: exit code 130, and every UE process it launched is gone."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), "--out", str(out), "--no-progress",
+         "--no-plots", "--strategies", "tiered", *[a for kv in TINY + WS + ["rounds=1000"] for a in ("--set", kv)]],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "rounds.csv").exists() or len((out / "rounds.csv").read_text().splitlines()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+            time.sleep(0.1)
+        children = ue_server_pids(proc.pid)
+        assert len(children) == 3
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    for pid in children:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+def ue_server_pids(parent_pid):
+    """Pids of the ``syft_fl.ue_server`` processes launched by ``parent_pid`` (from their --parent-pid)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                args = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "syft_fl.ue_server" in args and "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(
+                parent_pid):
+            pids.append(int(entry))
+    return pids
+
+
+def test_non_loopback_bind_needs_allow_remote_and_warns(tmp_path):
+    refused = subprocess.run([sys.executable, "-m", "syft_fl.ue_server", "--id", "ue0", "--host", "0.0.0.0"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "--allow-remote" in refused.stderr
+    assert check_host("127.0.0.1", False) is None and check_host("10.1.2.3", True) is None
+    assert "--allow-remote" in check_host("10.1.2.3", False)
+
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syft_fl.ue_server", "--id", "ue0", "--host", "0.0.0.0", "--port", "0",
+         "--allow-remote", "--ready-file", str(ready), "--set", "train_size=100", "--set", "test_size=50"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert ready.exists() and "WARNING" in stderr and "without authentication" in stderr
+
+
+def test_bad_ue_id_and_pointer_training_are_refused():
+    assert ue_index("ue2", 3) == 2
+    for bad in ("ue3", "u1", "ue01", "ue-1"):
+        with pytest.raises(ValueError, match="--id"):
+            ue_index(bad, 3)
+    with pytest.raises(ValueError, match="training='pointers'"):
+        ws_transport.WebsocketTransport(config_of(*WS, "training=pointers"))
+    assert ws_transport.parse_address("[::1]:8780") == ("::1", 8780)
+    with pytest.raises(ValueError, match="host:port"):
+        ws_transport.parse_address("localhost")
