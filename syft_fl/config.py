@@ -103,9 +103,9 @@ class Config:
     """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
 
     seed: int = _key("seed of every random draw (data split, init, channel, sampling, faults)", default=0)
-    rounds: int = _key("communication rounds per strategy", "rounds", default=30)
+    rounds: int = _key("communication rounds per strategy", "rounds", default=25)
     num_ues: int = _key("UEs in the cell", "UEs", default=20)
-    ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=10)
+    ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=8)
     local_epochs: int = _key("local training epochs per round", "epochs", default=1)
     batch_size: int = _key("local minibatch size", "samples", default=20)
     lr: float = _key("local SGD learning rate", "-", default=0.05)
@@ -130,7 +130,7 @@ class Config:
         "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.ue_server)", default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
-    ue_timeout_s: float = _key("transport: websocket: wall-clock wait for a UE's answer before it counts as dropped",
+    ue_timeout_s: float = _key("transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
                                "s", default=120.0)
     strategies: Dict[str, StrategyConfig] = _key(
         "upload strategies compared side by side: name -> {kind, spec, ladder}", default_factory=_default_strategies

@@ -143,7 +143,11 @@ def build_federation(config: Config) -> Federation:
     model = build_model(config.model, in_channels=in_channels, num_classes=dataset.num_classes,
                         seed=derive_seed(seed, "init"))
     transport = make_transport(config)
-    transport.place_data(shards)
+    try:
+        transport.place_data(shards)
+    except BaseException:
+        transport.close()
+        raise
     from .workers import message_size  # syft stays at the edge; imported once the transport exists
 
     return Federation(
