@@ -22,44 +22,18 @@ the number of strategies compared and even the number of UEs in the cell never c
 channel (common random numbers). Numpy only.
 """
 
-import functools
-import inspect
 import math
-from dataclasses import dataclass, field, fields
-from typing import Dict, List, Sequence, Tuple
+from dataclasses import dataclass, fields
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from syft_fl.fields import documented as _key, keyword_only
 from syft_fl.rng import generator
 
 FADING_KINDS = ("none", "rayleigh", "rician")
 COHERENCE_KINDS = ("round", "tier")
 BANDWIDTH_MODES = ("per_ue", "shared")
-
-
-def keyword_only(cls):
-    """Class decorator: a keyword-only dataclass constructor (Python 3.7 lacks ``kw_only``)."""
-    init = cls.__init__
-    signature = inspect.signature(init)
-    params = [
-        p if p.name == "self" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-        for p in signature.parameters.values()
-    ]
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        if args:
-            raise TypeError("{} takes keyword arguments only".format(cls.__name__))
-        init(self, **kwargs)
-
-    __init__.__signature__ = signature.replace(parameters=params)
-    cls.__init__ = __init__
-    return cls
-
-
-def _key(doc: str, unit: str, default: object) -> object:
-    """A field with its one-line ``doc`` and ``unit`` in the metadata (as ``syft_fl.config``)."""
-    return field(default=default, metadata={"doc": doc, "unit": unit})
 
 
 @keyword_only
@@ -136,21 +110,6 @@ class ChannelConfig:
             self.mobility_m_per_round,
             "in [0, cell_radius_m={!r}]".format(self.cell_radius_m),
         )
-
-    @classmethod
-    def field_docs(cls) -> Dict[str, str]:
-        """``{field: "doc [unit] (default value)"}`` for every field, for ``--help``."""
-        return field_docs(cls)
-
-
-def field_docs(cls: type) -> Dict[str, str]:
-    """One line per field of dataclass ``cls`` from its ``doc`` and ``unit`` metadata."""
-    out = {}
-    for f in fields(cls):
-        unit = f.metadata.get("unit", "-")
-        suffix = " [{}]".format(unit) if unit != "-" else ""
-        out[f.name] = "{}{} (default {!r})".format(f.metadata["doc"], suffix, f.default)
-    return out
 
 
 def _check(ok: bool, name: str, value: object, rule: str) -> None:

@@ -13,17 +13,12 @@ Default ``cycles_per_sample = 2e7``: one training step of the FedAvg CNN on a 28
 """
 
 import math
-from dataclasses import dataclass, field, fields
-from typing import Dict
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from syft_fl.channel import field_docs, keyword_only
+from syft_fl.fields import documented as _key, keyword_only
 from syft_fl.rng import generator
-
-
-def _key(doc: str, unit: str, default: float) -> float:
-    return field(default=default, metadata={"doc": doc, "unit": unit})
 
 
 @keyword_only
@@ -56,11 +51,6 @@ class ComputeConfig:
                     self.cpu_hz_min, self.cpu_hz_max
                 )
             )
-
-    @classmethod
-    def field_docs(cls) -> Dict[str, str]:
-        """``{field: "doc [unit] (default value)"}`` for every field, for ``--help``."""
-        return field_docs(cls)
 
 
 class Compute:

@@ -10,7 +10,7 @@ the ``--help`` text, and the README's key table is made from the same source.
 import dataclasses
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
@@ -19,6 +19,7 @@ from . import codec, policy
 from .channel import ChannelConfig
 from .compute import ComputeConfig
 from .data import DATASETS, PARTITIONS
+from .fields import documented as _key
 from .models import MODELS
 
 DEFAULT_CONFIG_PATH = os.path.join(
@@ -28,11 +29,6 @@ DEFAULT_CONFIG_PATH = os.path.join(
 
 class ConfigError(ValueError):
     """A bad config key or value; the message is one line naming both."""
-
-
-def _key(doc: str, unit: str = "-", **kwargs: Any) -> Any:
-    """A dataclass field with its documentation (``doc``) and unit (``unit``) in the metadata."""
-    return field(metadata={"doc": doc, "unit": unit}, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -130,8 +126,9 @@ class Config:
         "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.ue_server)", default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
-    ue_timeout_s: float = _key("transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
-                               "s", default=120.0)
+    ue_timeout_s: float = _key(
+        "transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
+        "s", default=120.0)
     strategies: Dict[str, StrategyConfig] = _key(
         "upload strategies compared side by side: name -> {kind, spec, ladder}", default_factory=_default_strategies
     )
@@ -344,14 +341,12 @@ def describe_keys() -> List[Tuple[str, str, str, str]]:
     rows: List[Tuple[str, str, str, str]] = []
 
     def walk(cls: type, instance: Any, prefix: str) -> None:
-        docs = getattr(cls, "field_docs", None)
-        extra = docs() if callable(docs) else {}
         for f in dataclasses.fields(cls):
             value = getattr(instance, f.name)
             if dataclasses.is_dataclass(value):
                 walk(type(value), value, f"{prefix}{f.name}.")
                 continue
-            doc = f.metadata.get("doc") or extra.get(f.name, "")
+            doc = f.metadata.get("doc", "")
             unit = f.metadata.get("unit", "")
             if f.name == "strategies" and cls is Config:
                 shown = ", ".join(value)

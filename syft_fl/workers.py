@@ -10,15 +10,18 @@ included): those are the bytes the channel charges.
 The BS (:class:`BSWorker`) broadcasts the global model (one serialization, delivered to every selected UE, metered
 once), receives the tiers into its store and hands them to the round loop, which merges and averages them.
 """
+import io
 import math
-from functools import lru_cache
+import pickle
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import syft as sy
 import torch
 from syft.messaging.message import ObjectMessage
+from syft.serde.msgpack import torch_serde
 
 from . import codec
 from .aggregate import difference
@@ -26,6 +29,61 @@ from .models import build_model
 from .training import local_train
 
 _HOOK: Optional[sy.TorchHook] = None
+
+
+class _StableKeyPickler(pickle._Pickler):
+    """The pickler ``torch.save`` uses, with storage keys "0", "1", ... instead of memory addresses.
+
+    torch 1.4 names each storage in a saved file by ``str(storage._cdata)``, a memory address. It is only a label
+    (``torch.load`` matches it within the file), but it changes from process to process, and through LZ4 it can
+    change a syft message's compressed size by a byte or two, hence the channel time charged for it. With stable
+    labels the same tensor always makes the same bytes: metering, and the results, are reproducible.
+    """
+
+    def __init__(self, file, protocol=None, *, labels: Dict[str, str]) -> None:
+        super().__init__(file, protocol)
+        self._labels = labels
+        self._torch_persistent_id = lambda obj: None
+
+    @property
+    def persistent_id(self):
+        return self._relabel
+
+    @persistent_id.setter
+    def persistent_id(self, function) -> None:
+        self._torch_persistent_id = function
+
+    def _relabel(self, obj):
+        pid = self._torch_persistent_id(obj)
+        if isinstance(pid, tuple) and pid and pid[0] == "storage":
+            pid = pid[:2] + (self._labels.setdefault(pid[2], str(len(self._labels))),) + pid[3:]
+        return pid
+
+
+class _StableKeyPickleModule:
+    """A ``pickle_module`` for one ``torch.save`` call (see :class:`_StableKeyPickler`)."""
+
+    def __init__(self) -> None:
+        self.labels: Dict[str, str] = {}
+
+    def Pickler(self, file, protocol=None):  # noqa: N802 - the name torch.save looks up
+        return _StableKeyPickler(file, protocol, labels=self.labels)
+
+    def dump(self, obj, file, protocol=None) -> None:
+        if isinstance(obj, list) and obj and all(isinstance(k, str) and k in self.labels for k in obj):
+            obj = [self.labels[k] for k in obj]  # the list of storage keys written after the object
+        pickle.dump(obj, file, protocol=protocol)
+
+
+def stable_torch_tensor_serializer(worker: Any, tensor: torch.Tensor) -> bytes:
+    """syft's ``torch_tensor_serializer`` (``torch.save``) with reproducible storage labels; ``torch.load`` reads
+    its output as any other."""
+    stream = io.BytesIO()
+    torch.save(tensor, stream, pickle_module=_StableKeyPickleModule())
+    return stream.getvalue()
+
+
+torch_serde.torch_tensor_serializer = stable_torch_tensor_serializer
 
 
 def get_hook() -> sy.TorchHook:
@@ -188,7 +246,8 @@ class BSWorker(sy.VirtualWorker):
 def message_size(payload_bytes: int) -> int:
     """On-air bytes (syft framing, LZ4 included) of a tier message carrying ``payload_bytes`` incompressible
     bytes under the longest tier id the experiment uses: an upper bound for any real payload of that size."""
+    worker = get_hook().local_worker  # hook torch before the tensor exists: its id is a syft property
     payload = np.random.default_rng(payload_bytes).integers(0, 256, payload_bytes, dtype=np.uint8).tobytes()
     tensor = bytes_to_tensor(payload)
     tensor.id = tier_id("ue" + "9" * 6, 10 ** 7, 99)
-    return len(sy.serde.serialize(ObjectMessage(tensor), worker=get_hook().local_worker))
+    return len(sy.serde.serialize(ObjectMessage(tensor), worker=worker))

@@ -1,5 +1,4 @@
 """End-to-end runs on tiny configs: files, columns, determinism, and tiered below full in uplink bytes."""
-import csv
 import json
 import os
 import subprocess
@@ -8,7 +7,9 @@ import sys
 import pytest
 
 from syft_fl.config import load_config
-from syft_fl.experiment import ROUND_COLUMNS, UPLINK_COLUMNS, prepare_out_dir, run
+from syft_fl.experiment import ROUND_COLUMNS, UPLINK_COLUMNS
+
+from .helpers import read_csv, run_into
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=3", "num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200",
@@ -17,16 +18,6 @@ TINY = ["rounds=3", "num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400
 
 def tiny_config(*extra, strategies=("full", "tiered")):
     return load_config(None, TINY + list(extra), strategies=list(strategies))
-
-
-def run_into(path, config):
-    prepare_out_dir(str(path), force=False)
-    return run(config, str(path), progress=False, plots=False)
-
-
-def read_csv(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")

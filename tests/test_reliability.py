@@ -1,6 +1,5 @@
 """Reliability: kill-and-resume gives byte-identical results, injected faults are counted and survived, and bad
 configs stop before anything runs with one line and exit code 2."""
-import csv
 import math
 import os
 import signal

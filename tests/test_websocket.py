@@ -3,7 +3,6 @@
 Every test that starts UE processes stops them in teardown (by pid), whatever happened; servers pick their own
 free ports (port 0) and every wait is bounded.
 """
-import csv
 import os
 import re
 import signal
@@ -18,10 +17,12 @@ import yaml
 from syft.messaging.message import ObjectMessage
 
 from syft_fl.config import load_config, to_dict
-from syft_fl.experiment import StrategyState, build_federation, prepare_out_dir, run, run_round
+from syft_fl.experiment import StrategyState, build_federation, run_round
 from syft_fl.transport import websocket as ws_transport
 from syft_fl.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
+
+from .helpers import read_csv, run_into
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=3", "ues_per_round=3", "model=2nn", "train_size=300", "test_size=100",
@@ -36,16 +37,6 @@ ARRIVED = {"full", "partial", "base_only"}  # statuses of a UE whose upload reac
 
 def config_of(*extra, strategies=("full", "tiered")):
     return load_config(None, TINY + list(extra), strategies=list(strategies))
-
-
-def run_into(path, config):
-    prepare_out_dir(str(path), force=False)
-    return run(config, str(path), progress=False, plots=False)
-
-
-def read_csv(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 def alive(proc):
@@ -189,7 +180,7 @@ def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers,
     config_path.write_text(yaml.safe_dump(to_dict(base)))
     addresses = [servers("ue0", config_path), servers("ue1", config_path)]
     config = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
-                                        f"ue_addresses=[{', '.join(addresses)}]"], strategies=["tiered"])
+                                       f"ue_addresses=[{', '.join(addresses)}]"], strategies=["tiered"])
     fed = build_federation(config)
     state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
     row, _ = run_round(fed, config.strategies["tiered"], state, 0)
@@ -198,7 +189,7 @@ def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers,
 
     stranger = servers("ue1", config_path, "--set", "seed=7")
     swapped = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
-                                         f"ue_addresses=[{addresses[0]}, {stranger}]"], strategies=["tiered"])
+                                        f"ue_addresses=[{addresses[0]}, {stranger}]"], strategies=["tiered"])
     with pytest.raises(ValueError, match="ue1 .*same config"):
         build_federation(swapped)
 

@@ -1,4 +1,7 @@
 """The syft edge: UEs train on their workers, tiers cross the syft wire metered, the BS receives them."""
+import os
+import subprocess
+import sys
 from collections import OrderedDict
 
 import syft as sy
@@ -83,3 +86,24 @@ def test_failures_are_reported_not_raised_by_the_upload(virtual_transport, tiny_
     transport.broadcast(global_state(), 0, [2])
     report = transport.run_round(2, task(fault="nan"))
     assert report.error and report.tier_bytes == ()
+
+
+SERIALIZE_IN_A_FRESH_PROCESS = """
+import hashlib, sys
+import numpy as np
+import syft as sy
+from syft.messaging.message import ObjectMessage
+from syft_fl.workers import bytes_to_tensor, get_hook, tier_id
+worker = get_hook().local_worker  # hook torch first: tensor ids are a syft property
+tensor = bytes_to_tensor(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+tensor.id = tier_id("ue1", 2, 0)
+print(hashlib.sha256(sy.serde.serialize(ObjectMessage(tensor), worker=worker)).hexdigest())
+"""
+
+
+def test_a_tier_message_is_the_same_bytes_in_every_process():
+    # torch.save labels storages by memory address; syft-fl relabels them so metering is reproducible
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = {subprocess.run([sys.executable, "-c", SERIALIZE_IN_A_FRESH_PROCESS], cwd=root, check=True,
+                              stdout=subprocess.PIPE, universal_newlines=True).stdout.strip() for _ in range(3)}
+    assert len(digests) == 1

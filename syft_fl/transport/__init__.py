@@ -1,4 +1,4 @@
-"""Transports: how the BS reaches its UEs. One seam (:class:`base.Transport`), chosen by ``transport:`` in the config."""
+"""Transports: how the BS reaches its UEs. One seam (:class:`base.Transport`), chosen by ``transport:``."""
 from .base import Transport, UploadReport  # noqa: F401
 
 

@@ -1,7 +1,7 @@
 """The one seam between the round loop and the syft workers, whatever carries the messages."""
 import abc
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
