@@ -99,7 +99,7 @@ class Config:
     """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
 
     seed: int = _key("seed of every random draw (data split, init, channel, sampling, faults)", default=0)
-    rounds: int = _key("communication rounds per strategy", "rounds", default=25)
+    rounds: int = _key("communication rounds per strategy", "rounds", default=22)
     num_ues: int = _key("UEs in the cell", "UEs", default=20)
     ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=8)
     local_epochs: int = _key("local training epochs per round", "epochs", default=1)
