@@ -44,9 +44,8 @@ def reference_round(fed, state, rnd):
         deltas.append(aggregate.difference(model.state_dict(), state))
         weights.append(len(x))
     new_state = aggregate.apply_update(state, aggregate.weighted_mean(deltas, weights), cfg.server_lr)
-    test_model = build_model(cfg.model)
-    test_model.load_state_dict(new_state)
-    evaluate(test_model, fed.x_test, fed.y_test)
+    fed.test_model.load_state_dict(new_state)
+    evaluate(fed.test_model, fed.x_test, fed.y_test)
     return new_state
 
 

@@ -104,6 +104,7 @@ class Federation:
     transport: Transport
     message_size: Callable[[int], int]
     num_classes: int
+    test_model: torch.nn.Module
     _size_cache: Dict[str, List[int]] = field(default_factory=dict)
 
     def predicted_tier_bytes(self, spec: str) -> List[int]:
@@ -161,6 +162,7 @@ def build_federation(config: Config) -> Federation:
         transport=transport,
         message_size=message_size,
         num_classes=dataset.num_classes,
+        test_model=model,
     )
 
 
@@ -295,9 +297,8 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
             state.global_state = aggregate.apply_update(template, mean, cfg.server_lr)
         else:
             state.global_state = aggregate.step_towards(template, mean, cfg.server_lr)
-    test_model = build_model(cfg.model, in_channels=fed.x_test.shape[1], num_classes=fed.num_classes)
-    test_model.load_state_dict(state.global_state)
-    test_acc, test_loss = evaluate(test_model, fed.x_test, fed.y_test)
+    fed.test_model.load_state_dict(state.global_state)
+    test_acc, test_loss = evaluate(fed.test_model, fed.x_test, fed.y_test)
 
     # Log: one row per (UE, tier); energy = compute + transmit time clipped to when the BS still listens.
     uplink_rows, round_energy, round_uplink = [], 0.0, 0
