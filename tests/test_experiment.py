@@ -101,3 +101,23 @@ def test_cli_help_documents_every_key():
     for key in ("deadline_s", "increment_window_s", "channel.tx_power_dbm", "compute.cpu_hz_min",
                 "faults.corrupt_tier_prob", "strategies", "target_accuracy"):
         assert key in result.stdout, key
+
+
+def test_model_payload_and_delta_payload_reach_the_same_global_model(tmp_path):
+    # FedAvg of models == global + FedAvg of deltas; with lossless uploads only float rounding differs
+    delta = run_into(tmp_path / "delta", tiny_config("rounds=2", strategies=("full",)))
+    model = run_into(tmp_path / "model", tiny_config("rounds=2", "payload=model", strategies=("full",)))
+    a, b = delta["strategies"]["full"], model["strategies"]["full"]
+    assert abs(a["final_acc"] - b["final_acc"]) <= 0.01
+    assert a["uplink_bytes"] > 0 and b["uplink_bytes"] > 0
+
+
+def test_a_charged_downlink_delays_every_upload(tmp_path):
+    ideal = run_into(tmp_path / "ideal", tiny_config("rounds=1", strategies=("tiered",)))
+    charged = run_into(tmp_path / "charged", tiny_config("rounds=1", "downlink=channel", strategies=("tiered",)))
+    up_ideal = [u for u in read_csv(tmp_path / "ideal" / "uplinks.csv") if u["status"] != "not_selected"]
+    up_charged = [u for u in read_csv(tmp_path / "charged" / "uplinks.csv") if u["status"] != "not_selected"]
+    for a, b in zip(up_ideal, up_charged):
+        assert float(b["compute_s"]) > float(a["compute_s"])  # compute starts after the broadcast arrives
+    s_ideal, s_charged = ideal["strategies"]["tiered"], charged["strategies"]["tiered"]
+    assert s_charged["downlink_bytes"] == 3 * s_ideal["downlink_bytes"]  # one broadcast, charged per UE
