@@ -1,4 +1,6 @@
 """Config loading: defaults, YAML, --set overrides, and one-line errors naming the key and the value."""
+import os
+
 import pytest
 
 from syft_fl.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config
@@ -69,3 +71,9 @@ def test_every_key_is_documented_with_a_default():
     for key, unit, default, doc in rows:
         assert doc, key
     assert ("deadline_s", "s") == next((k, u) for k, u, _, _ in rows if k == "deadline_s")
+
+
+def test_readme_documents_every_key_with_its_default():
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    for key, unit, default, _ in describe_keys():
+        assert f"| `{key}` | {unit or '-'} | `{default.replace('|', chr(92) + '|')}` |" in readme, key
