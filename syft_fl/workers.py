@@ -2,7 +2,7 @@
 
 A UE (:class:`UEWorker`) is a ``syft.VirtualWorker`` holding its own data shard in its object store. One
 ``WorkerCommandMessage`` (``fl_round``) makes it load the broadcast global model, train a plain torch loop on its
-shard, and upload: the **send hook** (:meth:`UEMixin.fl_upload`) encodes the update into codec tiers on the UE
+shard, and upload: the **send hook** (:meth:`UEMixin._upload`) encodes the update into codec tiers on the UE
 and sends each tier to the BS as its own syft message. Every message a UE sends passes through
 :meth:`UEWorker._send_msg`, which records its exact serialized length (msgpack, ``torch.save`` framing and LZ4
 included): those are the bytes the channel charges.
