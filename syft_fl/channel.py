@@ -28,7 +28,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from syft_fl.fields import documented as _key, keyword_only
+from syft_fl.fields import documented as _key, float_field, keyword_only
 from syft_fl.rng import generator
 
 FADING_KINDS = ("none", "rayleigh", "rician")
@@ -70,12 +70,8 @@ class ChannelConfig:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
             if f.type is float:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValueError("{}={!r} is not a number".format(f.name, value))
-                value = float(value)
-                object.__setattr__(self, f.name, value)
+                value = float_field(self, f.name)
                 if math.isnan(value) or (math.isinf(value) and f.name != "min_snr_db"):
                     raise ValueError("{}={!r} must be finite".format(f.name, value))
         _check(self.cell_radius_m > 0, "cell_radius_m", self.cell_radius_m, "> 0")

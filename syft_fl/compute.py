@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from syft_fl.fields import documented as _key, keyword_only
+from syft_fl.fields import documented as _key, float_field, keyword_only
 from syft_fl.rng import generator
 
 
@@ -38,11 +38,7 @@ class ComputeConfig:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError("{}={!r} is not a number".format(f.name, value))
-            value = float(value)
-            object.__setattr__(self, f.name, value)
+            value = float_field(self, f.name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError("{}={!r} must be finite and > 0".format(f.name, value))
         if self.cpu_hz_min > self.cpu_hz_max:

@@ -28,3 +28,14 @@ def keyword_only(cls: type) -> type:
     __init__.__signature__ = signature.replace(parameters=params)
     cls.__init__ = __init__
     return cls
+
+
+def float_field(obj: Any, name: str) -> float:
+    """Field ``name`` of the frozen dataclass ``obj`` as a float (ints are converted in place); ValueError naming
+    the field and the value when it is not a number (bools are not numbers here)."""
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("{}={!r} is not a number".format(name, value))
+    value = float(value)
+    object.__setattr__(obj, name, value)
+    return value
