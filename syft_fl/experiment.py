@@ -53,7 +53,7 @@ UPLINK_COLUMNS = [
     "strategy", "round", "ue", "status", "spec", "distance_m", "snr_db", "rate_bps", "compute_s", "tier", "bytes",
     "tx_s", "arrival_s", "accepted", "energy_j",
 ]
-STATUSES = ("full", "partial", "base_only", "dropped", "rejected", "crashed", "not_selected")
+STATUSES = policy.STATUSES + ("rejected", "crashed", "not_selected")  # the BS and the transport add these
 
 
 def fmt(value: Any) -> str:
@@ -396,13 +396,12 @@ def summary_table(summary: Dict[str, Any]) -> str:
     ]
     for name, s in summary["strategies"].items():
         t = s["to_target"]
-        reached = t["sim_time_s"] is not None
-        lines.append(
-            f"| {name} | {s['final_acc']:.4f} | {s['best_acc']:.4f} | "
-            f"{t['sim_time_s']:.1f} | {t['uplink_bytes'] / 1e6:.2f} | {t['round'] + 1} | " if reached else
-            f"| {name} | {s['final_acc']:.4f} | {s['best_acc']:.4f} | not reached | - | - | "
-        )
-        lines[-1] += f"{s['uplink_bytes'] / 1e6:.2f} | {s['sim_time_s']:.1f} |"
+        if t["sim_time_s"] is None:
+            to_target = "not reached | - | -"
+        else:
+            to_target = f"{t['sim_time_s']:.1f} | {t['uplink_bytes'] / 1e6:.2f} | {t['round'] + 1}"
+        lines.append(f"| {name} | {s['final_acc']:.4f} | {s['best_acc']:.4f} | {to_target} | "
+                     f"{s['uplink_bytes'] / 1e6:.2f} | {s['sim_time_s']:.1f} |")
     return "\n".join(lines)
 
 
