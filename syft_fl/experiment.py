@@ -38,7 +38,7 @@ from . import aggregate, codec, policy
 from .channel import Channel
 from .compute import Compute, transmit_energy_j
 from .config import Config, StrategyConfig, to_dict
-from .data import load_dataset, partition, ue_shards
+from .data import Dataset, load_dataset, partition, ue_shards
 from .models import build_model
 from .rng import derive_seed, generator
 from .training import evaluate
@@ -132,13 +132,20 @@ class Federation:
         return fault, corrupt + [False] * (num_tiers - len(corrupt))
 
 
+def load_split(config: Config) -> Tuple[Dataset, List[np.ndarray]]:
+    """The run's data set and its seeded partition over the UEs: the same in every process (virtual transport,
+    or each websocket UE server loading only its own shard)."""
+    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
+                           train_size=config.train_size, test_size=config.test_size)
+    indices = partition(dataset.y_train, config.num_ues, config.partition,
+                        seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
+    return dataset, indices
+
+
 def build_federation(config: Config) -> Federation:
     """Load data, split it over the UEs, place each shard on its UE worker, and set up channel and compute."""
     seed = config.seed
-    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(seed, "data"),
-                           train_size=config.train_size, test_size=config.test_size)
-    indices = partition(dataset.y_train, config.num_ues, config.partition, seed=derive_seed(seed, "partition"),
-                        alpha=config.alpha)
+    dataset, indices = load_split(config)
     shards = ue_shards(dataset, indices)
     in_channels = dataset.x_train.shape[1]
     model = build_model(config.model, in_channels=in_channels, num_classes=dataset.num_classes,

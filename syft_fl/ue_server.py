@@ -62,14 +62,11 @@ def ue_index(ue_id: str, num_ues: int) -> int:
 
 
 def load_shard(config: Any, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """UE ``k``'s (x, y): the same seeded load and partition as ``experiment.build_federation``, own shard only."""
-    from .data import load_dataset, partition, ue_shards
-    from .rng import derive_seed
+    """UE ``k``'s (x, y): the run's seeded split (``experiment.load_split``), its own shard only."""
+    from .data import ue_shards
+    from .experiment import load_split
 
-    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
-                           train_size=config.train_size, test_size=config.test_size)
-    indices = partition(dataset.y_train, config.num_ues, config.partition,
-                        seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
+    dataset, indices = load_split(config)
     return ue_shards(dataset, [indices[k]])[0]
 
 
