@@ -26,6 +26,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .rng import derive_seed
+
 __all__ = [
     "DATASETS",
     "PARTITIONS",
@@ -395,3 +397,15 @@ def _is_int(value: object) -> bool:
 def _check_seed(seed: object) -> None:
     if not _is_int(seed) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def load_split(config) -> Tuple[Dataset, List[np.ndarray]]:
+    """The run's data set and its seeded partition over the UEs (``config``: a :class:`syft_fl.config.Config`).
+
+    The same in every process: the BS, and each websocket UE server or Ray actor placing only its own shards.
+    """
+    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
+                           train_size=config.train_size, test_size=config.test_size)
+    indices = partition(dataset.y_train, config.num_ues, config.partition,
+                        seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
+    return dataset, indices

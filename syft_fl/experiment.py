@@ -38,11 +38,11 @@ from . import aggregate, codec, policy
 from .channel import Channel
 from .compute import Compute, transmit_energy_j
 from .config import Config, StrategyConfig, to_dict
-from .data import Dataset, load_dataset, partition, ue_shards
+from .data import load_split, ue_shards
 from .models import build_model
 from .rng import derive_seed, generator
 from .training import evaluate
-from .transport import Transport, UploadReport, make_transport
+from .transport import RoundTask, Transport, UploadReport, make_transport
 
 ROUND_COLUMNS = [
     "strategy", "round", "sim_time_s", "round_length_s", "test_acc", "test_loss", "train_loss", "uplink_bytes",
@@ -130,16 +130,6 @@ class Federation:
         fault = "crash" if draws[0] < f.ue_crash_prob else ("nan" if draws[1] < f.nan_update_prob else "")
         corrupt = [bool(draws[2 + j] < f.corrupt_tier_prob) for j in range(min(num_tiers, 8))]
         return fault, corrupt + [False] * (num_tiers - len(corrupt))
-
-
-def load_split(config: Config) -> Tuple[Dataset, List[np.ndarray]]:
-    """The run's data set and its seeded partition over the UEs: the same in every process (virtual transport,
-    or each websocket UE server loading only its own shard)."""
-    dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
-                           train_size=config.train_size, test_size=config.test_size)
-    indices = partition(dataset.y_train, config.num_ues, config.partition,
-                        seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
-    return dataset, indices
 
 
 def build_federation(config: Config) -> Federation:
@@ -234,6 +224,7 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
 
     reports: Dict[int, UploadReport] = {}
     statuses: Dict[int, str] = {}
+    tasks = []
     for ue in selected:
         plan = plans[ue]
         num_tiers = codec.parse_spec(plan["spec"]).num_tiers
@@ -242,17 +233,16 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
         if plan["compute_s"] > cfg.deadline_s or plan["rate_bps"] <= 0.0:
             statuses[ue] = "dropped"  # the base cannot arrive in time: the UE costs nothing but its log line
             continue
-        task = dict(round=rnd, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                    train_seed=derive_seed(cfg.seed, "train", rnd, ue), spec=plan["spec"],
-                    codec_seed=derive_seed(cfg.seed, "codec", rnd, ue), payload=cfg.payload, fault=fault)
-        try:
-            reports[ue] = fed.transport.run_round(ue, task)
-        except Exception as err:  # noqa: BLE001 - a failing UE is data, not a reason to stop the run
-            statuses[ue] = "crashed"
-            plan["error"] = f"{type(err).__name__}: {err}"
+        tasks.append(RoundTask(round=rnd, ue=ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
+                               lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, ue), spec=plan["spec"],
+                               codec_seed=derive_seed(cfg.seed, "codec", rnd, ue), payload=cfg.payload, fault=fault))
+    for task, report in zip(tasks, fed.transport.dispatch(tasks)):
+        if report.crash:
+            statuses[task.ue] = "crashed"
             continue
-        if reports[ue].error:
-            statuses[ue] = "rejected"
+        reports[task.ue] = report
+        if report.error:
+            statuses[task.ue] = "rejected"
 
     # Channel: each tier's metered bytes become a transmit time; tiers go back to back after training.
     arrivals: Dict[int, List[float]] = {}

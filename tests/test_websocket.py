@@ -18,8 +18,9 @@ from syft.messaging.message import ObjectMessage
 
 from syft_fl.config import load_config, to_dict
 from syft_fl.experiment import StrategyState, build_federation, run_round
+from syft_fl.transport import RoundTask
 from syft_fl.transport import websocket as ws_transport
-from syft_fl.ue_server import check_host, ue_index
+from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
 from .helpers import read_csv, run_into
@@ -61,14 +62,14 @@ def transports(monkeypatch):
 
 @pytest.fixture
 def servers(tmp_path):
-    """Start ``python -m syft_fl.ue_server`` processes by hand (as on real devices); killed at teardown."""
+    """Start ``python -m syft_fl.transport.ue_server`` processes by hand (as on real devices); killed at teardown."""
     procs = []
 
     def start(ue_id, config_path, *extra):
         ready = tmp_path / f"{ue_id}-{len(procs)}.ready"
         log = open(tmp_path / f"{ue_id}-{len(procs)}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "syft_fl.ue_server", "--id", ue_id, "--port", "0", "--config", str(config_path),
+            [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", ue_id, "--port", "0", "--config", str(config_path),
              "--ready-file", str(ready), "--parent-pid", str(os.getpid()), *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         log.close()
@@ -102,17 +103,17 @@ def test_websocket_run_equals_virtual_run(tmp_path, transports):
 def test_killed_ue_process_is_crashed_and_the_run_completes(tmp_path, transports, monkeypatch):
     """UE 1's process is killed in round 1 (after the broadcast, before it trains): it is logged crashed from then
     on, every round of both strategies is still written, and the other UEs are unaffected."""
-    original = ws_transport.WebsocketTransport.run_round
+    original = ws_transport.WebsocketTransport.run_one
     killed = []
 
-    def kill_then_run(self, ue, task):
-        if ue == 1 and task["round"] == 1 and not killed:
+    def kill_then_run(self, task):
+        if task.ue == 1 and task.round == 1 and not killed:
             self.processes[1].kill()
             self.processes[1].wait()
             killed.append(time.monotonic())
-        return original(self, ue, task)
+        return original(self, task)
 
-    monkeypatch.setattr(ws_transport.WebsocketTransport, "run_round", kill_then_run)
+    monkeypatch.setattr(ws_transport.WebsocketTransport, "run_one", kill_then_run)
     config = config_of("rounds=3", *WS, "ue_timeout_s=10")
     started = time.monotonic()
     run_into(tmp_path, config)
@@ -145,9 +146,9 @@ def test_a_ue_that_stops_answering_times_out_then_rejoins(transports):
 
     # the tiers the BS pulled are the very ObjectMessages whose sizes the UE reported
     transport.broadcast(state.global_state, 99, [0])
-    task = dict(round=99, model="2nn", epochs=1, batch_size=20, lr=0.05, train_seed=5, spec="uniform:4+4+8,block=256",
-                codec_seed=6, payload="delta", fault="")
-    report = transport.run_round(0, task)
+    task = RoundTask(round=99, ue=0, model="2nn", epochs=1, batch_size=20, lr=0.05, train_seed=5,
+                     spec="uniform:4+4+8,block=256", codec_seed=6, payload="delta", fault="")
+    (report,) = transport.dispatch([task])
     assert len(report.tier_bytes) == 3
     for j, size in enumerate(report.tier_bytes):
         tensor = transport.bs.get_obj(tier_id("ue0", 99, j))
@@ -221,7 +222,7 @@ def test_ctrl_c_stops_the_ue_processes(tmp_path):
 
 
 def ue_server_pids(parent_pid):
-    """Pids of the ``syft_fl.ue_server`` processes launched by ``parent_pid`` (from their --parent-pid)."""
+    """Pids of the ``syft_fl.transport.ue_server`` processes launched by ``parent_pid`` (from their --parent-pid)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -231,14 +232,14 @@ def ue_server_pids(parent_pid):
                 args = fh.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "syft_fl.ue_server" in args and "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(
+        if "syft_fl.transport.ue_server" in args and "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(
                 parent_pid):
             pids.append(int(entry))
     return pids
 
 
 def test_non_loopback_bind_needs_allow_remote_and_warns(tmp_path):
-    refused = subprocess.run([sys.executable, "-m", "syft_fl.ue_server", "--id", "ue0", "--host", "0.0.0.0"],
+    refused = subprocess.run([sys.executable, "-m", "syft_fl.transport.ue_server", "--id", "ue0", "--host", "0.0.0.0"],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                              timeout=60)
     assert refused.returncode == 2 and "--allow-remote" in refused.stderr
@@ -247,7 +248,7 @@ def test_non_loopback_bind_needs_allow_remote_and_warns(tmp_path):
 
     ready = tmp_path / "ready"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syft_fl.ue_server", "--id", "ue0", "--host", "0.0.0.0", "--port", "0",
+        [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", "ue0", "--host", "0.0.0.0", "--port", "0",
          "--allow-remote", "--ready-file", str(ready), "--set", "train_size=100", "--set", "test_size=50"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     try:

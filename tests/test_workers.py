@@ -10,12 +10,13 @@ from syft.messaging.message import ObjectMessage
 
 from syft_fl import codec
 from syft_fl.models import build_model
+from syft_fl.transport import RoundTask
 from syft_fl.workers import bytes_to_tensor, message_size, tier_id
 
 
-def task(rnd=0, spec="full", training_seed=7, fault=""):
-    return dict(round=rnd, model="2nn", epochs=1, batch_size=16, lr=0.1, train_seed=training_seed, spec=spec,
-                codec_seed=3, payload="delta", fault=fault)
+def task(ue, rnd=0, spec="full", training_seed=7, fault=""):
+    return RoundTask(round=rnd, ue=ue, model="2nn", epochs=1, batch_size=16, lr=0.1, train_seed=training_seed,
+                     spec=spec, codec_seed=3, payload="delta", fault=fault)
 
 
 def global_state(seed=1):
@@ -33,7 +34,7 @@ def test_worker_and_pointer_training_give_the_same_weights(virtual_transport, ti
         transport = virtual_transport(3, training=training)
         transport.place_data(tiny_shards)
         transport.broadcast(g, 0, [1])
-        report = transport.run_round(1, task())
+        report = transport.dispatch([task(1)])[0]
         assert report.n_samples == 60 and report.error == ""
         results.append(upload_of(transport, 1, 0, 1))
         transport.close()
@@ -49,7 +50,7 @@ def test_tier_bytes_are_the_metered_syft_messages(virtual_transport, tiny_shards
     transport.place_data(tiny_shards)
     g = global_state()
     transport.broadcast(g, 0, [0])
-    report = transport.run_round(0, task(spec="uniform:4+4+8,block=256"))
+    report = transport.dispatch([task(0, spec="uniform:4+4+8,block=256")])[0]
     ue = transport.ues[0]
     assert list(report.tier_bytes) == ue.sent_sizes[-3:]
     tiers = transport.take_tiers(0, 0, 3)
@@ -84,7 +85,7 @@ def test_failures_are_reported_not_raised_by_the_upload(virtual_transport, tiny_
     transport = virtual_transport(3)
     transport.place_data(tiny_shards)
     transport.broadcast(global_state(), 0, [2])
-    report = transport.run_round(2, task(fault="nan"))
+    report = transport.dispatch([task(2, fault="nan")])[0]
     assert report.error and report.tier_bytes == ()
 
 

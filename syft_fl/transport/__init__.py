@@ -1,5 +1,5 @@
 """Transports: how the BS reaches its UEs. One seam (:class:`base.Transport`), chosen by ``transport:``."""
-from .base import Transport, UploadReport  # noqa: F401
+from .base import RoundTask, Transport, UploadReport  # noqa: F401
 
 
 def make_transport(config) -> "Transport":

@@ -1,21 +1,59 @@
-"""The one seam between the round loop and the syft workers, whatever carries the messages."""
+"""The one seam between the BS's round and the syft workers, whatever carries the messages.
+
+Each round the BS hands the transport one :class:`RoundTask` per UE that trains (:meth:`Transport.dispatch`, one
+batch call: the place a parallel transport runs them at once) and gets one :class:`UploadReport` back per task, in
+the same order. A UE that fails is data, not an exception: its report says ``crashed`` and why.
+"""
 import abc
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
 
 @dataclass(frozen=True)
+class RoundTask:
+    """What UE ``ue`` is told to do in round ``round``: train, then upload its update as tiers of ``spec``.
+
+    ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step), ``train_seed`` (batch order),
+    ``spec`` (the codec tier spec, in its canonical text form: what crosses the wire), ``codec_seed``
+    (stochastic rounding), ``payload`` (``delta`` | ``model``), ``fault`` (the injected fault: ``""``,
+    ``crash`` or ``nan``; drawn by the BS, applied by the UE).
+    """
+
+    round: int
+    ue: int
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    train_seed: int
+    spec: str
+    codec_seed: int
+    payload: str
+    fault: str = ""
+
+    def to_wire(self) -> Dict[str, Any]:
+        """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class UploadReport:
-    """What a UE reports after its round: ``tier_bytes`` are on-air message sizes (bytes), one per tier."""
+    """What a UE reports after its round.
+
+    ``tier_bytes``: on-air size of each tier message (bytes, syft framing included), ``payload_bytes``: the codec
+    payload inside each (bytes); ``error``: why the UE sent nothing although it trained (a non-finite update);
+    ``crash``: why the UE never answered (exception type and message), ``""`` if it did.
+    """
 
     n_samples: int
     train_loss: float
     tier_bytes: Tuple[int, ...]
     payload_bytes: Tuple[int, ...]
     error: str = ""
+    crash: str = ""
 
     @classmethod
     def from_dict(cls, report: Dict[str, Any]) -> "UploadReport":
@@ -23,9 +61,15 @@ class UploadReport:
                    tier_bytes=tuple(int(b) for b in report["tier_bytes"]),
                    payload_bytes=tuple(int(b) for b in report["payload_bytes"]), error=str(report.get("error", "")))
 
+    @classmethod
+    def crashed(cls, err: BaseException) -> "UploadReport":
+        """The report of a UE whose round raised ``err``."""
+        return cls(n_samples=0, train_loss=float("nan"), tier_bytes=(), payload_bytes=(),
+                   crash=f"{type(err).__name__}: {err}")
+
 
 class Transport(abc.ABC):
-    """How the BS reaches UEs ``0..num_ues-1``: place shards once, broadcast, run a UE's round, fetch tiers."""
+    """How the BS reaches UEs ``0..num_ues-1``: place shards once, broadcast, dispatch a round, fetch tiers."""
 
     num_ues: int
 
@@ -37,9 +81,22 @@ class Transport(abc.ABC):
     def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
         """Send the round-``rnd`` global model to ``ues``; returns the broadcast message's size in bytes."""
 
-    @abc.abstractmethod
-    def run_round(self, ue: int, task: Dict[str, Any]) -> UploadReport:
-        """Make UE ``ue`` train and upload its tiers (see ``workers.UEMixin``); raises if the UE fails."""
+    def dispatch(self, tasks: Sequence[RoundTask]) -> List[UploadReport]:
+        """Run every task (each UE trains and uploads its tiers); one report per task, in order.
+
+        This default runs them one after another through :meth:`run_one`; a parallel transport overrides it.
+        """
+        reports = []
+        for task in tasks:
+            try:
+                reports.append(self.run_one(task))
+            except Exception as err:  # noqa: BLE001 - a failing UE is data, not a reason to stop the run
+                reports.append(UploadReport.crashed(err))
+        return reports
+
+    def run_one(self, task: RoundTask) -> UploadReport:
+        """Make UE ``task.ue`` train and upload (see ``workers.UEMixin``); raises if the UE fails."""
+        raise NotImplementedError(f"{type(self).__name__} dispatches in batches only")
 
     @abc.abstractmethod
     def take_tiers(self, ue: int, rnd: int, count: int) -> List[bytes]:
@@ -48,6 +105,13 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def discard_tiers(self, ue: int, rnd: int, count: int) -> None:
         """Forget whatever is left of UE ``ue``'s round-``rnd`` upload (``count`` tiers at most)."""
+
+    def message_size(self, payload_bytes: int) -> int:
+        """On-air bytes of a tier message carrying ``payload_bytes`` incompressible payload bytes (an upper bound
+        for any payload of that size: syft framing included, LZ4 cannot shrink it)."""
+        from ..workers import message_size
+
+        return message_size(payload_bytes)
 
     def close(self) -> None:
         """Release workers, processes and connections."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..models import build_model
 from ..training import batch_order
 from ..workers import BSWorker, UEWorker, get_hook
-from .base import Transport, UploadReport
+from .base import RoundTask, Transport, UploadReport
 
 
 class VirtualTransport(Transport):
@@ -40,12 +40,13 @@ class VirtualTransport(Transport):
         self._global = state
         return len(message)
 
-    def run_round(self, ue: int, task: Dict[str, Any]) -> UploadReport:
+    def run_one(self, task: RoundTask) -> UploadReport:
+        ue = task.ue
         x_ptr, y_ptr = self._pointers[ue]
-        task = dict(task, x_id=x_ptr.id_at_location, y_id=y_ptr.id_at_location)
-        if self.training == "worker" or task["fault"] == "crash":
-            return UploadReport.from_dict(self.bs.command(self.ues[ue], "fl_round", task))
-        return self._round_with_pointers(ue, task)
+        wire = dict(task.to_wire(), x_id=x_ptr.id_at_location, y_id=y_ptr.id_at_location)
+        if self.training == "worker" or task.fault == "crash":
+            return UploadReport.from_dict(self.bs.command(self.ues[ue], "fl_round", wire))
+        return self._round_with_pointers(ue, wire)
 
     def _round_with_pointers(self, ue: int, task: Dict[str, Any]) -> UploadReport:
         """Local training op by op through pointers, then the same upload command as the worker path."""

@@ -1,4 +1,4 @@
-"""Websocket transport: each UE is a process (``python -m syft_fl.ue_server``) behind a syft 0.2.4
+"""Websocket transport: each UE is a process (``python -m syft_fl.transport.ue_server``) behind a syft 0.2.4
 ``WebsocketServerWorker``; the BS reaches it through a ``WebsocketClientWorker``.
 
 The federation logic is the round loop's, unchanged: this class only carries the same messages as
@@ -15,7 +15,7 @@ The federation logic is the round loop's, unchanged: this class only carries the
   lengths of those messages, measured at the BS. The simulated channel turns them into time: loopback wall time
   plays no part in the results.
 - Faults: a UE that cannot be reached, closes its connection or does not answer within ``ue_timeout_s`` makes
-  :meth:`run_round` raise (the round loop logs it ``crashed``) and its connection is dropped. The broadcast and the
+  :meth:`run_one` raise (its report says ``crashed``) and its connection is dropped. The broadcast and the
   round each wait at most ``ue_timeout_s`` for a UE (a reconnection at most ``min(ue_timeout_s, 10 s)``). The next
   round in which it is selected the BS reconnects once, so a UE that came back rejoins.
 - ``launch_local: N`` starts N UE processes on 127.0.0.1 (free ports chosen by the servers), waits until each
@@ -41,9 +41,9 @@ import yaml
 from syft.workers.websocket_client import WebsocketClientWorker
 
 from ..config import Config, to_dict
-from ..ue_server import ERROR_TAG, shard_digest
 from ..workers import BSWorker, get_hook
-from .base import Transport, UploadReport
+from .base import RoundTask, Transport, UploadReport
+from .ue_server import ERROR_TAG, shard_digest
 
 CONNECT_TIMEOUT_S = 10.0  # one connection attempt (capped by ue_timeout_s)
 STARTUP_TIMEOUT_S = 120.0  # launch_local: all UE processes up and answering
@@ -198,7 +198,7 @@ class WebsocketTransport(Transport):
             os.remove(ready)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "syft_fl.ue_server", "--id", f"ue{k}", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", f"ue{k}", "--host", "127.0.0.1",
                "--port", str(port), "--config", config_path, "--ready-file", ready, "--parent-pid", str(os.getpid())]
         with open(os.path.join(self._tmp, f"ue{k}.log"), "ab") as log:
             # own session: a Ctrl-C in the terminal reaches only the BS, which stops the UEs itself (close)
@@ -305,7 +305,7 @@ class WebsocketTransport(Transport):
 
     def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
         """Send the one serialized broadcast to each UE in ``ues`` (reconnecting to those that were down); a UE
-        that does not acknowledge it within ``ue_timeout_s`` is remembered and fails its :meth:`run_round`.
+        that does not acknowledge it within ``ue_timeout_s`` is remembered and fails its :meth:`run_one`.
         Returns the broadcast message's size in bytes."""
         message = self.bs.broadcast_message(state, rnd)
         text = frame_text(message)
@@ -328,15 +328,16 @@ class WebsocketTransport(Transport):
                     self.missed[k] = str(err)
         return len(message)
 
-    def run_round(self, ue: int, task: Dict[str, Any]) -> UploadReport:
-        """``fl_round`` on UE ``ue``, then pull its tiers into the BS store; both within ``ue_timeout_s``."""
+    def run_one(self, task: RoundTask) -> UploadReport:
+        """``fl_round`` on UE ``task.ue``, then pull its tiers into the BS store; both within ``ue_timeout_s``."""
+        ue = task.ue
         if ue in self.missed:
-            raise UEUnreachable(f"round {task['round']}: {self.missed[ue]}")
+            raise UEUnreachable(f"round {task.round}: {self.missed[ue]}")
         deadline = time.monotonic() + self.timeout_s
         x_id, y_id = self._ids[ue]
-        report = self._command(ue, "fl_round", dict(task, x_id=x_id, y_id=y_id), deadline=deadline)
+        report = self._command(ue, "fl_round", dict(task.to_wire(), x_id=x_id, y_id=y_id), deadline=deadline)
         if report["tier_bytes"]:
-            blobs = self._command(ue, "fl_take_tiers", task["round"], len(report["tier_bytes"]), deadline=deadline)
+            blobs = self._command(ue, "fl_take_tiers", task.round, len(report["tier_bytes"]), deadline=deadline)
             for blob in blobs:
                 self.bs._recv_msg(blob)  # an ObjectMessage: the tier lands in the BS store, as in virtual mode
             report = dict(report, tier_bytes=[len(blob) for blob in blobs])

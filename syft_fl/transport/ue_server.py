@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m syft_fl.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE] [--set KEY=VALUE ...]
+    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE] [--set KEY=VALUE ...]
                                 [--allow-remote] [--ready-file PATH] [--parent-pid PID]
 
 The process loads the data set with the run's seed, partitions it exactly as ``experiment.build_federation``
@@ -62,9 +62,8 @@ def ue_index(ue_id: str, num_ues: int) -> int:
 
 
 def load_shard(config: Any, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """UE ``k``'s (x, y): the run's seeded split (``experiment.load_split``), its own shard only."""
-    from .data import ue_shards
-    from .experiment import load_split
+    """UE ``k``'s (x, y): the run's seeded split (``data.load_split``), its own shard only."""
+    from ..data import load_split, ue_shards
 
     dataset, indices = load_split(config)
     return ue_shards(dataset, [indices[k]])[0]
@@ -85,7 +84,7 @@ def _make_worker_class() -> type:
     from syft.messaging.message import ObjectMessage
     from syft.workers.websocket_server import WebsocketServerWorker
 
-    from .workers import UEMixin, global_id, tier_id
+    from ..workers import UEMixin, global_id, tier_id
 
     class UEServerWorker(UEMixin, WebsocketServerWorker):
         """A UE behind a websocket: ``UEMixin``'s commands, plus the shard check and the tier pull.
@@ -191,7 +190,7 @@ def _make_worker_class() -> type:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m syft_fl.ue_server",
+        prog="python -m syft_fl.transport.ue_server",
         description="Serve one UE of a syft-fl experiment over websockets (syft 0.2.4 WebsocketServerWorker).")
     parser.add_argument("--id", required=True, help="UE id, ue0 .. ue<num_ues-1>: which shard this process holds")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -211,7 +210,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if reason:
         print(f"ue_server: error: {reason}", file=sys.stderr)
         return 2
-    from .config import ConfigError, load_config
+    from ..config import ConfigError, load_config
 
     try:
         config = load_config(args.config, args.set)
@@ -221,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if args.host not in LOOPBACK_HOSTS:
         print(REMOTE_WARNING.format(host=args.host, port=args.port), file=sys.stderr, flush=True)
-    from .workers import get_hook
+    from ..workers import get_hook
 
     worker = _make_worker_class()(get_hook(), args.host, args.port, args.id, load_shard(config, k))
     try:
