@@ -11,6 +11,8 @@ from syft_fl.records import ROUND_COLUMNS, UPLINK_COLUMNS
 
 from .helpers import read_csv, run_into
 
+pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=3", "num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200",
         "partition=iid", "batch_size=20"]

@@ -19,6 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import run_tiered  # noqa: E402
 
+pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
+
 TINY = ["num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200", "partition=iid"]
 RESULT_FILES = ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml")
 

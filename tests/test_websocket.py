@@ -26,6 +26,8 @@ from syft_fl.workers import tier_id
 
 from .helpers import read_csv, run_into
 
+pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=3", "ues_per_round=3", "model=2nn", "train_size=300", "test_size=100",
         "partition=iid", "batch_size=20"]
