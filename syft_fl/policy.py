@@ -338,6 +338,31 @@ def air_use(
     return tuple(out)
 
 
+def expected_tiers(
+    tier_bytes: Sequence[int],
+    *,
+    compute_s: float,
+    rate_estimate_bps: float,
+    deadline_s: float,
+    increment_window_s: float,
+    window_start: str = "deadline",
+) -> int:
+    """Tiers the BS expects at round start to accept from a UE (0 = it expects the UE dropped).
+
+    The arrivals are predicted from ``compute_s`` [s], the on-air ``tier_bytes`` [bytes] and the
+    round-start ``rate_estimate_bps`` [bit/s], back to back, and put through ``receive``'s rules.
+    A choice *missed* when the UE's ``Reception.tiers_used`` falls short of this: under perfect
+    CSI it never does (the prediction is the arrival); with ``csi_error_db > 0`` or
+    ``coherence: tier`` it can, and counting those misses is how ``adaptive`` reports how often
+    its imperfect knowledge failed.
+    """
+    predicted = arrival_times_s(compute_s, [upload_time_s(b, rate_estimate_bps) for b in tier_bytes])
+    outcome = receive(
+        [predicted], deadline_s=deadline_s, increment_window_s=increment_window_s, window_start=window_start
+    )
+    return outcome.receptions[0].tiers_used
+
+
 def split_spec(spec: str) -> Tuple[str, Tuple[int, ...], str]:
     """Split ``<scheme>[:<b0>+<b1>+...][,key=value]...`` into (scheme, bits, options).
 

@@ -11,6 +11,7 @@ from syft_fl.policy import (
     air_use,
     arrival_times_s,
     choose_spec,
+    expected_tiers,
     join_spec,
     predicted_arrivals_s,
     receive,
@@ -466,3 +467,49 @@ def test_adaptive_meets_deadline_on_the_simulated_channel(
             compute_s + model_bytes(LADDER[0])[0] * 8 / rate <= deadline_s if rate else False
         )
         assert out.receptions[0].status == ("full" if poorest_fits else "dropped")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    ue=st.integers(0, 9),
+    rnd=st.integers(0, 1000),
+    compute_s=st.floats(0, 20),
+    deadline_s=st.floats(1, 40),
+    window_s=st.floats(0, 10),
+)
+def test_expected_tiers_is_what_arrives_under_perfect_csi_and_can_miss_with_csi_error(
+    seed, ue, rnd, compute_s, deadline_s, window_s
+):
+    channel = Channel(ChannelConfig(), num_ues=10, seed=seed)
+    for strategy in ("adaptive", "adaptive-tiered"):
+        for error_db in (0.0, 6.0):
+            estimate = channel.estimated_rate_bps(ue, rnd, csi_error_db=error_db)
+            spec = choose(strategy, estimate, compute_s, deadline_s, window_s)
+            sizes = model_bytes(spec)
+            kw = dict(deadline_s=deadline_s, increment_window_s=window_s)
+            expected = expected_tiers(sizes, compute_s=compute_s, rate_estimate_bps=estimate, **kw)
+            actual = arrival_times_s(compute_s, channel.transmit_times_s(sizes, ue, rnd))
+            used = receive([actual], **kw).receptions[0].tiers_used
+            if error_db == 0.0:
+                assert used == expected
+            else:  # a miss is possible, never a count outside [0, tiers]
+                assert 0 <= used <= len(sizes) and 0 <= expected <= len(sizes)
+
+
+def test_adaptive_misses_with_csi_error_on_the_simulated_channel():
+    # 200 UE-rounds, D = 3 s after 1 s of compute: with a 6 dB CSI error some choices miss, with 0 dB none does
+    channel = Channel(ChannelConfig(), num_ues=20, seed=5)
+    misses = {0.0: 0, 6.0: 0}
+    for error_db in misses:
+        for ue in range(20):
+            for rnd in range(10):
+                estimate = channel.estimated_rate_bps(ue, rnd, csi_error_db=error_db)
+                spec = choose("adaptive", estimate, 1.0, 3.0, 1.0)
+                sizes = model_bytes(spec)
+                expected = expected_tiers(sizes, compute_s=1.0, rate_estimate_bps=estimate, deadline_s=3.0,
+                                          increment_window_s=1.0)
+                actual = arrival_times_s(1.0, channel.transmit_times_s(sizes, ue, rnd))
+                used = receive([actual], deadline_s=3.0, increment_window_s=1.0).receptions[0].tiers_used
+                misses[error_db] += used < expected
+    assert misses[0.0] == 0 and misses[6.0] > 0
