@@ -45,7 +45,11 @@ tier that would have arrived by ``E``; ``Reception.misclosed_tiers`` counts them
 Air use (``air_use``): tier ``j`` is on air from the end of tier ``j - 1`` (from ``compute_s`` for
 the base) until it arrives or the BS stops listening for it (``Reception.listen_until_s[j]``),
 whichever is first; its charged bytes are all of them if it arrived while the BS listened, else
-the share sent while it listened.
+the share sent while it listened. The BS listens for a base until ``D`` and for an increment until
+``E``. A UE whose base is late does not know it was dropped: under the plain rules it keeps
+sending its increments until ``D + W`` (the window is open for the other UEs); under
+``window_start="base_arrival"`` no window opens for it and under early close the BS stops it at
+``D``, so its increments cost nothing after ``D``.
 
 Strategies (``choose_spec``): ``full``, ``fixed`` and ``tiered`` send the configured spec;
 ``adaptive`` and ``adaptive-tiered`` size the spec per UE and round from the CSI known at round
