@@ -52,8 +52,9 @@ class UEPlan:
     """What the BS knows and decides about one sampled UE at the broadcast.
 
     ``compute_s`` [s]: local training time; ``downlink_s`` [s]: receiving the broadcast (0 with
-    ``downlink: ideal``); ``rate_bps`` [bit/s]: round-start uplink rate (0 = outage); ``spec``: the tier spec it
-    sends; ``faults``: what is injected; ``trains``: whether its base can still make the deadline.
+    ``downlink: ideal``); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
+    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the tier spec it sends; ``faults``: what is
+    injected; ``trains``: whether its base can still make the deadline.
     """
 
     ue: int
@@ -105,6 +106,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
     """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast."""
     cfg = fed.config
     n_active = len(selected)
+    deadline_s = cfg.deadline_for(strategy)
     plans = []
     for ue in selected:
         n_samples = fed.n_samples(ue)
@@ -112,16 +114,16 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         downlink_s = 0.0
         if cfg.downlink == "channel":
             downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
-        rate_bps = fed.channel.rate_bps(ue, rnd, 0, n_active)
+        rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = policy.choose_spec(
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
-            rate_bps=rate_bps, deadline_s=cfg.deadline_s, increment_window_s=cfg.increment_window_s,
+            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
         num_tiers = codec.parse_spec(spec).num_tiers
         plans.append(UEPlan(
             ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
             num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
-            trains=policy.can_send_base(downlink_s + compute_s, rate_bps, deadline_s=cfg.deadline_s)))
+            trains=policy.can_send_base(downlink_s + compute_s, rate_bps, deadline_s=deadline_s)))
     return plans
 
 
@@ -139,8 +141,10 @@ def dispatch(fed: Federation, rnd: int, plans: Sequence[UEPlan]) -> Dict[int, Up
     return {task.ue: report for task, report in zip(tasks, fed.transport.dispatch(tasks))}
 
 
-def receive(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int, UploadReport]) -> Reception:
-    """Air times from the channel, then the reception policy: which tiers count and the round length."""
+def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence[UEPlan],
+            reports: Dict[int, UploadReport]) -> Reception:
+    """Air times from the channel, then the reception policy: which tiers count, the round length and what each
+    tier cost on the air."""
     cfg = fed.config
     n_active = len(plans)
     sending = [p for p in plans if p.ue in reports and not reports[p.ue].crash and not reports[p.ue].error]
@@ -148,12 +152,15 @@ def receive(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[in
     for p in sending:
         tx[p.ue] = tuple(fed.channel.transmit_times_s(list(reports[p.ue].tier_bytes), p.ue, rnd, n_active))
         arrivals[p.ue] = policy.arrival_times_s(p.upload_start_s, tx[p.ue])
-    outcome = policy.receive([arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_s,
-                             increment_window_s=cfg.increment_window_s, silent_ues=len(plans) - len(sending))
+    outcome = policy.receive(
+        [arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_for(strategy),
+        increment_window_s=cfg.increment_window_s, window_start=strategy.window_start,
+        early_close=strategy.early_close, tier_bytes=[reports[p.ue].tier_bytes for p in sending],
+        rate_estimates_bps=[p.rate_bps for p in sending], silent_ues=len(plans) - len(sending))
     heard = {}
     for p, reception in zip(sending, outcome.receptions):
-        air = policy.air_use(p.upload_start_s, reports[p.ue].tier_bytes, tx[p.ue], arrivals[p.ue],
-                             deadline_s=cfg.deadline_s, increment_window_s=cfg.increment_window_s)
+        air = policy.air_use(reception, compute_s=p.upload_start_s, tier_bytes=reports[p.ue].tier_bytes,
+                             tx_times_s=tx[p.ue])
         heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air)
     return Reception(heard=heard, round_length_s=outcome.round_length_s)
 
@@ -234,7 +241,8 @@ def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPla
     common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec,
                   distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s)
     if heard is None:
-        return [UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, 0), rate_bps=p.rate_bps, tier=0,
+        return [UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, 0),
+                             rate_bps=fed.channel.rate_bps(p.ue, rnd, 0, n_active), tier=0,
                              bytes=0, tx_s=0.0, arrival_s=math.inf, accepted=False, energy_j=compute_j)]
     rows = []
     for j, (nbytes, tx_s, arrival_s, air) in enumerate(zip(heard.report.tier_bytes, heard.tx_s,
@@ -259,7 +267,7 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
         uplinks.extend(uplink_records(fed, state.name, rnd, len(plans), by_ue[ue], reports.get(ue),
                                       reception.heard.get(ue), merge.statuses[ue], merge.tiers_merged.get(ue, 0)))
     round_energy = sum(u.energy_j for u in uplinks)
-    round_uplink = sum(a.bytes_on_air for h in reception.heard.values() for a in h.air)
+    round_uplink = sum(a.bytes_charged for h in reception.heard.values() for a in h.air)
     counts = {s: sum(1 for p in plans if merge.statuses[p.ue] == s) for s in STATUSES}
     losses = [reports[ue].train_loss for ue in merge.tiers_merged if math.isfinite(reports[ue].train_loss)]
     state.sim_time_s += reception.round_length_s
@@ -286,7 +294,7 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
     plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
     reports = dispatch(fed, rnd, plans)
-    reception = receive(fed, rnd, plans, reports)
+    reception = receive(fed, strategy, rnd, plans, reports)
     merge = merge_and_aggregate(fed, rnd, plans, reports, reception, state.global_state)
     state.global_state = merge.global_state
     fed.test_model.load_state_dict(state.global_state)
