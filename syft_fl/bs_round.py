@@ -25,7 +25,7 @@ from . import aggregate, codec, faults, policy
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .federation import Federation
-from .records import RoundRecord, UplinkRecord
+from .records import RoundRecord, UplinkRecord, short_reason
 from .rng import derive_seed
 from .training import evaluate
 from .transport import RoundTask, UploadReport
@@ -75,12 +75,14 @@ class UEPlan:
 
 @dataclass(frozen=True)
 class Heard:
-    """A UE whose upload reached the channel: its report, each tier's air time [s] and the BS's reception."""
+    """A UE whose upload reached the channel: its report, each tier's air time [s], the BS's reception, what each
+    tier cost on the air, and whether it delivered fewer tiers than the BS expected from its CSI estimate."""
 
     report: UploadReport
     tx_s: Tuple[float, ...]
     reception: policy.Reception
     air: Tuple[policy.AirUse, ...]
+    missed: bool
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Merge:
     """The outcome of merging: each selected UE's status, the tiers merged per UE, the new global model."""
 
     statuses: Dict[int, str]
+    reasons: Dict[int, str]
     tiers_merged: Dict[int, int]
     corrupt_tiers: int
     global_state: "OrderedDict[str, torch.Tensor]"
@@ -161,7 +164,12 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
     for p, reception in zip(sending, outcome.receptions):
         air = policy.air_use(reception, compute_s=p.upload_start_s, tier_bytes=reports[p.ue].tier_bytes,
                              tx_times_s=tx[p.ue])
-        heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air)
+        expected = policy.expected_tiers(
+            reports[p.ue].tier_bytes, compute_s=p.upload_start_s, rate_estimate_bps=p.rate_bps,
+            deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.increment_window_s,
+            window_start=strategy.window_start)
+        heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air,
+                            missed=reception.tiers_used < expected)
     return Reception(heard=heard, round_length_s=outcome.round_length_s)
 
 
@@ -190,12 +198,16 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
     the codec's checks or is not finite, and average the rest (FedAvg, weighted by samples)."""
     cfg = fed.config
     statuses: Dict[int, str] = {}
+    reasons: Dict[int, str] = {}
     tiers_merged: Dict[int, int] = {}
     uploads, weights, n_corrupt = [], [], 0
     for p in plans:
         heard = reception.heard.get(p.ue)
         if heard is None:
-            statuses[p.ue] = _status_before_reception(p, reports.get(p.ue))
+            report = reports.get(p.ue)
+            statuses[p.ue] = _status_before_reception(p, report)
+            if report is not None:
+                reasons[p.ue] = report.crash or report.error
             continue
         count = heard.reception.tiers_used
         sent = len(heard.report.tier_bytes)
@@ -209,6 +221,7 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
         upload, merged = merge_tiers(faults.corrupt_in_flight(tiers, p.faults, cfg.seed, rnd, p.ue))
         if upload is None or not aggregate.is_finite(upload):
             statuses[p.ue] = "rejected"
+            reasons[p.ue] = "no tier passed the codec's checks" if upload is None else "non-finite update"
             continue
         tiers_merged[p.ue] = merged
         statuses[p.ue] = "full" if merged == sent else ("base_only" if merged == 1 else "partial")
@@ -221,25 +234,27 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
             new_state = aggregate.apply_update(global_state, mean, cfg.server_lr)
         else:
             new_state = aggregate.step_towards(global_state, mean, cfg.server_lr)
-    return Merge(statuses=statuses, tiers_merged=tiers_merged, corrupt_tiers=n_corrupt, global_state=new_state)
+    return Merge(statuses=statuses, reasons=reasons, tiers_merged=tiers_merged, corrupt_tiers=n_corrupt,
+                 global_state=new_state)
 
 
 def _not_selected(fed: Federation, name: str, rnd: int, ue: int) -> UplinkRecord:
     return UplinkRecord(strategy=name, round=rnd, ue=ue, status="not_selected", spec="",
                         distance_m=fed.channel.distance_m(ue, rnd), snr_db=math.nan, rate_bps=math.nan,
-                        compute_s=math.nan, tier=0, bytes=0, tx_s=0.0, arrival_s=math.nan, accepted=False,
-                        energy_j=0.0)
+                        compute_s=math.nan, downlink_s=math.nan, tier=0, bytes=0, tx_s=0.0, arrival_s=math.nan,
+                        accepted=False, energy_j=0.0)
 
 
 def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPlan, report: Optional[UploadReport],
-                   heard: Optional[Heard], status: str, merged: int) -> List[UplinkRecord]:
+                   heard: Optional[Heard], status: str, merged: int, reason: str) -> List[UplinkRecord]:
     """The uplinks.csv rows of one selected UE: one per tier it sent, or one with 0 bytes if it sent nothing.
     Energy: training (if it trained) plus transmit power x the air time the BS listened to."""
     cfg = fed.config
     trained = report is not None and not report.crash
     compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs) if trained else 0.0
     common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec,
-                  distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s)
+                  distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
+                  reason=short_reason(reason))
     if heard is None:
         return [UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, 0),
                              rate_bps=fed.channel.rate_bps(p.ue, rnd, 0, n_active), tier=0,
@@ -265,7 +280,8 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
             uplinks.append(_not_selected(fed, state.name, rnd, ue))
             continue
         uplinks.extend(uplink_records(fed, state.name, rnd, len(plans), by_ue[ue], reports.get(ue),
-                                      reception.heard.get(ue), merge.statuses[ue], merge.tiers_merged.get(ue, 0)))
+                                      reception.heard.get(ue), merge.statuses[ue], merge.tiers_merged.get(ue, 0),
+                                      merge.reasons.get(ue, "")))
     round_energy = sum(u.energy_j for u in uplinks)
     round_uplink = sum(a.bytes_charged for h in reception.heard.values() for a in h.air)
     counts = {s: sum(1 for p in plans if merge.statuses[p.ue] == s) for s in STATUSES}
@@ -281,7 +297,9 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
         uplink_bytes=state.uplink_bytes, downlink_bytes=state.downlink_bytes, n_selected=len(plans),
         n_full=counts["full"], n_partial=counts["partial"], n_base_only=counts["base_only"],
         n_dropped=counts["dropped"], n_rejected=counts["rejected"], n_crashed=counts["crashed"],
-        n_corrupt_tiers=merge.corrupt_tiers, energy_j=round_energy)
+        n_corrupt_tiers=merge.corrupt_tiers, energy_j=round_energy,
+        n_early_closed=sum(h.reception.early_closed for h in reception.heard.values()),
+        n_missed=sum(h.missed for h in reception.heard.values()))
     state.history.append(row)
     return row, uplinks
 

@@ -15,7 +15,10 @@ from typing import Any, List, Sequence, Type
 @dataclass(frozen=True)
 class RoundRecord:
     """One round of one strategy. Times in simulated seconds since the strategy's first broadcast; byte and
-    energy counters are cumulative over the strategy's rounds except ``energy_j`` (this round's, J)."""
+    energy counters are cumulative over the strategy's rounds except ``energy_j`` (this round's, J).
+    ``n_early_closed``: UEs the BS stopped listening to at their base's arrival (``early_close``);
+    ``n_missed``: UEs that delivered fewer tiers than the BS expected from its round-start CSI estimate (an
+    adaptive choice or an early close that imperfect CSI got wrong; 0 under perfect CSI)."""
 
     strategy: str
     round: int
@@ -35,6 +38,8 @@ class RoundRecord:
     n_crashed: int
     n_corrupt_tiers: int
     energy_j: float
+    n_early_closed: int
+    n_missed: int
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,11 @@ class UplinkRecord:
     """One tier of one UE's upload (tier 0 and 0 bytes for a UE that sent nothing).
 
     ``distance_m`` [m], ``snr_db`` [dB] and ``rate_bps`` [bit/s] of that tier's fading block, ``compute_s`` the
-    UE's local training time [s], ``tx_s`` the tier's air time [s], ``arrival_s`` when it reached the BS [s since
-    the broadcast; inf = never], ``accepted`` whether the BS merged it, ``energy_j`` [J] spent on it (the base's
-    row carries the training energy too).
+    UE's local training time [s], ``downlink_s`` its reception of the broadcast [s] (0 with ``downlink: ideal``),
+    ``tx_s`` the tier's air time [s], ``arrival_s`` when it reached the BS [s since the broadcast; inf = never],
+    ``accepted`` whether the BS merged it, ``energy_j`` [J] spent on it (the base's row carries the training
+    energy too), ``reason`` why a crashed or rejected UE sent nothing usable (exception type and message, at most
+    :data:`REASON_CHARS` characters).
     """
 
     strategy: str
@@ -56,12 +63,24 @@ class UplinkRecord:
     snr_db: float
     rate_bps: float
     compute_s: float
+    downlink_s: float
     tier: int
     bytes: int
     tx_s: float
     arrival_s: float
     accepted: bool
     energy_j: float
+    reason: str = ""
+
+
+#: Longest crash or rejection reason written to uplinks.csv [characters].
+REASON_CHARS = 120
+
+
+def short_reason(text: str) -> str:
+    """``text`` on one line, cut to :data:`REASON_CHARS` characters (an ellipsis marks the cut)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
 
 
 def columns(record_type: Type[Any]) -> List[str]:
