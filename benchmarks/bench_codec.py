@@ -163,7 +163,7 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     parser.add_argument("--table", action="store_true", help="also print the FedAvg-CNN tier table")
     args = parser.parse_args(argv)
-    print("threads {} count".format(codec._THREADS))
+    print("threads {} count".format(codec.parallel.THREADS))
     print("glibc_tunables {} -".format(os.environ.get("GLIBC_TUNABLES", "unset") or "unset"))
     throughput(args.mb, args.repeats)
     if args.table:

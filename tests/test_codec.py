@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syft_fl import codec
+from syft_fl.codec import bitpack, parallel, wire
 from syft_fl.codec import CodecError, TierSpec, decode_tiers, encode_tiers, parse_spec, tier_sizes
 
 F32_ROUNDING = 2.0**-22  # float32 arithmetic slack of the uniform bounds, relative to the scale
@@ -312,19 +312,19 @@ def test_small_chunks_and_threads_give_the_same_bytes(monkeypatch, spec):
         for name, n, scale in [("a", 1000, 1.0), ("b", 3, 1e-3), ("c", 77, 10.0), ("d", 2001, 1e-6), ("e", 1, 2.0)]
     )
     reference = encode_tiers(state, spec)
-    monkeypatch.setattr(codec, "_CHUNK", 64)
-    monkeypatch.setattr(codec, "_CRC_PIECE", 100)
+    monkeypatch.setattr(parallel, "CHUNK", 64)
+    monkeypatch.setattr(wire, "CRC_PIECE", 100)
     assert encode_tiers(state, spec) == reference
     for j in range(1, len(reference) + 1):
         small = decode_tiers(reference[:j])
-        monkeypatch.setattr(codec, "_CHUNK", 1 << 16)
+        monkeypatch.setattr(parallel, "CHUNK", 1 << 16)
         whole = decode_tiers(reference[:j])
-        monkeypatch.setattr(codec, "_CHUNK", 64)
+        monkeypatch.setattr(parallel, "CHUNK", 64)
         assert all(torch.equal(small[k], whole[k]) for k in state)
 
 
 def test_small_chunks_stochastic_within_bound(monkeypatch):
-    monkeypatch.setattr(codec, "_CHUNK", 64)
+    monkeypatch.setattr(parallel, "CHUNK", 64)
     x = np.random.default_rng(1).standard_normal(3001).astype(np.float32)
     spec = parse_spec("uniform:2+3,block=100,rounding=stochastic")
     for j, x_hat in enumerate(decoded(one(x), spec, 2, seed=3)):
@@ -343,10 +343,10 @@ def test_packing_fast_paths_agree_with_bit_by_bit(lane_dtype):
             lanes[:n] = rng.integers(0, 2**lane_bits, n, dtype=np.uint64)
             field = (lanes[:n].astype(np.uint64) >> np.uint64(shift)) & np.uint64((1 << width) - 1)
             out = np.empty(math.ceil(n * width / 8), np.uint8)
-            codec._pack_field(lanes, shift, width, out)
+            bitpack.pack_field(lanes, shift, width, out)
             assert np.array_equal(out, reference_pack(field, width)), (width, shift)
             back = np.zeros_like(lanes)
-            codec._unpack_field(out, shift, width, back)
+            bitpack.unpack_field(out, shift, width, back)
             assert np.array_equal(back[:n].astype(np.uint64), field << np.uint64(shift)), (width, shift)
 
 
@@ -366,11 +366,11 @@ def test_unpacking_several_fields_sets_every_lane(lane_dtype):
         for top, bottom in zip(edges[:-1], edges[1:]):
             width, shift = top - bottom, bottom
             out = np.empty(math.ceil(n * width / 8), np.uint8)
-            codec._pack_field(lanes, shift, width, out)
+            bitpack.pack_field(lanes, shift, width, out)
             fields.append((out, shift, width))
             expected |= lanes[:n].astype(np.uint64) & np.uint64(((1 << width) - 1) << shift)
         back = rng.integers(0, 2**lane_bits, lanes.size, dtype=np.uint64).astype(lane_dtype)  # garbage
-        codec._unpack_fields(fields, back)
+        bitpack.unpack_fields(fields, back)
         assert np.array_equal(back[:n].astype(np.uint64), expected), edges
 
 
@@ -378,9 +378,9 @@ def test_crc32_combine_matches_zlib():
     rng = np.random.default_rng(2)
     for _ in range(20):
         a, b = rng.bytes(int(rng.integers(0, 3000))), rng.bytes(int(rng.integers(0, 3000)))
-        assert codec._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+        assert wire.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
     parts = [np.frombuffer(rng.bytes(n), np.uint8) for n in (0, 10, 9000, 1)]
-    assert codec._crc32_parallel(parts) == zlib.crc32(b"".join(p.tobytes() for p in parts))
+    assert wire.crc32_parallel(parts) == zlib.crc32(b"".join(p.tobytes() for p in parts))
 
 
 # ------------------------------------------------------------------------------------- dtypes and shapes
