@@ -107,7 +107,7 @@ class Federation:
     test_model: torch.nn.Module
     _size_cache: Dict[str, List[int]] = field(default_factory=dict)
 
-    def predicted_tier_bytes(self, spec: str) -> List[int]:
+    def predicted_tier_bytes(self, spec: codec.TierSpec) -> List[int]:
         """Predicted on-air bytes of each tier of ``spec``: the codec's payload sizes plus the syft framing of
         incompressible data (an upper bound on the metered size: LZ4 stores a block it cannot shrink)."""
         if spec not in self._size_cache:
@@ -234,7 +234,7 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
             statuses[ue] = "dropped"  # the base cannot arrive in time: the UE costs nothing but its log line
             continue
         tasks.append(RoundTask(round=rnd, ue=ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                               lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, ue), spec=plan["spec"],
+                               lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, ue), spec=plan["spec"].text,
                                codec_seed=derive_seed(cfg.seed, "codec", rnd, ue), payload=cfg.payload, fault=fault))
     for task, report in zip(tasks, fed.transport.dispatch(tasks)):
         if report.crash:

@@ -584,3 +584,77 @@ def test_fedavg_cnn_headers_are_small():
     assert n == 1_663_370
     sizes = tier_sizes("uniform:2+2+4", state)
     assert sizes[1] - math.ceil(2 * n / 8) <= 64 and sizes[0] - math.ceil(3 * n / 8) - 4 * 8 <= 300
+
+
+# ------------------------------------------------------------------------------------------ TierSpec API
+def test_tierspec_properties():
+    spec = parse_spec("uniform:2+2+4, block=256")
+    assert spec.text == str(spec) == "uniform:2+2+4,block=256"
+    assert spec.scheme == "uniform" and spec.widths == (2, 2, 4) and spec.num_tiers == 3
+    assert spec.max_total_bits == 31 and parse_spec("float:16").max_total_bits == 32
+    assert parse_spec("full").widths == () and parse_spec("full").num_tiers == 1
+    assert parse_spec("full").max_total_bits is None
+    assert TierSpec.scheme_max_bits("uniform") == 31
+    assert hash(spec) == hash(parse_spec(spec.text)) and {spec, parse_spec(spec.text)} == {spec}
+    stochastic = parse_spec("uniform:8,block=64,rounding=stochastic,reconstruction=truncate")
+    assert stochastic.with_widths([4, 4]).text == "uniform:4+4,block=64,rounding=stochastic,reconstruction=truncate"
+    with pytest.raises(CodecError, match="> 31"):
+        spec.with_widths([16, 16])
+
+
+def test_tierspec_prefix_merges_the_first_tiers():
+    spec = parse_spec("uniform:2+2+4,block=256")
+    assert [spec.prefix(k).text for k in (1, 2, 3)] == ["uniform:2,block=256", "uniform:4,block=256",
+                                                        "uniform:8,block=256"]
+    assert parse_spec("float:16+8+8,reconstruction=truncate").prefix(2).text == "float:24,reconstruction=truncate"
+    assert parse_spec("full").prefix(1).text == "full"
+    for bad in (0, 4, 1.0):
+        with pytest.raises(CodecError, match="prefix"):
+            spec.prefix(bad)
+
+
+@PROPERTY
+@given(x=float_arrays(), spec=st.one_of(float_specs, uniform_specs.filter(lambda s: s.rounding == "truncate")))
+def test_prefix_spec_decodes_as_the_first_tiers(x, spec):
+    """Deterministic rounding: the single-tier prefix(k) spec decodes exactly as tiers[:k] of the spec."""
+    tiers = encode_tiers(one(x), spec)
+    for k in range(1, spec.num_tiers + 1):
+        merged = decode_tiers(encode_tiers(one(x), spec.prefix(k)))["x"]
+        assert torch.equal(merged, decode_tiers(tiers[:k])["x"])
+
+
+def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
+    """A toy scheme (the sign of every float, 1 bit) registered like the real ones: encode, size, decode."""
+    from syft_fl.codec import spec as spec_module
+    from syft_fl.codec.bitpack import pack_field, unpack_fields
+    from syft_fl.codec.schemes.base import Scheme
+
+    class Sign(Scheme):
+        name, wire_id, max_total_bits = "sign", 200, 1
+
+        def encode(self, layout, floats, seed):
+            lanes = np.zeros(layout.n + (-layout.n) % 8, np.uint8)
+            lanes[: layout.n] = np.concatenate(floats) < 0
+            plane = np.empty(layout.plane_bytes(0), np.uint8)
+            pack_field(lanes, 0, 1, plane)
+            return [plane], []
+
+        def decode(self, layout, planes, side, outs):
+            def job():
+                lanes = np.zeros(layout.n + (-layout.n) % 8, np.uint8)
+                unpack_fields([(planes[0], 0, 1)], lanes)
+                signs = 1.0 - 2.0 * lanes[: layout.n]
+                for out, start in zip(outs, layout.starts):
+                    out[:] = signs[start : start + out.size]
+
+            return [job]
+
+    monkeypatch.setattr(spec_module, "_REGISTRY", dict(spec_module._REGISTRY))
+    spec_module.register(Sign())
+    state = OrderedDict(a=torch.tensor([-2.0, 3.0, 0.5]), n=torch.tensor([7]), b=torch.tensor([[-1e-3, 4.0]]))
+    tiers = encode_tiers(state, "sign:1")
+    assert [len(t) for t in tiers] == tier_sizes("sign:1", state)
+    out = decode_tiers(tiers)
+    assert out["a"].tolist() == [-1.0, 1.0, 1.0] and out["b"].tolist() == [[-1.0, 1.0]] and out["n"].tolist() == [7]
+    with pytest.raises(CodecError, match="sign tiers total 2 bits > 1"):
+        parse_spec("sign:1+1")

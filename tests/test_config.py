@@ -17,7 +17,7 @@ def test_overrides_types_and_sections():
     assert cfg.rounds == 3 and cfg.seed == 7 and cfg.lr == 0.01
     assert cfg.channel.fading == "rician" and cfg.channel.tx_power_dbm == 10.0
     assert list(cfg.strategies) == ["tiered", "full"]
-    assert cfg.strategies["tiered"].spec == "uniform:2+2+4"
+    assert cfg.strategies["tiered"].spec.text == "uniform:2+2+4"
 
 
 def test_yaml_strategies_replace_the_default_set(tmp_path):
