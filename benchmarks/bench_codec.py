@@ -10,6 +10,13 @@ scaled. Each figure is the median of ``--repeats`` runs after one warm-up. One `
 FedAvg CNN (1,663,370 parameters) after each tier. The update is the difference between the model after 5 SGD steps
 (lr 0.05, batches of 50 random 28x28 images with random labels) and the initial model (seed 0).
 
+It then prints the options table on REAL updates: the default config's data (mnist5k, its seeded shards) and
+initial FedAvg CNN (``syft_fl.models``, seed derived as in a run); UEs 0, 1 and 2 each train one local epoch
+(200 samples, batches of 20: 10 SGD steps at lr 0.05, the default run's first round) and upload local minus global.
+For ``uniform:2+2+4,block=256`` under every rounding x reconstruction option: the relative L2 error
+||x^ - x|| / ||x|| after the base and each tier (mean over the UEs; stochastic rounding also over codec seeds
+0..4), the share of exact zeros in the update and the share of them still exactly zero after the base.
+
     .venv/bin/python benchmarks/bench_codec.py [--mb 100] [--repeats 5] [--table]
 """
 import argparse
@@ -18,7 +25,7 @@ import statistics
 import sys
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -157,6 +164,70 @@ def table() -> None:
             )  # fmt: skip
 
 
+OPTION_SPEC = "uniform:2+2+4,block=256"
+OPTIONS = [(r, c) for r in ("truncate", "stochastic") for c in ("midpoint", "truncate", "deadzone")]
+
+
+def real_updates(ues: Sequence[int] = (0, 1, 2)) -> List["OrderedDict[str, torch.Tensor]"]:
+    """Local minus global after the default run's first local epoch of UEs ``ues`` (real mnist5k shards)."""
+    from syft_fl.config import Config
+    from syft_fl.data import load_split, ue_shards
+    from syft_fl.models import build_model
+    from syft_fl.rng import derive_seed
+    from syft_fl.training import local_train
+
+    cfg = Config()
+    dataset, indices = load_split(cfg)
+    shards = ue_shards(dataset, indices)
+    updates = []
+    for ue in ues:
+        model = build_model(cfg.model, in_channels=dataset.x_train.shape[1], num_classes=dataset.num_classes,
+                            seed=derive_seed(cfg.seed, "init"))
+        start = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
+        x, y = shards[ue]
+        local_train(model, x, y, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                    seed=derive_seed(cfg.seed, "train", 0, ue))
+        updates.append(OrderedDict((k, v - start[k]) for k, v in model.state_dict().items()))
+    return updates
+
+
+def option_errors(update: "OrderedDict[str, torch.Tensor]", spec: str, seed: int) -> Tuple[List[float], float]:
+    """(relative L2 error after tiers 0, 0..1, ..., share of the update's exact zeros still zero after the base)."""
+    flat = torch.cat([v.flatten() for v in update.values()]).double()
+    zeros = flat == 0
+    tiers = codec.encode_tiers(update, spec, seed=seed)
+    errors, kept = [], float("nan")
+    for j in range(len(tiers)):
+        decoded = codec.decode_tiers(tiers[: j + 1])
+        x_hat = torch.cat([decoded[k].flatten() for k in update]).double()
+        errors.append(((x_hat - flat).norm() / flat.norm()).item())
+        if j == 0:
+            kept = (x_hat[zeros] == 0).double().mean().item() if zeros.any() else float("nan")
+    return errors, kept
+
+
+def options_table() -> None:
+    start = time.perf_counter()
+    updates = real_updates()
+    zero_share = [float((torch.cat([v.flatten() for v in u.values()]) == 0).double().mean()) for u in updates]
+    print()
+    print("real updates: UEs 0-2 of the default run, round 0; exact zeros {} of the entries".format(
+        ", ".join("{:.1%}".format(z) for z in zero_share)))
+    print("| `{}` rounding | reconstruction | rel. L2 error: base | base + 1 | all tiers | zeros kept by the base |"
+          .format(OPTION_SPEC))
+    print("|---|---|---:|---:|---:|---:|")
+    for rounding, reconstruction in OPTIONS:
+        spec = codec.TierSpec("uniform", (2, 2, 4), 256, rounding, reconstruction)
+        seeds = range(5) if rounding == "stochastic" else range(1)
+        runs = [option_errors(u, spec.text, seed) for u in updates for seed in seeds]
+        errors = np.mean([r[0] for r in runs], axis=0)
+        kept = np.mean([r[1] for r in runs])
+        print("| {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.1%} |".format(rounding, reconstruction, *errors, kept))
+        for j, e in enumerate(errors):
+            print("option_rel_l2_{}_{}_tier{} {:.6f} -".format(rounding, reconstruction, j, e))
+    print("options_table_wall {:.1f} s".format(time.perf_counter() - start))
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=100.0, help="state size [MB]")
@@ -168,6 +239,7 @@ def main(argv: List[str]) -> None:
     throughput(args.mb, args.repeats)
     if args.table:
         table()
+        options_table()
 
 
 if __name__ == "__main__":

@@ -47,18 +47,21 @@ def block_scales(x, block):
 
 
 def uniform_bound(x, spec, tiers):
-    """Module docstring: the uniform scheme's bound on |x - x^| after ``tiers`` tiers, plus float32 slack."""
+    """The uniform scheme's docstring bound on |x - x^| after ``tiers`` tiers, plus float32 slack."""
     total, received = sum(spec.bits), sum(spec.bits[:tiers])
     s = block_scales(x, spec.block)
-    truncate = spec.reconstruction == "truncate"
-    if spec.rounding == "stochastic":
+    stochastic = spec.rounding == "stochastic"
+    if stochastic:
         s = s * 2.0**total / (2.0**total - 1)
-        if tiers == spec.num_tiers:
-            bound = s * 2.0**-total
-        else:
-            bound = s * (2.0**-received if truncate else 2.0 ** -(received + 1) + 2.0**-total)
+    if stochastic and tiers == spec.num_tiers:
+        bound = s * 2.0**-total
+    elif spec.reconstruction == "truncate":
+        bound = s * 2.0**-received
     else:
-        bound = s * (2.0**-received if truncate else 2.0 ** -(received + 1))
+        bound = s * (2.0 ** -(received + 1) + (2.0**-total if stochastic else 0.0))
+        if spec.reconstruction == "deadzone":  # the dead zone decodes as 0: error |x| < s 2**-B_j there
+            dead = np.abs(x.astype(np.float64).ravel()) < s * 2.0**-received
+            bound = np.where(dead, np.maximum(bound, np.abs(x.astype(np.float64).ravel())), bound)
     return bound + F32_ROUNDING * s + 1e-44
 
 
@@ -78,6 +81,7 @@ def reference_pack(values, width):
         ("uniform:8", "uniform:8", 1),
         ("uniform:4+4+8,block=256", "uniform:4+4+8,block=256", 3),
         ("uniform:2+2+4, reconstruction=truncate", "uniform:2+2+4,reconstruction=truncate", 3),
+        ("uniform:2+2+4,reconstruction=deadzone,block=256", "uniform:2+2+4,block=256,reconstruction=deadzone", 3),
         (
             "uniform:8,reconstruction=midpoint,rounding=stochastic,block=256",
             "uniform:8,block=256,rounding=stochastic",
@@ -111,6 +115,7 @@ def test_parse_spec_canonical_round_trip(text, canonical, tiers):
         ("uniform:4,block=-3", "-3"),
         ("uniform:4,rounding=nearest", "nearest"),
         ("uniform:4,reconstruction=mean", "mean"),
+        ("float:16,reconstruction=deadzone", "reconstruction=deadzone applies to scheme 'uniform' only"),
         ("uniform:4,block=2,block=3", "twice"),
         ("float:16+16,block=4", "block=4 applies"),
         ("float:16+16,rounding=stochastic", "rounding=stochastic applies"),
@@ -220,7 +225,7 @@ uniform_specs = st.builds(
     split_bits(1, 31, 1),
     block=st.one_of(st.none(), st.integers(1, 40)),
     rounding=st.sampled_from(["truncate", "stochastic"]),
-    reconstruction=st.sampled_from(["midpoint", "truncate"]),
+    reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
 )
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -254,6 +259,30 @@ def test_uniform_scheme_bound_and_monotone(x, spec, seed):
             assert np.all(uniform_bound(x, spec, j + 1) <= uniform_bound(x, spec, j))
             if spec.reconstruction == "truncate" and spec.rounding == "truncate":
                 assert np.all(err <= errors[j - 1] + F32_ROUNDING * block_scales(x, spec.block))
+
+
+@PROPERTY
+@given(x=float_arrays(), spec=uniform_specs, seed=st.integers(0, 2**63))
+def test_uniform_zero_preservation(x, spec, seed):
+    """Exact zeros stay exact zeros after every prefix under truncate and deadzone reconstruction, and after all
+    tiers under stochastic rounding (whatever the reconstruction); midpoint moves them off zero unless s == 0."""
+    x = x.ravel().copy()
+    x[::3] = 0.0
+    zeros = x == 0
+    decodings = decoded(one(x), spec, spec.num_tiers, seed=seed)
+    for j, x_hat in enumerate(decodings):
+        preserved = spec.reconstruction in ("truncate", "deadzone") or (
+            spec.rounding == "stochastic" and j == spec.num_tiers - 1
+        )
+        if preserved:
+            assert np.all(x_hat[zeros] == 0)
+        else:
+            assert np.all((x_hat[zeros] == 0) == (block_scales(x, spec.block)[zeros] == 0))
+    if spec.rounding == "stochastic":  # all tiers: the grid point, whatever the reconstruction
+        for other in ("midpoint", "truncate", "deadzone"):
+            again = decoded(one(x), TierSpec("uniform", spec.bits, spec.block, "stochastic", other), spec.num_tiers,
+                            seed=seed)
+            assert np.array_equal(again[-1], decodings[-1])
 
 
 @PROPERTY

@@ -329,6 +329,46 @@ GOLDEN = {
     ),
 }
 
+# Pinned when ``reconstruction=deadzone`` was added (the option did not exist at 0216da0).
+GOLDEN.update({
+    ('uniform:2+2+4,block=256,reconstruction=deadzone', 0): (
+        [
+            'cfeec3d3b4ad137d704cedd836a80a61611745dc68efa7d9d888e3bd7a26e353',
+            '95f56acd63238de72eb2a532d7984dcd8e4abb922d412f5e26aac23a5f06bdca',
+            '81610a1400523cb94251b29747818439fbac5932ea6ffca4cdf343cb5260118e',
+        ],
+        [
+            'f9e0b8c46dc0cc751c6df1adffe4a3d0b8e526c950155c599561544fde8fabd5',
+            '8ee1da90a792c44891644f70d5e8b647be661ac63a07f76bcea1e36ee3adffd5',
+            '38c5acd53996c7bb5632b0ba339d9e44ba10cb80d5e23528dfbd78642745901b',
+        ],
+    ),
+    ('uniform:2+2+4,block=256,rounding=stochastic,reconstruction=deadzone', 4): (
+        [
+            '390d17901a579f1e8d83058d5f09ddec8240c52730956827567c68f3347ac226',
+            'ef602c489be592b10d4ac9014f3e22673f98ef49158451316603acbe7bd3fb5f',
+            '0bb3dc13fcfbce0a1750679671efa260e032dfc1c2cb8de04e6a0f55d1a0afcd',
+        ],
+        [
+            'f338d9969d44f730c8c9df974930fd4f0dc2ca730d5c1432d79dd57b1a80ec72',
+            'b1ae4f21dab0eff395eaf8bc00c57af6542deaf05ff839065e9ceb8bc100b533',
+            'fb30d25927d8af05e37196f87bde3dd1fadb109472422f5314e565088ba92b8e',
+        ],
+    ),
+    ('uniform:5+6+20,reconstruction=deadzone', 0): (
+        [
+            'ccf1a012453a8b741cb5ee0d4811ed097ecc2eed325375309f166cb4bf41021c',
+            'aa648f1486efe95ca3d7e4cbbd7f5f3cc3fc8876c35a2f4bc6ebe3d0eb07c9d6',
+            '1a2ef57435d210534d81a9242b8eb49b4319bd9c828c3dcca60033f989c43963',
+        ],
+        [
+            'db8068bbddabc7ef640cb35f9743e6395daa936772971ed2c18d3cb6065826fb',
+            '5c2346d818864ec36cfa0e38bd0fa8b0c9940cd14702fdaf3efef12440f59b3a',
+            '59f6b4808b6eb0f12dc590ec5701731574d6d729bcb03a9f47330083ef029fd5',
+        ],
+    ),
+})
+
 
 def digest_of_state(state) -> str:
     h = hashlib.sha256()

@@ -27,7 +27,7 @@ VERSION = 1
 FIXED = struct.Struct("<4sBBBBB3xIQQ8sII")
 # Option values -> header flag bits (the default value of each option is 0).
 ROUNDING_FLAGS = {DEFAULT_ROUNDING: 0, "stochastic": 1}
-RECONSTRUCTION_FLAGS = {DEFAULT_RECONSTRUCTION: 0, "truncate": 2}
+RECONSTRUCTION_FLAGS = {DEFAULT_RECONSTRUCTION: 0, "truncate": 2, "deadzone": 4}
 
 
 def header_len(num_tiers: int, table_len: int) -> int:

@@ -1,18 +1,34 @@
 """``uniform:b0+b1+...`` (B = b0 + b1 + ... <= 31), options ``block``, ``rounding``, ``reconstruction``.
 
 x = sign * s * f with s the scale, stored as float32 in the base tier: max|x| of the tensor, or of each run of
-``block`` consecutive elements of a tensor (a tensor's last block may be shorter). q = floor(f * 2**B), clamped to
-2**B - 1 (so |x| == s, f == 1, costs no extra bit). The base carries the sign (1 bit) and the top b0 bits of q,
-tier j the next b_j bits. With B_j bits received, q_j = the top B_j bits of q::
+``block`` consecutive elements of a tensor (a tensor's last block may be shorter). The base carries the sign (1 bit)
+and the top b0 bits of an integer q < 2**B, tier j the next b_j bits. With B_j bits received, q_j = the top B_j bits
+of q, and the element lies in the bin [q_j, q_j + 1) * s / 2**B_j (for deterministic rounding).
 
-    midpoint:  x^ = sign * s * (q_j + 1/2) / 2**B_j     |x - x^| <= s * 2**-(B_j + 1)
-    truncate:  x^ = sign * s * q_j / 2**B_j             |x - x^| <= s * 2**-B_j
+``rounding=`` how q is drawn:
 
-``rounding=stochastic`` (QSGD-style, seeded): q = floor(f * 2**B + u), u ~ U[0, 1), with the scale raised to
-s = max|x| * 2**B / (2**B - 1) (rounded up, capped at the float32 maximum) so that q <= 2**B - 1 needs no clamp;
-then E[s * q / 2**B] = x (unbiased). All tiers decode to that grid point, |x - x^| < s * 2**-B; a strict prefix
-decodes as above, the midpoint bound widened by s * 2**-B (the truncate bound holds as is). The noise comes from
-numpy's default_rng(SeedSequence(seed, spawn_key=(chunk,))). A scale of 0 decodes to exact zeros.
+* ``truncate`` (default): q = floor(f * 2**B), clamped to 2**B - 1 (so |x| == s, f == 1, costs no extra bit).
+  Deterministic: every prefix is a floor quantizer of the same x.
+* ``stochastic`` (QSGD-style, seeded, unbiased): q = floor(f * 2**B + u), u ~ U[0, 1), with the scale raised to
+  s = max|x| * 2**B / (2**B - 1) (rounded up, capped at the float32 maximum) so that q <= 2**B - 1 needs no clamp.
+  With all tiers received x^ = sign * s * q / 2**B, whatever the reconstruction: E[x^] = x (unbiased) and
+  |x - x^| < s * 2**-B; x == 0 gives q == 0, so zeros stay exact zeros. A strict prefix is not unbiased (its
+  low bits are cut) and decodes with the reconstruction below. The noise comes from numpy's
+  default_rng(SeedSequence(seed, spawn_key=(chunk,))).
+
+``reconstruction=`` where a strict prefix (or a deterministic full decode) puts x^ in the bin of q_j:
+
+* ``midpoint`` (default): x^ = sign * s * (q_j + 1/2) / 2**B_j; |x - x^| <= s * 2**-(B_j + 1). Not
+  zero-preserving: an exact zero decodes as +s * 2**-(B_j + 1) (a bias on sparse updates).
+* ``truncate``: x^ = sign * s * q_j / 2**B_j; |x - x^| <= s * 2**-B_j. Zero-preserving, but every element is
+  pulled towards 0 (mean bias about s * 2**-(B_j + 1) in magnitude).
+* ``deadzone`` (zero-preserving midpoint): x^ = 0 if q_j == 0, else as ``midpoint``. |x - x^| <= s * 2**-(B_j + 1)
+  for |x| >= s * 2**-B_j, and |x - x^| = |x| < s * 2**-B_j in the dead zone |x| < s * 2**-B_j; exact zeros (and
+  every element of a block whose scale is 0) decode as exact zeros after every prefix.
+
+With ``rounding=stochastic`` a strict prefix's bounds widen by s * 2**-B for ``midpoint`` and for ``deadzone``
+outside its dead zone (the rounding may carry q_j up by one bin); the ``truncate`` bound and the dead-zone bound hold
+as is. A scale of 0 decodes to exact zeros under every option.
 
 All bounds are in exact arithmetic; float32 arithmetic adds at most 2**-22 * s. Per element, the ``truncate`` error
 never grows as tiers are added (deterministic rounding); with ``midpoint`` the bound halves per bit, while one
@@ -44,7 +60,7 @@ class Uniform(Scheme):
     max_total_bits = 31
     takes_block = True
     roundings = ("truncate", "stochastic")
-    reconstructions = ("midpoint", "truncate")
+    reconstructions = ("midpoint", "truncate", "deadzone")
 
     def side_bytes(self, layout: Layout) -> int:
         return -(-layout.n // 8) + 4 * layout.n_scales  # the sign plane, the float32 scales
@@ -166,7 +182,8 @@ def _decode_uniform(
     received = sum(bits)
     shifts = [received - sum(bits[: j + 1]) for j in range(len(bits))]
     grid = spec.rounding == "stochastic" and len(planes) == spec.num_tiers  # all tiers: the rounded grid point
-    half = 0.5 if spec.reconstruction == "midpoint" and not grid else 0.0
+    half = 0.5 if spec.reconstruction in ("midpoint", "deadzone") and not grid else 0.0
+    deadzone = half and spec.reconstruction == "deadzone"  # q_j == 0 decodes as 0
     factors = np.ldexp(scales.astype(np.float64), -received)
     positive = factors[factors > 0]
     single = received <= 23 and (positive.size == 0 or positive.min() >= 2.0**-126)
@@ -190,6 +207,10 @@ def _decode_uniform(
         np.copyto(mags, lanes[:n], casting="unsafe")
         if half:
             mags += ctype.type(half)
+        if deadzone:
+            zero = scratch("zero", n, np.bool_)
+            np.equal(lanes[:n], 0, out=zero)
+            np.copyto(mags, 0, where=zero)
         for k, start, offset, length in pieces:
             mul_blocks(mags[offset : offset + length], start, layout.blocks[k], factors[layout.scale_starts[k] :])
         signs = scratch("signs", n8 // 8, np.uint64)
