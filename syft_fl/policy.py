@@ -15,8 +15,15 @@ Rules (``receive``), with ``D = deadline_s`` and ``W = increment_window_s``:
   the arrival of ``u``'s last tier if every tier is accepted (early close);
   ``D + W`` otherwise (some increment is late or lost, which the BS learns only when the window
   ends);
-* the round lasts ``max_u close(u)`` (``D`` for a round without UEs), so it closes before the
-  deadline when every UE's last tier is in early, and the global clock advances by that.
+* the round lasts ``max_u close(u)``, and at least ``D`` when a selected UE sent nothing (it
+  crashed, or was dropped before training: the BS cannot know that nothing is coming), or when
+  no UE is heard at all; so it closes before the deadline when every UE's last tier is in early,
+  and the global clock advances by that.
+
+A UE starts training only if its base can still make the deadline (``can_send_base``). What a
+tier costs on the air (``air_use``): the BS listens for the base until ``D`` and for increments
+until ``D + W``; a tier still on the air then is charged for the seconds and the share of its bytes
+sent while the BS listened.
 
 Strategies (``choose_spec``): ``full``, ``fixed`` and ``tiered`` send the configured spec;
 ``adaptive`` and ``adaptive-tiered`` size the spec per UE and round from the CSI known at round
@@ -123,18 +130,78 @@ def _receive_one(arrivals: Sequence[float], ue: int, deadline_s: float, end_s: f
 
 
 def receive(
-    arrivals_s: Sequence[Sequence[float]], *, deadline_s: float, increment_window_s: float
+    arrivals_s: Sequence[Sequence[float]],
+    *,
+    deadline_s: float,
+    increment_window_s: float,
+    silent_ues: int = 0,
 ) -> RoundOutcome:
     """Apply the deadline / increment-window rules (module docstring) to every UE's arrivals.
 
     ``arrivals_s[u][j]``: arrival of UE ``u``'s tier ``j`` [s since broadcast], non-decreasing,
     ``math.inf`` if it never arrives. ``deadline_s`` and ``increment_window_s`` in seconds.
+    ``silent_ues``: selected UEs that send nothing this round; the BS waits for them until ``D``.
     """
     _check_clock(deadline_s, increment_window_s)
+    if silent_ues < 0:
+        raise ValueError("silent_ues must be >= 0, got {!r}".format(silent_ues))
     end_s = deadline_s + increment_window_s
     receptions = tuple(_receive_one(a, ue, deadline_s, end_s) for ue, a in enumerate(arrivals_s))
     length = max((r.close_s for r in receptions), default=deadline_s)
+    if silent_ues:
+        length = max(length, deadline_s)
     return RoundOutcome(receptions=receptions, round_length_s=length)
+
+
+def can_send_base(upload_start_s: float, rate_bps: float, *, deadline_s: float) -> bool:
+    """Whether a UE whose upload could start at ``upload_start_s`` [s since broadcast] with round-start rate
+    ``rate_bps`` [bit/s] is worth training: it has not missed the deadline before sending, and is not in
+    outage. A UE for which this is False is dropped before it trains and costs nothing."""
+    return upload_start_s <= deadline_s and rate_bps > 0.0
+
+
+@dataclass(frozen=True)
+class AirUse:
+    """What one tier costs on the air: ``on_air_s`` [s] the UE transmitted while the BS listened for it, and
+    ``bytes_on_air`` [bytes], the whole tier if it arrived in time, else the share sent by then."""
+
+    on_air_s: float
+    bytes_on_air: int
+
+
+def listen_until_s(tier: int, *, deadline_s: float, increment_window_s: float) -> float:
+    """Until when [s since broadcast] the BS listens for tier ``tier``: ``D`` for the base, ``D + W`` after."""
+    return deadline_s if tier == 0 else deadline_s + increment_window_s
+
+
+def air_use(
+    upload_start_s: float,
+    tier_bytes: Sequence[int],
+    tx_times_s: Sequence[float],
+    arrivals_s: Sequence[float],
+    *,
+    deadline_s: float,
+    increment_window_s: float,
+) -> Tuple[AirUse, ...]:
+    """Per tier, the air time and bytes the uplink carried while the BS listened for it (module docstring).
+
+    Tiers go back to back from ``upload_start_s``; ``tx_times_s``/``arrivals_s`` as from the channel and
+    :func:`arrival_times_s` (inf = outage: nothing is charged from then on).
+    """
+    uses = []
+    start = upload_start_s
+    for j, (nbytes, tx_s, arrival_s) in enumerate(zip(tier_bytes, tx_times_s, arrivals_s)):
+        until = listen_until_s(j, deadline_s=deadline_s, increment_window_s=increment_window_s)
+        on_air_s = max(0.0, min(arrival_s, until) - start) if math.isfinite(start) else 0.0
+        if on_air_s <= 0:
+            charged = 0
+        elif arrival_s <= until:
+            charged = int(nbytes)
+        else:
+            charged = int(nbytes * on_air_s / tx_s)
+        uses.append(AirUse(on_air_s=on_air_s, bytes_on_air=charged))
+        start = arrival_s
+    return tuple(uses)
 
 
 def _arrivals(
