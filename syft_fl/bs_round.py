@@ -53,8 +53,8 @@ class UEPlan:
 
     ``compute_s`` [s]: local training time; ``downlink_s`` [s]: receiving the broadcast (0 with
     ``downlink: ideal``); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
-    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the tier spec it sends; ``faults``: what is
-    injected; ``trains``: whether its base can still make the deadline.
+    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the parsed tier spec it sends; ``faults``: what
+    is injected; ``trains``: whether its base can still make the deadline.
     """
 
     ue: int
@@ -62,7 +62,7 @@ class UEPlan:
     compute_s: float
     downlink_s: float
     rate_bps: float
-    spec: str
+    spec: codec.TierSpec
     num_tiers: int
     faults: faults.InjectedFaults
     trains: bool
@@ -122,7 +122,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
             rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
-        num_tiers = codec.parse_spec(spec).num_tiers
+        num_tiers = spec.num_tiers
         plans.append(UEPlan(
             ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
             num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
@@ -133,7 +133,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
 def round_task(cfg: Config, rnd: int, p: UEPlan) -> RoundTask:
     """What UE ``p.ue`` is told to do in round ``rnd``."""
     return RoundTask(round=rnd, ue=p.ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec,
+                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec.text,
                      codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
                      fault=p.faults.training)
 
@@ -252,7 +252,7 @@ def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPla
     cfg = fed.config
     trained = report is not None and not report.crash
     compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs) if trained else 0.0
-    common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec,
+    common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec.text,
                   distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
                   reason=short_reason(reason))
     if heard is None:

@@ -18,6 +18,7 @@ import yaml
 
 from . import baselines as _baselines
 from . import codec, policy
+from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
 from .data import DATASETS, PARTITIONS
@@ -43,8 +44,10 @@ class StrategyConfig:
     """
 
     kind: str = _key("upload strategy: " + " | ".join(policy.STRATEGIES), default="full")
-    spec: str = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
-    ladder: Tuple[str, ...] = _key("single-tier codec specs, poorest to richest, for the adaptive kinds", default=())
+    spec: TierSpec = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
+    ladder: Tuple[TierSpec, ...] = _key(
+        "single-tier codec specs, poorest to richest, for the adaptive kinds", default=()
+    )
     deadline_s: Optional[float] = _key("this strategy's BS deadline for base tiers; null = the run's deadline_s",
                                        "s", default=None)
     early_close: bool = _key("the BS stops listening for a UE's increments it predicts (from the round-start rate "
@@ -57,6 +60,7 @@ class StrategyConfig:
                                 default=False)
 
     def __post_init__(self) -> None:
+        """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
         if self.kind not in policy.STRATEGIES:
             raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
@@ -78,16 +82,18 @@ class StrategyConfig:
                 ladder.append(codec.parse_spec(text))
             except codec.CodecError as err:
                 raise ValueError(f"ladder entry {text!r}: {err}") from None
+        object.__setattr__(self, "spec", parsed)
+        object.__setattr__(self, "ladder", tuple(ladder))
         if self.kind == "full" and parsed.scheme != "full":
-            raise ValueError(f"spec={self.spec!r}: kind full uploads the lossless spec 'full'")
+            raise ValueError(f"spec={parsed.text!r}: kind full uploads the lossless spec 'full'")
         if self.kind == "fixed" and parsed.num_tiers != 1:
-            raise ValueError(f"spec={self.spec!r}: kind fixed needs a single-tier spec")
+            raise ValueError(f"spec={parsed.text!r}: kind fixed needs a single-tier spec")
         if self.kind in ("adaptive", "adaptive-tiered"):
             if not self.ladder:
                 raise ValueError(f"ladder=[]: kind {self.kind} needs a ladder of specs")
-            for text, spec in zip(self.ladder, ladder):
+            for spec in ladder:
                 if spec.num_tiers != 1:
-                    raise ValueError(f"ladder entry {text!r} must be a single-tier spec")
+                    raise ValueError(f"ladder entry {spec.text!r} must be a single-tier spec")
 
 
 def _default_strategies() -> Dict[str, StrategyConfig]:
@@ -256,6 +262,14 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}={value!r} is not a list of strings")
         return tuple(value)
+    if kind is TierSpec:  # parsed by StrategyConfig, which names the key in its error
+        if not isinstance(value, (str, TierSpec)):
+            raise ConfigError(f"{key}={value!r} is not a spec string")
+        return value
+    if kind == Tuple[TierSpec, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, TierSpec)) for v in value):
+            raise ConfigError(f"{key}={value!r} is not a list of spec strings")
+        return tuple(value)
     raise ConfigError(f"{key}: unsupported type {kind!r}")  # a programming error, still one line
 
 
@@ -276,7 +290,7 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key}={value!r} is not a mapping of name -> {{kind, spec, ladder}}")
             kwargs[name] = {str(n): _build(StrategyConfig, s, f"{key}.{n}.") for n, s in value.items()}
-        elif dataclasses.is_dataclass(kind):
+        elif dataclasses.is_dataclass(kind) and kind is not TierSpec:
             kwargs[name] = _build(kind, value, key + ".")
         else:
             kwargs[name] = _coerce(value, kind, key)
@@ -289,7 +303,9 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
 
 
 def to_dict(config: Any) -> Any:
-    """The config as plain YAML-able data (tuples become lists)."""
+    """The config as plain YAML-able data (tuples become lists, TierSpecs their canonical text)."""
+    if isinstance(config, TierSpec):
+        return config.text
     if dataclasses.is_dataclass(config):
         return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, Mapping):

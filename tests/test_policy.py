@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syft_fl.channel import Channel, ChannelConfig, upload_time_s
+from syft_fl.codec import TierSpec, parse_spec
 from syft_fl.policy import (
     STRATEGIES,
     Reception,
@@ -12,10 +13,8 @@ from syft_fl.policy import (
     arrival_times_s,
     choose_spec,
     expected_tiers,
-    join_spec,
     predicted_arrivals_s,
     receive,
-    split_spec,
 )
 
 INF = math.inf
@@ -309,13 +308,15 @@ def test_air_use_charges_nothing_for_tiers_the_bs_closed():
 # ---------------------------------------------------------------- spec strings
 
 
-def test_spec_parse_and_format_round_trip():
-    assert split_spec("uniform:4+4+8,block=256") == ("uniform", (4, 4, 8), "block=256")
-    assert split_spec("full") == ("full", (), "")
-    assert join_spec("uniform", [4, 4, 8], "block=256") == "uniform:4+4+8,block=256"
-    assert join_spec("full", []) == "full"
-    with pytest.raises(ValueError, match="integers"):
-        split_spec("uniform:a+4")
+def test_choose_spec_takes_text_or_tierspec_and_returns_a_tierspec():
+    spec = parse_spec("uniform:4+4+8,block=256")
+    for text_or_spec in (spec, spec.text):
+        chosen = choose_spec("tiered", spec=text_or_spec, ladder=[], compute_s=0.0, rate_bps=1.0, deadline_s=1.0,
+                             increment_window_s=0.0, tier_bytes=model_bytes)
+        assert chosen == spec and isinstance(chosen, TierSpec)
+    with pytest.raises(ValueError, match="uniform:a"):
+        choose_spec("fixed", spec="uniform:a+4", ladder=[], compute_s=0.0, rate_bps=1.0, deadline_s=1.0,
+                    increment_window_s=0.0, tier_bytes=model_bytes)
 
 
 # ---------------------------------------------------------------- choosing a spec
@@ -324,18 +325,19 @@ N_PARAMS = 1_000_000
 HEADER_B = 100
 
 
-def model_bytes(spec: str):
+def model_bytes(spec):
     """Toy tier sizes: N params x bits / 8 + a header per tier; full = float32."""
-    scheme, bits, _ = split_spec(spec)
-    if scheme == "full":
+    spec = parse_spec(spec)
+    if spec.scheme == "full":
         return [4 * N_PARAMS + HEADER_B]
-    return [N_PARAMS * b // 8 + HEADER_B for b in bits]
+    return [N_PARAMS * b // 8 + HEADER_B for b in spec.widths]
 
 
 LADDER = ["uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "full"]
 
 
 def choose(strategy, rate_bps, compute_s=1.0, deadline_s=5.0, window_s=2.0, **kw):
+    """choose_spec's TierSpec, as its canonical text."""
     return choose_spec(
         strategy,
         spec=kw.pop("spec", None),
@@ -346,7 +348,7 @@ def choose(strategy, rate_bps, compute_s=1.0, deadline_s=5.0, window_s=2.0, **kw
         increment_window_s=window_s,
         tier_bytes=model_bytes,
         **kw,
-    )
+    ).text
 
 
 def test_static_strategies_return_configured_spec():
@@ -434,8 +436,8 @@ def test_adaptive_never_misses_deadline_under_perfect_csi(
         if strategy == "adaptive":
             assert spec == fitting[-1]  # the richest that fits
         else:
-            assert split_spec(spec)[0] == split_spec(fitting[-1])[0]
-            assert sum(split_spec(spec)[1]) <= 16 or spec == "full"
+            assert parse_spec(spec).scheme == parse_spec(fitting[-1]).scheme
+            assert sum(parse_spec(spec).widths) <= 16 or spec == "full"
 
 
 def test_strategies_tuple():
