@@ -20,13 +20,15 @@ the ``syft_fl`` package itself is shipped with the job (``runtime_env`` ``py_mod
 Then :func:`syft_fl.study_report.write_report` turns the run folders into ``study.csv``, ``study_summary.csv``,
 ``study_pairs.csv``, ``study.md`` and the plots.
 """
+import contextlib
 import itertools
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -477,14 +479,33 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
             "workers": used, "ray": use_ray, "address": address, "wall_s": time.perf_counter() - started}
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block starts child processes (they keep it ignored), restored after.
+
+    A terminal's Ctrl-C goes to the whole foreground process group; a local Ray's GCS and raylet killed by it
+    leave the driver nothing to shut down cleanly (Ray 2.7 then aborts at exit). With SIGINT ignored in them, the
+    driver alone gets KeyboardInterrupt, cancels the tasks (force: their workers are killed) and shuts Ray down.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _ray_init(workers: Optional[int], address: Optional[str]) -> int:
     """Start (or join) Ray for the study; returns how many tasks to keep in flight."""
     import ray
 
     if address is None:
         env = {"env_vars": {"PYTHONPATH": ROOT}}  # the workers import syft_fl from this checkout
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=env,
-                 object_store_memory=100 * 1024 * 1024)
+        with _sigint_ignored():  # Ray's daemons inherit it: Ctrl-C in a terminal reaches only this process
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env=env, object_store_memory=100 * 1024 * 1024)
     else:
         ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [PACKAGE_DIR]})
     cpus = int(ray.cluster_resources().get("CPU", 1))
