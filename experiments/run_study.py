@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (default: results/study-<timestamp>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the interrupted study in DIR (its study.json)")
     parser.add_argument("--workers", type=int,
-                        help="parallel Ray tasks (default: the CPUs Ray sees); 0 or 1: one run after another in "
-                             "this process, without Ray")
+                        help="parallel Ray tasks (default: the CPUs Ray sees); 0: one run after another in this "
+                             "process, without Ray")
     parser.add_argument("--ray-address", help="run on this Ray cluster (auto | ray://host:port); DIR must be on a "
                                               "file system every node shares")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -8,10 +8,11 @@ written) and laid out on disk as::
     OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, checkpoint.pt)
 
 :func:`run_study` executes the runs that are not finished: a run whose ``summary.json`` is complete is skipped, one
-with a checkpoint is resumed (``experiment.run(..., resume=True)``), the others start over. With ``workers`` > 1
-(or a Ray ``address``) every run is one Ray task with one torch thread; with ``workers`` <= 1 and no address the
-runs execute one after the other in this process (no Ray). Ray is imported only then, so ``import syft_fl``
-stays fast. Ctrl-C cancels the tasks in flight, shuts Ray down and re-raises; the finished rounds stay on disk.
+with a checkpoint is resumed (``experiment.run(..., resume=True)``), the others start over. With ``workers`` >= 1
+(or a Ray ``address``) every run is one Ray task with one torch thread; with ``workers`` = 0 and no address the
+runs execute one after the other in this process (no Ray: for tests and debugging). Ray is imported only when
+used, so ``import syft_fl`` stays fast. Ctrl-C cancels the tasks in flight, shuts Ray down and re-raises; the
+finished rounds stay on disk.
 
 On a cluster (``address="auto"`` or ``"ray://host:port"``) the workers write into ``OUT`` directly: it must be a
 folder every node sees at the same path (a shared file system), and the nodes need the same Python environment;
@@ -446,7 +447,7 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
               progress: bool = True, on_run_done: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Execute the unfinished runs of the study laid out in ``out_dir`` (see the module docstring).
 
-    ``workers``: parallel Ray tasks (None: the CPUs Ray sees); <= 1 without ``address``: in this process, no Ray.
+    ``workers``: parallel Ray tasks (None: the CPUs Ray sees); 0 without ``address``: in this process, no Ray.
     ``address``: a Ray cluster (``auto``, ``ray://host:port``) instead of a local Ray started for the study.
     ``on_run_done(run_dir)`` is called in this process after each run finishes. Returns the execution record
     (runs skipped / executed, workers, wall seconds). Raises :class:`RunFailed` after all runs, if any raised.
@@ -456,7 +457,7 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
     sizes = [(os.path.join(out_dir, r.rel_dir), r.config.rounds * len(r.config.strategies)) for r in study.runs]
     bar = _Progress(sizes, progress)
     failures: List[Tuple[str, str]] = []
-    use_ray = address is not None or workers is None or workers > 1
+    use_ray = address is not None or workers != 0
     try:
         if use_ray:
             used = _run_on_ray(todo, out_dir, workers, address, failures, on_run_done)

@@ -265,7 +265,7 @@ def test_interrupted_between_runs_skips_the_finished(reference_study, tmp_path):
 def test_killed_mid_run_and_resumed_gives_the_same_study_csv(reference_study, tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "experiments", "run_study.py")] + STUDY_ARGS + [
-        "--workers", "1", "--no-progress", "--no-plots", "--out", str(out)], cwd=ROOT,
+        "--workers", "0", "--no-progress", "--no-plots", "--out", str(out)], cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = [out / f"point-{p}" / f"seed-{s}" for p in (0, 1) for s in (0, 1)]
     deadline = time.monotonic() + 300
