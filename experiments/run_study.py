@@ -19,7 +19,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from syft_fl.config import ConfigError  # noqa: E402
-from syft_fl.study import StudyError, build_study, create_study_dir, load_study, run_study  # noqa: E402
+from syft_fl.study import (StudyError, build_study, config_ray_address, create_study_dir, load_study,  # noqa: E402
+                           run_study)
 
 PROG = "run_study.py"
 
@@ -51,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int,
                         help="parallel Ray tasks (default: the CPUs Ray sees); 0: one run after another in this "
                              "process, without Ray")
-    parser.add_argument("--ray-address", help="run on this Ray cluster (auto | ray://host:port); DIR must be on a "
-                                              "file system every node shares")
+    parser.add_argument("--ray-address", help="run on this Ray cluster (auto | ray://host:port; default: the config's "
+                                              "ray.address if it has one); DIR must be on a file system every node "
+                                              "shares")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return parser
@@ -103,7 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{PROG}: {len(study.points)} point(s) x {len(study.seeds)} seed(s) = {len(study.runs)} runs "
           f"of {', '.join(study.strategies)} -> {out_dir}", file=sys.stderr)
     try:
-        record = run_study(study, out_dir, workers=args.workers, address=args.ray_address,
+        record = run_study(study, out_dir, workers=args.workers,
+                           address=args.ray_address or config_ray_address(study.runs[0].config),
                            progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; finished rounds are in {out_dir} (continue with --resume {out_dir})",

@@ -498,6 +498,12 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def config_ray_address(config: Config) -> Optional[str]:
+    """The config's ``ray.address`` (the Ray transport's cluster), when the config has that key and sets it."""
+    address = getattr(getattr(config, "ray", None), "address", None)
+    return address or None
+
+
 def _ray_init(workers: Optional[int], address: Optional[str]) -> int:
     """Start (or join) Ray for the study; returns how many tasks to keep in flight."""
     import ray
