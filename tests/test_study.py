@@ -134,6 +134,17 @@ def test_cli_refuses_a_non_empty_out(tmp_path, capsys):
     assert "is not empty" in capsys.readouterr().err
 
 
+def test_a_study_round_trips_through_its_folder(tmp_path):
+    study = tiny_study(sweeps=["deadline_s=6,8.5", "channel.fading=rayleigh,rician"], heatmap="tiered/full",
+                       reference="tiered")
+    create_study_dir(study, str(tmp_path))
+    assert load_study(str(tmp_path)) == study
+    assert (tmp_path / "point-3" / "point.yaml").read_text() == "deadline_s: 8.5\nchannel.fading: rician\n"
+    assert len(pending_runs(study, str(tmp_path))) == 8
+    with pytest.raises(FileExistsError, match="--resume"):
+        create_study_dir(study, str(tmp_path))
+
+
 # --- the report, on hand-made runs ---------------------------------------------------------------------------------
 
 ACC = {  # (increment_window_s, seed, strategy) -> accuracy per round; sim time = 10 s per round (full), 8 s (tiered)
