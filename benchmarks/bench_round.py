@@ -22,7 +22,8 @@ import torch  # noqa: E402
 
 from syft_fl import aggregate  # noqa: E402
 from syft_fl.config import load_config  # noqa: E402
-from syft_fl.experiment import StrategyState, build_federation, run_round  # noqa: E402
+from syft_fl.bs_round import StrategyState, run_round  # noqa: E402
+from syft_fl.federation import build_federation  # noqa: E402
 from syft_fl.models import build_model  # noqa: E402
 from syft_fl.rng import derive_seed  # noqa: E402
 from syft_fl.training import evaluate, local_train  # noqa: E402

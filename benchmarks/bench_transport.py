@@ -12,6 +12,7 @@ Prints `name value unit` lines; the last line is `ratio <value>` (websocket / vi
 """
 import argparse
 import binascii
+import dataclasses
 import os
 import statistics
 import sys
@@ -27,7 +28,9 @@ import websocket  # noqa: E402
 from syft.messaging.message import ObjectMessage, ObjectRequestMessage  # noqa: E402
 
 from syft_fl.config import load_config  # noqa: E402
-from syft_fl.experiment import StrategyState, build_federation, fmt, run_round  # noqa: E402
+from syft_fl.bs_round import StrategyState, run_round  # noqa: E402
+from syft_fl.federation import build_federation  # noqa: E402
+from syft_fl.records import fmt  # noqa: E402
 
 
 def settings(model, num_ues):
@@ -88,7 +91,7 @@ def main():
                 row, uplinks = run_round(feds[name], strategy, states[name], rnd)
                 if rnd:
                     times[name].append(time.perf_counter() - started)
-                rows[name].append([[fmt(v) for v in r.values()] for r in [row] + uplinks])  # as in the CSVs
+                rows[name].append([[fmt(v) for v in dataclasses.astuple(r)] for r in [row] + uplinks])  # as in the CSVs
         ws = feds["websocket"].transport
         sent, received = ws.wire_bytes()
         n_rounds = args.rounds + 1

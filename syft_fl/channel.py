@@ -14,7 +14,8 @@ mean for ``rician``), block-fading redrawn per round (``coherence="round"``: eve
 sees the gain of tier 0) or per tier (``coherence="tier"``: tier 0 keeps the round-start gain, so
 CSI measured at round start is exact for the base tier) and ``B`` the bandwidth of the UE. The rate
 is ``efficiency * B * log2(1 + snr)`` in bit/s, and 0 (outage: the tier is lost) when
-``snr_db < min_snr_db``.
+``snr_db < min_snr_db``. What the BS knows at round start is ``estimated_rate_bps``: the round-start
+rate, exact (``csi_error_db = 0``) or from an SNR measured with a log-normal error.
 
 Randomness: every draw comes from ``syft_fl.rng.generator(seed, "channel.<what>", ue, ...)``, a
 pure function of the run seed, the stream name, the UE, the round and the tier, so query order,
@@ -258,11 +259,34 @@ class Channel:
 
     def rate_bps(self, ue: int, rnd: int, tier: int = 0, n_active: int = 1) -> float:
         """Achievable rate [bit/s]: ``efficiency * B * log2(1 + snr)``; 0.0 in outage."""
-        snr = self.snr_db(ue, rnd, tier, n_active)
-        if snr < self.config.min_snr_db:
+        return self._rate_at_snr(self.snr_db(ue, rnd, tier, n_active), n_active)
+
+    def _rate_at_snr(self, snr_db: float, n_active: int) -> float:
+        if snr_db < self.config.min_snr_db:
             return 0.0
         bandwidth = self.bandwidth_for_hz(n_active)
-        return self.config.efficiency * bandwidth * math.log2(1.0 + 10.0 ** (snr / 10.0))
+        return self.config.efficiency * bandwidth * math.log2(1.0 + 10.0 ** (snr_db / 10.0))
+
+    def estimated_rate_bps(
+        self, ue: int, rnd: int, n_active: int = 1, *, csi_error_db: float = 0.0
+    ) -> float:
+        """The BS's estimate [bit/s], at the start of round ``rnd``, of ``ue``'s uplink rate.
+
+        The BS measures the round-start SNR (tier 0's: with ``coherence="tier"`` later tiers see
+        a fading redrawn after the measurement, so the estimate is outdated for the increments)
+        with an error ``e ~ N(0, csi_error_db^2)`` dB -- a log-normal error of the linear SNR --
+        drawn from ``(seed, "channel.csi", ue, rnd)`` (the same draw for every strategy: a larger
+        ``csi_error_db`` scales the same ``e``), and turns it into a rate like ``rate_bps`` (0.0
+        when the estimated SNR is below ``min_snr_db``: the BS thinks the UE is in outage).
+        ``csi_error_db == 0`` (perfect CSI) returns ``rate_bps(ue, rnd, 0, n_active)`` exactly.
+        """
+        if not (math.isfinite(csi_error_db) and csi_error_db >= 0):
+            raise ValueError("csi_error_db must be finite and >= 0, got {!r}".format(csi_error_db))
+        if csi_error_db == 0.0:
+            return self.rate_bps(ue, rnd, 0, n_active)
+        snr = self.snr_db(ue, rnd, 0, n_active)
+        error_db = csi_error_db * float(self._rng("channel.csi", ue, rnd).standard_normal())
+        return self._rate_at_snr(snr + error_db, n_active)
 
     def transmit_times_s(
         self, tier_bytes: Sequence[int], ue: int, rnd: int, n_active: int = 1

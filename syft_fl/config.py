@@ -9,12 +9,14 @@ the ``--help`` text, and the README's key table is made from the same source.
 """
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from . import baselines as _baselines
 from . import codec, policy
 from .channel import ChannelConfig
 from .compute import ComputeConfig
@@ -36,16 +38,36 @@ class StrategyConfig:
     """One upload strategy compared in the experiment.
 
     ``kind`` is one of :data:`syft_fl.policy.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
-    round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest).
+    round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest). The
+    other keys are per-strategy options whose defaults give the plain rules (see :mod:`syft_fl.policy`).
     """
 
     kind: str = _key("upload strategy: " + " | ".join(policy.STRATEGIES), default="full")
     spec: str = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
     ladder: Tuple[str, ...] = _key("single-tier codec specs, poorest to richest, for the adaptive kinds", default=())
+    deadline_s: Optional[float] = _key("this strategy's BS deadline for base tiers; null = the run's deadline_s",
+                                       "s", default=None)
+    early_close: bool = _key("the BS stops listening for a UE's increments it predicts (from the round-start rate "
+                             "estimate and the tier sizes) will miss the window", default=False)
+    window_start: str = _key("increment window counts from: " + " | ".join(policy.WINDOW_STARTS)
+                             + " (each UE's own base arrival)", default="deadline")
+    csi_error_db: float = _key("std of the BS's round-start SNR estimate error (log-normal), used by the adaptive "
+                               "kinds and early close; 0 = perfect CSI", "dB", default=0.0)
+    error_feedback: bool = _key("a UE adds what the BS did not merge of its last upload to its next one",
+                                default=False)
 
     def __post_init__(self) -> None:
         if self.kind not in policy.STRATEGIES:
             raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
+        if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
+            raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
+        if self.window_start not in policy.WINDOW_STARTS:
+            raise ValueError(f"window_start={self.window_start!r} is not one of {', '.join(policy.WINDOW_STARTS)}")
+        if not (math.isfinite(self.csi_error_db) and self.csi_error_db >= 0):
+            raise ValueError(f"csi_error_db={self.csi_error_db!r} must be finite and >= 0")
+        for name in ("early_close", "error_feedback"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not true/false")
         try:
             parsed = codec.parse_spec(self.spec)
         except codec.CodecError as err:
@@ -130,8 +152,11 @@ class Config:
         "transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
         "s", default=120.0)
     strategies: Dict[str, StrategyConfig] = _key(
-        "upload strategies compared side by side: name -> {kind, spec, ladder}", default_factory=_default_strategies
+        "upload strategies compared side by side: name -> {kind, spec, ladder, deadline_s, early_close, window_start, "
+        "csi_error_db, error_feedback}", default_factory=_default_strategies
     )
+    baselines: bool = _key("add each tiered strategy's baselines: fixed at each cumulative tier width, and at full "
+                           "width with deadline + window (syft_fl.baselines)", default=False)
     channel: ChannelConfig = _key("wireless uplink (see channel.* keys)", default_factory=ChannelConfig)
     compute: ComputeConfig = _key("UE computation and energy (see compute.* keys)", default_factory=ComputeConfig)
     faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
@@ -176,6 +201,17 @@ class Config:
                                   f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
         if not self.strategies:
             raise ConfigError("strategies={} names no strategy")
+        if self.baselines:
+            try:
+                expanded = _baselines.with_baselines(
+                    self.strategies, deadline_s=self.deadline_s, increment_window_s=self.increment_window_s)
+            except ValueError as err:
+                raise ConfigError(f"baselines=true: {err}") from None
+            object.__setattr__(self, "strategies", expanded)
+
+    def deadline_for(self, strategy: StrategyConfig) -> float:
+        """The BS deadline [s] of ``strategy``: its own ``deadline_s`` or else the run's."""
+        return self.deadline_s if strategy.deadline_s is None else strategy.deadline_s
 
 
 def _did_you_mean(word: Any, choices: Sequence[str]) -> str:
@@ -214,6 +250,8 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{key}={value!r} is not a string or null")
         return value
+    if kind == Optional[float]:
+        return None if value is None else _coerce(value, float, key)
     if kind == Tuple[str, ...]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}={value!r} is not a list of strings")

@@ -17,7 +17,8 @@ def _line_plot(path: str, histories: Sequence[List[Dict[str, Any]]], x: str, y: 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for h in histories:
         if h:
-            ax.plot([r[x] * scale_x for r in h], [r[y] * scale_y for r in h], marker=".", label=h[0]["strategy"])
+            ax.plot([getattr(r, x) * scale_x for r in h], [getattr(r, y) * scale_y for r in h], marker=".",
+                    label=h[0].strategy)
     if target is not None:
         ax.axhline(target, color="k", linestyle=":", linewidth=1, label=f"target {target:.2f}")
     ax.set_xlabel(xlabel)
@@ -40,14 +41,14 @@ def plot_all(out_dir: str, histories: Sequence[List[Dict[str, Any]]], config: An
     shown = [h for h in histories if h]
     fig, axes = plt.subplots(len(shown), 1, figsize=(7, 1.8 * len(shown) + 0.6), sharex=True, squeeze=False)
     for ax, h in zip(axes[:, 0], shown):
-        rounds = [r["round"] for r in h]
+        rounds = [r.round for r in h]
         bottom = [0] * len(h)
         for key, label, color in OUTCOMES:
-            values = [r[key] for r in h]
+            values = [getattr(r, key) for r in h]
             ax.bar(rounds, values, bottom=bottom, color=color, label=label, width=0.9)
             bottom = [b + v for b, v in zip(bottom, values)]
         ax.set_ylabel("UEs")
-        ax.set_title(h[0]["strategy"], fontsize=9, loc="left")
+        ax.set_title(h[0].strategy, fontsize=9, loc="left")
     axes[0, 0].legend(ncol=len(OUTCOMES), fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.15))
     axes[-1, 0].set_xlabel("round")
     fig.tight_layout()

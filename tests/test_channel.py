@@ -261,3 +261,38 @@ def test_cpu_frequencies_heterogeneous_seeded_and_per_ue():
 def test_upload_time_helper():
     assert upload_time_s(1000, 8000.0) == 1.0
     assert upload_time_s(1000, 0.0) == math.inf
+
+
+# ---------------------------------------------------------------- imperfect CSI
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(coherence="tier"), dict(bandwidth_mode="shared", bandwidth_hz=8e6)])
+def test_csi_error_zero_equals_the_oracle_exactly(overrides):
+    ch = Channel(ChannelConfig(**overrides), num_ues=30, seed=11)
+    for ue in range(30):
+        for rnd in (0, 3, 17):
+            assert ch.estimated_rate_bps(ue, rnd, 4, csi_error_db=0.0) == ch.rate_bps(ue, rnd, 0, 4)
+
+
+def test_csi_error_is_a_seeded_log_normal_snr_error():
+    ch = ring_channel(100.0)  # SNR 33.5 dB, no fading
+    bandwidth = ch.bandwidth_for_hz(1)
+    est = [ch.estimated_rate_bps(0, rnd, csi_error_db=3.0) for rnd in range(2000)]
+    assert est == [ch.estimated_rate_bps(0, rnd, csi_error_db=3.0) for rnd in range(2000)]  # seeded
+    assert len(set(est)) == 2000
+    # invert the rate to the estimated SNR: its error in dB has mean 0 and std 3 (2000 draws)
+    err_db = np.array([10 * math.log10(2.0 ** (r / bandwidth) - 1.0) - 33.5 for r in est])
+    assert abs(err_db.mean()) < 0.2 and err_db.std() == pytest.approx(3.0, rel=0.06)
+    # common random numbers: a larger error scales the same draw
+    e1 = 10 * math.log10(2.0 ** (ch.estimated_rate_bps(0, 7, csi_error_db=1.0) / bandwidth) - 1.0) - 33.5
+    e2 = 10 * math.log10(2.0 ** (ch.estimated_rate_bps(0, 7, csi_error_db=2.0) / bandwidth) - 1.0) - 33.5
+    assert e2 == pytest.approx(2 * e1, rel=1e-6)
+    with pytest.raises(ValueError, match="csi_error_db"):
+        ch.estimated_rate_bps(0, 0, csi_error_db=-1.0)
+
+
+def test_csi_error_can_make_the_bs_see_an_outage_that_is_not():
+    ch = ring_channel(500.0, min_snr_db=7.0)  # true SNR 7.22 dB: just above the threshold
+    assert ch.rate_bps(0, 0) > 0
+    est = [ch.estimated_rate_bps(0, rnd, csi_error_db=2.0) for rnd in range(200)]
+    assert 0 < sum(r == 0.0 for r in est) < 200

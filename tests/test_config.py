@@ -77,3 +77,72 @@ def test_readme_documents_every_key_with_its_default():
     readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
     for key, unit, default, _ in describe_keys():
         assert f"| `{key}` | {unit or '-'} | `{default.replace('|', chr(92) + '|')}` |" in readme, key
+
+
+# ---------------------------------------------------------------- per-strategy options and baselines
+
+
+def test_strategy_options_default_to_the_plain_rules_and_are_validated():
+    cfg = load_config(None)
+    for s in cfg.strategies.values():
+        assert (s.deadline_s, s.early_close, s.window_start, s.csi_error_db, s.error_feedback) == (
+            None, False, "deadline", 0.0, False)
+        assert cfg.deadline_for(s) == 10.0
+    cfg = load_config(None, ["strategies.tiered.deadline_s=12", "strategies.tiered.early_close=true",
+                             "strategies.tiered.window_start=base_arrival", "strategies.adaptive.csi_error_db=3",
+                             "strategies.fixed.error_feedback=true"])
+    t = cfg.strategies["tiered"]
+    assert (t.deadline_s, t.early_close, t.window_start, cfg.deadline_for(t)) == (12.0, True, "base_arrival", 12.0)
+    assert cfg.strategies["adaptive"].csi_error_db == 3.0 and cfg.strategies["fixed"].error_feedback
+
+
+@pytest.mark.parametrize("override, words", [
+    ("strategies.tiered.deadline_s=0", ["strategies.tiered.deadline_s=0.0"]),
+    ("strategies.tiered.deadline_s=soon", ["strategies.tiered.deadline_s='soon'", "not a number"]),
+    ("strategies.tiered.window_start=base", ["strategies.tiered.window_start='base'", "base_arrival"]),
+    ("strategies.tiered.early_close=1", ["strategies.tiered.early_close=1", "true/false"]),
+    ("strategies.adaptive.csi_error_db=-2", ["strategies.adaptive.csi_error_db=-2.0"]),
+    ("baselines=yes please", ["baselines='yes please'"]),
+])
+def test_bad_strategy_options_name_key_and_value(override, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert "\n" not in str(err.value)
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+def test_baselines_expand_tiered_into_named_fixed_entries():
+    cfg = load_config(None, ["baselines=true"], strategies=["full", "tiered", "fixed"])
+    assert list(cfg.strategies) == [
+        "full", "tiered", "fixed@base(uniform:2)", "fixed@2tiers(uniform:4)", "fixed@all(uniform:8)",
+        "fixed@all(uniform:8)+window", "fixed"]
+    s = cfg.strategies
+    assert [s[n].spec for n in list(s)[2:6]] == ["uniform:2,block=256", "uniform:4,block=256",
+                                                 "uniform:8,block=256", "uniform:8,block=256"]
+    assert all(s[n].kind == "fixed" for n in list(s)[2:6])
+    assert [cfg.deadline_for(s[n]) for n in list(s)[2:6]] == [10.0, 10.0, 10.0, 12.0]
+    # the resolved config loads back to the same strategies (the expansion is idempotent)
+    assert Config(**{**{f: getattr(cfg, f) for f in ("seed", "rounds")}, "strategies": cfg.strategies,
+                     "baselines": True}).strategies == cfg.strategies
+
+
+def test_baselines_keep_the_tiered_options_and_its_own_deadline(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("baselines: true\nstrategies:\n"
+                    "  a: {kind: tiered, spec: 'float:12+4+16', deadline_s: 8, error_feedback: true}\n"
+                    "  b: {kind: tiered, spec: 'uniform:4+4,rounding=stochastic'}\n")
+    cfg = load_config(str(path))
+    assert list(cfg.strategies) == [
+        "a", "a/fixed@base(float:12)", "a/fixed@2tiers(float:16)", "a/fixed@all(float:32)",
+        "a/fixed@all(float:32)+window", "b", "b/fixed@base(uniform:4)", "b/fixed@all(uniform:8)",
+        "b/fixed@all(uniform:8)+window"]
+    s = cfg.strategies
+    assert all(s[n].error_feedback for n in list(s)[1:5])
+    assert cfg.deadline_for(s["a/fixed@all(float:32)+window"]) == 10.0  # a's 8 s + the 2 s window
+    assert s["b/fixed@base(uniform:4)"].spec == "uniform:4,rounding=stochastic"
+    clash = tmp_path / "clash.yaml"
+    clash.write_text("baselines: true\nstrategies:\n  tiered: {kind: tiered, spec: 'uniform:2+2'}\n"
+                     "  fixed@base(uniform:2): {kind: fixed, spec: 'uniform:2,block=64'}\n")
+    with pytest.raises(ConfigError, match=r"baselines=true: strategy 'fixed@base\(uniform:2\)'"):
+        load_config(str(clash))

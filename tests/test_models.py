@@ -54,6 +54,7 @@ def test_unknown_model_and_bad_arguments():
             build_model("cnn", **kwargs)
 
 
+@pytest.mark.e2e
 def test_centralized_cnn_learns_mnist5k():
     data = load_dataset()
     model = build_model("cnn", seed=CENTRAL["seed"])

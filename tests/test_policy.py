@@ -4,13 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syft_fl.channel import Channel, ChannelConfig
+from syft_fl.channel import Channel, ChannelConfig, upload_time_s
 from syft_fl.policy import (
     STRATEGIES,
     Reception,
+    air_use,
     arrival_times_s,
     choose_spec,
+    expected_tiers,
     join_spec,
+    predicted_arrivals_s,
     receive,
     split_spec,
 )
@@ -133,6 +136,174 @@ def test_reception_invariants(table, deadline, window):
     assert out.round_length_s <= deadline + window
     if all(r.status == "full" for r in out.receptions) and out.receptions:
         assert out.round_length_s == max(r.arrivals_s[-1] for r in out.receptions)
+
+
+# ---------------------------------------------------------------- reception options
+
+
+def test_silent_ues_make_the_round_last_the_deadline():
+    # every waiting UE is in by 4.5 s, but one selected UE sent nothing: the BS waits until D
+    out = receive([[2.0, 3.0], [4.0, 4.5]], deadline_s=10.0, increment_window_s=5.0, silent_ues=1)
+    assert out.round_length_s == 10.0
+    assert receive([[2.0, 3.0]], deadline_s=10.0, increment_window_s=5.0).round_length_s == 3.0
+    assert receive([], deadline_s=7.0, increment_window_s=1.0, silent_ues=3).round_length_s == 7.0
+    with pytest.raises(ValueError, match="silent_ues"):
+        receive([], deadline_s=7.0, increment_window_s=1.0, silent_ues=-1)
+
+
+def test_window_start_base_arrival_counts_from_each_base():
+    # D = 10 s, W = 3 s: each UE's increments count until its own base arrival + 3 s
+    table = [
+        [4.0, 6.0, 7.5],  # 0: E = 7 -> tier 2 late (it would count until 13 from the deadline)
+        [9.0, 11.5, 12.0],  # 1: E = 12 -> full, closes at 12
+        [2.0, 5.0],  # 2: E = 5 -> increment exactly at E counts
+        [10.5, 11.0],  # 3: base late -> dropped, no window opens: listens until D
+    ]
+    out = receive(table, deadline_s=10.0, increment_window_s=3.0, window_start="base_arrival")
+    got = [(r.status, r.tiers_used, r.close_s, r.window_end_s) for r in out.receptions]
+    assert got == [
+        ("partial", 2, 7.0, 7.0),
+        ("full", 3, 12.0, 12.0),
+        ("full", 2, 5.0, 5.0),
+        ("dropped", 0, 10.0, 10.0),
+    ]
+    assert out.receptions[0].listen_until_s == (10.0, 7.0, 7.0)
+    assert out.receptions[3].listen_until_s == (10.0, 10.0)
+    assert out.round_length_s == 12.0
+    plain = receive(table, deadline_s=10.0, increment_window_s=3.0)
+    assert [r.tiers_used for r in plain.receptions] == [3, 3, 2, 0]
+    assert plain.receptions[3].listen_until_s == (10.0, 13.0)  # today's rule: window open for all
+    with pytest.raises(ValueError, match="window_start"):
+        receive(table, deadline_s=10.0, increment_window_s=3.0, window_start="base")
+
+
+def test_early_close_hand_example_perfect_and_underestimated_rate():
+    # base at 4 s, increments of 1e6 B at 2 Mbit/s = 4 s each: 8 s, 12 s; D = 10 s, E = 11 s
+    arrivals = arrival_times_s(2.0, [2.0, 4.0, 4.0])
+    assert arrivals == [4.0, 8.0, 12.0]
+    sizes = [1_000_000, 1_000_000, 1_000_000]
+    assert predicted_arrivals_s(4.0, sizes, 2e6) == (4.0, 8.0, 12.0)
+    kw = dict(deadline_s=10.0, increment_window_s=1.0, tier_bytes=[sizes])
+    plain = receive([arrivals], deadline_s=10.0, increment_window_s=1.0).receptions[0]
+    assert (plain.tiers_used, plain.close_s) == (2, 11.0)  # waits out the window for tier 2
+    early = receive([arrivals], early_close=True, rate_estimates_bps=[2e6], **kw).receptions[0]
+    assert (early.tiers_used, early.close_s, early.early_closed, early.misclosed_tiers) == (2, 8.0, True, 0)
+    assert early.listen_until_s == (10.0, 11.0, 4.0)  # tier 2 closed at the base's arrival
+    # the BS underestimates the rate by half: it predicts tier 1 at 12 s and closes at the base
+    low = receive([arrivals], early_close=True, rate_estimates_bps=[1e6], **kw)
+    r = low.receptions[0]
+    assert (r.tiers_used, r.status, r.close_s, r.misclosed_tiers) == (1, "base_only", 4.0, 1)
+    assert low.early_close_counts() == {"early_closed": 1, "misclosed_ues": 1, "misclosed_tiers": 1}
+    # overestimated: the BS listens for tier 2 too, which is late -> it learns it at E
+    high = receive([arrivals], early_close=True, rate_estimates_bps=[4e6], **kw).receptions[0]
+    assert (high.tiers_used, high.close_s, high.early_closed) == (2, 11.0, False)
+    # a dropped UE is closed at D for every tier
+    late = receive([[10.5, 11.0]], early_close=True, rate_estimates_bps=[1e6], deadline_s=10.0,
+                   increment_window_s=1.0, tier_bytes=[[1, 1]]).receptions[0]
+    assert (late.status, late.listen_until_s, late.predicted_s) == ("dropped", (10.0, 10.0), ())
+    with pytest.raises(ValueError, match="early_close needs"):
+        receive([arrivals], deadline_s=10.0, increment_window_s=1.0, early_close=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ues=st.lists(
+        st.tuples(
+            st.floats(0, 20),  # compute_s
+            st.one_of(st.just(0.0), st.floats(1e4, 1e8)),  # rate_bps (0 = outage)
+            st.lists(st.integers(0, 5_000_000), min_size=1, max_size=4),  # tier bytes
+        ),
+        max_size=5,
+    ),
+    deadline_s=st.floats(0, 30),
+    window_s=st.floats(0, 10),
+    window_start=st.sampled_from(["deadline", "base_arrival"]),
+)
+def test_early_close_never_closes_before_an_increment_that_arrives_under_perfect_csi(
+    ues, deadline_s, window_s, window_start
+):
+    table = [arrival_times_s(c, [upload_time_s(b, r) for b in sizes]) for c, r, sizes in ues]
+    kw = dict(deadline_s=deadline_s, increment_window_s=window_s, window_start=window_start)
+    plain = receive(table, **kw)
+    early = receive(
+        table, early_close=True, tier_bytes=[s for _, _, s in ues], rate_estimates_bps=[r for _, r, _ in ues], **kw
+    )
+    for p, e in zip(plain.receptions, early.receptions):
+        assert (e.tiers_used, e.accepted, e.status) == (p.tiers_used, p.accepted, p.status)
+        assert e.misclosed_tiers == 0
+        assert e.close_s <= p.close_s
+        for arrival, ok, listen in zip(e.arrivals_s, p.accepted, e.listen_until_s):
+            if ok:  # every tier the plain rule accepts, the BS still listens for when it arrives
+                assert arrival <= listen
+        if e.early_closed:
+            assert e.close_s == e.arrivals_s[e.tiers_used - 1]
+    assert early.round_length_s <= plain.round_length_s
+
+
+def test_early_close_on_the_simulated_channel_coherence_round_is_exact():
+    channel = Channel(ChannelConfig(), num_ues=20, seed=3)
+    sizes = [70_000, 70_000, 140_000]
+    table, rates = [], []
+    for ue in range(20):
+        rate = channel.estimated_rate_bps(ue, 5, csi_error_db=0.0)
+        table.append(arrival_times_s(4.0 + ue * 0.05, channel.transmit_times_s(sizes, ue, 5)))
+        rates.append(rate)
+    kw = dict(deadline_s=5.0, increment_window_s=0.3)
+    plain = receive(table, **kw)
+    early = receive(table, early_close=True, tier_bytes=[sizes] * 20, rate_estimates_bps=rates, **kw)
+    assert [r.tiers_used for r in early.receptions] == [r.tiers_used for r in plain.receptions]
+    assert early.early_close_counts()["misclosed_tiers"] == 0
+    assert early.early_close_counts()["early_closed"] > 0
+    assert early.round_length_s < plain.round_length_s
+
+
+def _old_air_use(compute_s, tier_bytes, tx_times, arrivals, deadline_s, window_s):
+    """experiment.run_round's charging before policy.air_use (copied verbatim)."""
+    out = []
+    start = compute_s
+    for j, (nbytes, tx_s, arrival_s) in enumerate(zip(tier_bytes, tx_times, arrivals)):
+        listen_until = deadline_s if j == 0 else deadline_s + window_s
+        on_air_s = max(0.0, min(arrival_s, listen_until) - start) if math.isfinite(start) else 0.0
+        charged = 0
+        if on_air_s > 0:
+            charged = nbytes if arrival_s <= listen_until else int(nbytes * on_air_s / tx_s)
+        start = arrival_s
+        out.append((listen_until, on_air_s, charged))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    compute_s=st.floats(0, 20),
+    tiers=st.lists(
+        st.tuples(st.integers(0, 5_000_000), st.one_of(st.floats(0, 10), st.just(INF))), min_size=1, max_size=4
+    ),
+    deadline_s=st.floats(0, 30),
+    window_s=st.floats(0, 10),
+)
+def test_air_use_reproduces_the_old_charging(compute_s, tiers, deadline_s, window_s):
+    sizes, tx = [b for b, _ in tiers], [t for _, t in tiers]
+    arrivals = arrival_times_s(compute_s, tx)
+    reception = receive([arrivals], deadline_s=deadline_s, increment_window_s=window_s).receptions[0]
+    got = air_use(reception, compute_s=compute_s, tier_bytes=sizes, tx_times_s=tx)
+    assert [(a.listen_until_s, a.on_air_s, a.bytes_charged) for a in got] == _old_air_use(
+        compute_s, sizes, tx, arrivals, deadline_s, window_s
+    )
+
+
+def test_air_use_charges_nothing_for_tiers_the_bs_closed():
+    # base 2 s of air after 2 s compute; increments 4 s each; D = 10, E = 11: tier 2 closed at 4 s
+    sizes, tx = [500_000, 1_000_000, 1_000_000], [2.0, 4.0, 4.0]
+    arrivals = arrival_times_s(2.0, tx)
+    r = receive([arrivals], deadline_s=10.0, increment_window_s=1.0, early_close=True,
+                tier_bytes=[sizes], rate_estimates_bps=[2e6]).receptions[0]
+    use = air_use(r, compute_s=2.0, tier_bytes=sizes, tx_times_s=tx)
+    assert [(a.on_air_s, a.bytes_charged) for a in use] == [(2.0, 500_000), (4.0, 1_000_000), (0.0, 0)]
+    plain = receive([arrivals], deadline_s=10.0, increment_window_s=1.0).receptions[0]
+    use = air_use(plain, compute_s=2.0, tier_bytes=sizes, tx_times_s=tx)
+    assert [(a.on_air_s, a.bytes_charged) for a in use] == [(2.0, 500_000), (4.0, 1_000_000), (3.0, 750_000)]
+    with pytest.raises(ValueError, match="air_use"):
+        air_use(plain, compute_s=2.0, tier_bytes=sizes[:2], tx_times_s=tx)
 
 
 # ---------------------------------------------------------------- spec strings
@@ -296,3 +467,49 @@ def test_adaptive_meets_deadline_on_the_simulated_channel(
             compute_s + model_bytes(LADDER[0])[0] * 8 / rate <= deadline_s if rate else False
         )
         assert out.receptions[0].status == ("full" if poorest_fits else "dropped")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    ue=st.integers(0, 9),
+    rnd=st.integers(0, 1000),
+    compute_s=st.floats(0, 20),
+    deadline_s=st.floats(1, 40),
+    window_s=st.floats(0, 10),
+)
+def test_expected_tiers_is_what_arrives_under_perfect_csi_and_can_miss_with_csi_error(
+    seed, ue, rnd, compute_s, deadline_s, window_s
+):
+    channel = Channel(ChannelConfig(), num_ues=10, seed=seed)
+    for strategy in ("adaptive", "adaptive-tiered"):
+        for error_db in (0.0, 6.0):
+            estimate = channel.estimated_rate_bps(ue, rnd, csi_error_db=error_db)
+            spec = choose(strategy, estimate, compute_s, deadline_s, window_s)
+            sizes = model_bytes(spec)
+            kw = dict(deadline_s=deadline_s, increment_window_s=window_s)
+            expected = expected_tiers(sizes, compute_s=compute_s, rate_estimate_bps=estimate, **kw)
+            actual = arrival_times_s(compute_s, channel.transmit_times_s(sizes, ue, rnd))
+            used = receive([actual], **kw).receptions[0].tiers_used
+            if error_db == 0.0:
+                assert used == expected
+            else:  # a miss is possible, never a count outside [0, tiers]
+                assert 0 <= used <= len(sizes) and 0 <= expected <= len(sizes)
+
+
+def test_adaptive_misses_with_csi_error_on_the_simulated_channel():
+    # 200 UE-rounds, D = 3 s after 1 s of compute: with a 6 dB CSI error some choices miss, with 0 dB none does
+    channel = Channel(ChannelConfig(), num_ues=20, seed=5)
+    misses = {0.0: 0, 6.0: 0}
+    for error_db in misses:
+        for ue in range(20):
+            for rnd in range(10):
+                estimate = channel.estimated_rate_bps(ue, rnd, csi_error_db=error_db)
+                spec = choose("adaptive", estimate, 1.0, 3.0, 1.0)
+                sizes = model_bytes(spec)
+                expected = expected_tiers(sizes, compute_s=1.0, rate_estimate_bps=estimate, deadline_s=3.0,
+                                          increment_window_s=1.0)
+                actual = arrival_times_s(1.0, channel.transmit_times_s(sizes, ue, rnd))
+                used = receive([actual], deadline_s=3.0, increment_window_s=1.0).receptions[0].tiers_used
+                misses[error_db] += used < expected
+    assert misses[0.0] == 0 and misses[6.0] > 0

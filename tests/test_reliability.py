@@ -12,11 +12,14 @@ import pytest
 
 from syft_fl import aggregate
 from syft_fl.config import load_config
-from syft_fl.experiment import StrategyState, build_federation, run_round
+from syft_fl.bs_round import StrategyState, run_round
+from syft_fl.federation import build_federation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import run_tiered  # noqa: E402
+
+pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
 
 TINY = ["num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200", "partition=iid"]
 RESULT_FILES = ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml")
@@ -64,19 +67,19 @@ def run_with_faults(overrides, rounds=2):
     finally:
         fed.transport.close()
     assert aggregate.is_finite(state.global_state)
-    assert all(math.isfinite(r["test_loss"]) for r in rows)
+    assert all(math.isfinite(r.test_loss) for r in rows)
     return rows, fed, state
 
 
 def total(rows, key):
-    return sum(r[key] for r in rows)
+    return sum(getattr(r, key) for r in rows)
 
 
 def test_crash_faults_are_counted_and_survived():
     rows, fed, state = run_with_faults(["faults.ue_crash_prob=1"])
     assert total(rows, "n_crashed") == total(rows, "n_selected") == 6
-    assert all(r["uplink_bytes"] == 0 for r in rows)
-    assert all(r["round_length_s"] == fed.config.deadline_s for r in rows)  # the BS waits for the silent UEs
+    assert all(r.uplink_bytes == 0 for r in rows)
+    assert all(r.round_length_s == fed.config.deadline_s for r in rows)  # the BS waits for the silent UEs
     for key, value in fed.initial_state.items():
         assert state.global_state[key].equal(value), "nobody uploaded: the model stays"
     rows, _, _ = run_with_faults(["faults.ue_crash_prob=0.3"], rounds=4)

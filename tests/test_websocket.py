@@ -17,13 +17,16 @@ import yaml
 from syft.messaging.message import ObjectMessage
 
 from syft_fl.config import load_config, to_dict
-from syft_fl.experiment import StrategyState, build_federation, run_round
+from syft_fl.bs_round import StrategyState, run_round
+from syft_fl.federation import build_federation
 from syft_fl.transport import RoundTask
 from syft_fl.transport import websocket as ws_transport
 from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
 from .helpers import read_csv, run_into
+
+pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=3", "ues_per_round=3", "model=2nn", "train_size=300", "test_size=100",
@@ -139,7 +142,7 @@ def test_a_ue_that_stops_answering_times_out_then_rejoins(transports):
 
     def ue1_status(rnd):
         _, rows = run_round(fed, config.strategies["tiered"], state, rnd)
-        (status,) = {r["status"] for r in rows if r["ue"] == 1}
+        (status,) = {r.status for r in rows if r.ue == 1}
         return "arrived" if status in ARRIVED else status
 
     assert ue1_status(0) == "arrived"
@@ -171,7 +174,7 @@ def test_a_ue_that_stops_answering_times_out_then_rejoins(transports):
     assert re.search("BrokenPipe|ConnectionRe(set|fused)|closed", transport.down[1])  # no timeout wait
     transport.restart(1)
     assert ue1_status(4) == "arrived"
-    assert [r["n_crashed"] for r in state.history] == [0, 1, 0, 1, 0]
+    assert [r.n_crashed for r in state.history] == [0, 1, 0, 1, 0]
 
 
 def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers, transports):
@@ -185,7 +188,7 @@ def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers,
     fed = build_federation(config)
     state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
     row, _ = run_round(fed, config.strategies["tiered"], state, 0)
-    assert row["n_full"] == 2
+    assert row.n_full == 2
     fed.transport.close()
 
     stranger = servers("ue1", config_path, "--set", "seed=7")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from collections import OrderedDict
 
+import pytest
 import syft as sy
 import torch
 from syft.messaging.message import ObjectMessage
@@ -27,6 +28,7 @@ def upload_of(transport, ue, rnd, count):
     return codec.decode_tiers(transport.take_tiers(ue, rnd, count))
 
 
+@pytest.mark.e2e
 def test_worker_and_pointer_training_give_the_same_weights(virtual_transport, tiny_shards):
     g = global_state()
     results = []
@@ -92,6 +94,7 @@ def test_failures_are_reported_not_raised_by_the_upload(virtual_transport, tiny_
 SERIALIZE_IN_A_FRESH_PROCESS = """
 import hashlib, sys
 import numpy as np
+import pytest
 import syft as sy
 from syft.messaging.message import ObjectMessage
 from syft_fl.workers import bytes_to_tensor, get_hook, tier_id
@@ -102,6 +105,7 @@ print(hashlib.sha256(sy.serde.serialize(ObjectMessage(tensor), worker=worker)).h
 """
 
 
+@pytest.mark.e2e
 def test_a_tier_message_is_the_same_bytes_in_every_process():
     # torch.save labels storages by memory address; syft-fl relabels them so metering is reproducible
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

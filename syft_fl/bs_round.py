@@ -1,0 +1,320 @@
+"""The BS's round, in stages over typed records: plan -> dispatch -> receive -> merge and aggregate -> record.
+
+- :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
+  times, its round-start rate, the tier spec it will send (:func:`syft_fl.policy.choose_spec`), its injected
+  faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
+- :func:`dispatch`: one batch call into the transport for every UE that trains (one :class:`RoundTask` each);
+  each UE trains on its syft worker and its send hook uploads its tiers; one :class:`UploadReport` back each.
+- :func:`receive`: the channel turns each tier's metered bytes into air time; :mod:`syft_fl.policy` alone
+  decides which tiers count, how long the round lasts and what each tier cost on the air.
+- :func:`merge_and_aggregate`: the BS merges each UE's accepted tier prefix, rejects what fails its CRC or is
+  not finite, and averages (FedAvg).
+- :func:`record`: the round's :class:`RoundRecord` and one :class:`UplinkRecord` per UE and tier.
+
+:func:`run_round` chains them for one strategy and advances its :class:`StrategyState`.
+"""
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import aggregate, codec, faults, policy
+from .compute import transmit_energy_j
+from .config import Config, StrategyConfig
+from .federation import Federation
+from .records import RoundRecord, UplinkRecord, short_reason
+from .rng import derive_seed
+from .training import evaluate
+from .transport import RoundTask, UploadReport
+
+#: Every status a selected UE can end a round with; ``not_selected`` marks the others in uplinks.csv.
+STATUSES = policy.STATUSES + ("rejected", "crashed")
+
+
+@dataclass
+class StrategyState:
+    """A strategy's progress: the global model, the clock (s), running totals and its rounds so far."""
+
+    name: str
+    global_state: "OrderedDict[str, torch.Tensor]"
+    sim_time_s: float = 0.0
+    uplink_bytes: int = 0
+    downlink_bytes: int = 0
+    energy_j: float = 0.0
+    history: List[RoundRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UEPlan:
+    """What the BS knows and decides about one sampled UE at the broadcast.
+
+    ``compute_s`` [s]: local training time; ``downlink_s`` [s]: receiving the broadcast (0 with
+    ``downlink: ideal``); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
+    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the tier spec it sends; ``faults``: what is
+    injected; ``trains``: whether its base can still make the deadline.
+    """
+
+    ue: int
+    n_samples: int
+    compute_s: float
+    downlink_s: float
+    rate_bps: float
+    spec: str
+    num_tiers: int
+    faults: faults.InjectedFaults
+    trains: bool
+
+    @property
+    def upload_start_s(self) -> float:
+        """When its first tier goes on the air [s since the broadcast]."""
+        return self.downlink_s + self.compute_s
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A UE whose upload reached the channel: its report, each tier's air time [s], the BS's reception, what each
+    tier cost on the air, and whether it delivered fewer tiers than the BS expected from its CSI estimate."""
+
+    report: UploadReport
+    tx_s: Tuple[float, ...]
+    reception: policy.Reception
+    air: Tuple[policy.AirUse, ...]
+    missed: bool
+
+
+@dataclass(frozen=True)
+class Reception:
+    """The BS's view of a round after listening: who was heard, and how long the round lasted [s]."""
+
+    heard: Dict[int, Heard]
+    round_length_s: float
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The outcome of merging: each selected UE's status, the tiers merged per UE, the new global model."""
+
+    statuses: Dict[int, str]
+    reasons: Dict[int, str]
+    tiers_merged: Dict[int, int]
+    corrupt_tiers: int
+    global_state: "OrderedDict[str, torch.Tensor]"
+
+
+def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence[int],
+         broadcast_bytes: int) -> List[UEPlan]:
+    """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast."""
+    cfg = fed.config
+    n_active = len(selected)
+    deadline_s = cfg.deadline_for(strategy)
+    plans = []
+    for ue in selected:
+        n_samples = fed.n_samples(ue)
+        compute_s = fed.compute.train_time_s(ue, n_samples, cfg.local_epochs)
+        downlink_s = 0.0
+        if cfg.downlink == "channel":
+            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
+        rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
+        spec = policy.choose_spec(
+            strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
+            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
+            tier_bytes=fed.predicted_tier_bytes)
+        num_tiers = codec.parse_spec(spec).num_tiers
+        plans.append(UEPlan(
+            ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
+            num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
+            trains=policy.can_send_base(downlink_s + compute_s, rate_bps, deadline_s=deadline_s)))
+    return plans
+
+
+def round_task(cfg: Config, rnd: int, p: UEPlan) -> RoundTask:
+    """What UE ``p.ue`` is told to do in round ``rnd``."""
+    return RoundTask(round=rnd, ue=p.ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
+                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec,
+                     codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
+                     fault=p.faults.training)
+
+
+def dispatch(fed: Federation, rnd: int, plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
+    """Every UE that can make the deadline trains and uploads, in one batch call; its report by UE."""
+    tasks = [round_task(fed.config, rnd, p) for p in plans if p.trains]
+    return {task.ue: report for task, report in zip(tasks, fed.transport.dispatch(tasks))}
+
+
+def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence[UEPlan],
+            reports: Dict[int, UploadReport]) -> Reception:
+    """Air times from the channel, then the reception policy: which tiers count, the round length and what each
+    tier cost on the air."""
+    cfg = fed.config
+    n_active = len(plans)
+    sending = [p for p in plans if p.ue in reports and not reports[p.ue].crash and not reports[p.ue].error]
+    tx, arrivals = {}, {}
+    for p in sending:
+        tx[p.ue] = tuple(fed.channel.transmit_times_s(list(reports[p.ue].tier_bytes), p.ue, rnd, n_active))
+        arrivals[p.ue] = policy.arrival_times_s(p.upload_start_s, tx[p.ue])
+    outcome = policy.receive(
+        [arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_for(strategy),
+        increment_window_s=cfg.increment_window_s, window_start=strategy.window_start,
+        early_close=strategy.early_close, tier_bytes=[reports[p.ue].tier_bytes for p in sending],
+        rate_estimates_bps=[p.rate_bps for p in sending], silent_ues=len(plans) - len(sending))
+    heard = {}
+    for p, reception in zip(sending, outcome.receptions):
+        air = policy.air_use(reception, compute_s=p.upload_start_s, tier_bytes=reports[p.ue].tier_bytes,
+                             tx_times_s=tx[p.ue])
+        expected = policy.expected_tiers(
+            reports[p.ue].tier_bytes, compute_s=p.upload_start_s, rate_estimate_bps=p.rate_bps,
+            deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.increment_window_s,
+            window_start=strategy.window_start)
+        heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air,
+                            missed=reception.tiers_used < expected)
+    return Reception(heard=heard, round_length_s=outcome.round_length_s)
+
+
+def merge_tiers(tiers: Sequence[bytes]) -> Tuple[Optional["OrderedDict[str, torch.Tensor]"], int]:
+    """The BS's merge: decode the longest prefix of ``tiers`` that passes the codec's checks.
+
+    Returns (state, tiers merged); (None, 0) when even the base fails (bad CRC, foreign bytes).
+    """
+    for count in range(len(tiers), 0, -1):
+        try:
+            return codec.decode_tiers(tiers[:count]), count
+        except codec.CodecError:
+            continue
+    return None, 0
+
+
+def _status_before_reception(p: UEPlan, report: Optional[UploadReport]) -> str:
+    if report is None:
+        return "dropped"  # the base could not arrive in time: the UE did not train
+    return "crashed" if report.crash else "rejected"  # crashed, or trained but its update was not finite
+
+
+def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int, UploadReport],
+                        reception: Reception, global_state: "OrderedDict[str, torch.Tensor]") -> Merge:
+    """Merge each UE's accepted tier prefix (as received: corrupted in flight where injected), reject what fails
+    the codec's checks or is not finite, and average the rest (FedAvg, weighted by samples)."""
+    cfg = fed.config
+    statuses: Dict[int, str] = {}
+    reasons: Dict[int, str] = {}
+    tiers_merged: Dict[int, int] = {}
+    uploads, weights, n_corrupt = [], [], 0
+    for p in plans:
+        heard = reception.heard.get(p.ue)
+        if heard is None:
+            report = reports.get(p.ue)
+            statuses[p.ue] = _status_before_reception(p, report)
+            if report is not None:
+                reasons[p.ue] = report.crash or report.error
+            continue
+        count = heard.reception.tiers_used
+        sent = len(heard.report.tier_bytes)
+        if count == 0:
+            statuses[p.ue] = "dropped"
+            fed.transport.discard_tiers(p.ue, rnd, sent)
+            continue
+        tiers = fed.transport.take_tiers(p.ue, rnd, count)
+        fed.transport.discard_tiers(p.ue, rnd, sent)
+        n_corrupt += sum(p.faults.corrupt_tiers[:count])
+        upload, merged = merge_tiers(faults.corrupt_in_flight(tiers, p.faults, cfg.seed, rnd, p.ue))
+        if upload is None or not aggregate.is_finite(upload):
+            statuses[p.ue] = "rejected"
+            reasons[p.ue] = "no tier passed the codec's checks" if upload is None else "non-finite update"
+            continue
+        tiers_merged[p.ue] = merged
+        statuses[p.ue] = "full" if merged == sent else ("base_only" if merged == 1 else "partial")
+        uploads.append(upload)
+        weights.append(p.n_samples)
+    new_state = global_state
+    if uploads:
+        mean = aggregate.weighted_mean(uploads, weights)
+        if cfg.payload == "delta":
+            new_state = aggregate.apply_update(global_state, mean, cfg.server_lr)
+        else:
+            new_state = aggregate.step_towards(global_state, mean, cfg.server_lr)
+    return Merge(statuses=statuses, reasons=reasons, tiers_merged=tiers_merged, corrupt_tiers=n_corrupt,
+                 global_state=new_state)
+
+
+def _not_selected(fed: Federation, name: str, rnd: int, ue: int) -> UplinkRecord:
+    return UplinkRecord(strategy=name, round=rnd, ue=ue, status="not_selected", spec="",
+                        distance_m=fed.channel.distance_m(ue, rnd), snr_db=math.nan, rate_bps=math.nan,
+                        compute_s=math.nan, downlink_s=math.nan, tier=0, bytes=0, tx_s=0.0, arrival_s=math.nan,
+                        accepted=False, energy_j=0.0)
+
+
+def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPlan, report: Optional[UploadReport],
+                   heard: Optional[Heard], status: str, merged: int, reason: str) -> List[UplinkRecord]:
+    """The uplinks.csv rows of one selected UE: one per tier it sent, or one with 0 bytes if it sent nothing.
+    Energy: training (if it trained) plus transmit power x the air time the BS listened to."""
+    cfg = fed.config
+    trained = report is not None and not report.crash
+    compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs) if trained else 0.0
+    common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec,
+                  distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
+                  reason=short_reason(reason))
+    if heard is None:
+        return [UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, 0),
+                             rate_bps=fed.channel.rate_bps(p.ue, rnd, 0, n_active), tier=0,
+                             bytes=0, tx_s=0.0, arrival_s=math.inf, accepted=False, energy_j=compute_j)]
+    rows = []
+    for j, (nbytes, tx_s, arrival_s, air) in enumerate(zip(heard.report.tier_bytes, heard.tx_s,
+                                                           heard.reception.arrivals_s, heard.air)):
+        energy = transmit_energy_j(cfg.channel.tx_power_dbm, air.on_air_s) + (compute_j if j == 0 else 0.0)
+        rows.append(UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, j),
+                                 rate_bps=fed.channel.rate_bps(p.ue, rnd, j, n_active), tier=j, bytes=nbytes,
+                                 tx_s=tx_s, arrival_s=arrival_s, accepted=j < merged, energy_j=energy))
+    return rows
+
+
+def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPlan],
+           reports: Dict[int, UploadReport], reception: Reception, merge: Merge, test: Tuple[float, float],
+           downlink_bytes: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
+    """Advance ``state``'s clock and totals by this round; return its rounds.csv and uplinks.csv records."""
+    by_ue = {p.ue: p for p in plans}
+    uplinks: List[UplinkRecord] = []
+    for ue in range(fed.config.num_ues):
+        if ue not in by_ue:
+            uplinks.append(_not_selected(fed, state.name, rnd, ue))
+            continue
+        uplinks.extend(uplink_records(fed, state.name, rnd, len(plans), by_ue[ue], reports.get(ue),
+                                      reception.heard.get(ue), merge.statuses[ue], merge.tiers_merged.get(ue, 0),
+                                      merge.reasons.get(ue, "")))
+    round_energy = sum(u.energy_j for u in uplinks)
+    round_uplink = sum(a.bytes_charged for h in reception.heard.values() for a in h.air)
+    counts = {s: sum(1 for p in plans if merge.statuses[p.ue] == s) for s in STATUSES}
+    losses = [reports[ue].train_loss for ue in merge.tiers_merged if math.isfinite(reports[ue].train_loss)]
+    state.sim_time_s += reception.round_length_s
+    state.uplink_bytes += round_uplink
+    state.downlink_bytes += downlink_bytes
+    state.energy_j += round_energy
+    test_acc, test_loss = test
+    row = RoundRecord(
+        strategy=state.name, round=rnd, sim_time_s=state.sim_time_s, round_length_s=reception.round_length_s,
+        test_acc=test_acc, test_loss=test_loss, train_loss=float(np.mean(losses)) if losses else math.nan,
+        uplink_bytes=state.uplink_bytes, downlink_bytes=state.downlink_bytes, n_selected=len(plans),
+        n_full=counts["full"], n_partial=counts["partial"], n_base_only=counts["base_only"],
+        n_dropped=counts["dropped"], n_rejected=counts["rejected"], n_crashed=counts["crashed"],
+        n_corrupt_tiers=merge.corrupt_tiers, energy_j=round_energy,
+        n_early_closed=sum(h.reception.early_closed for h in reception.heard.values()),
+        n_missed=sum(h.missed for h in reception.heard.values()))
+    state.history.append(row)
+    return row, uplinks
+
+
+def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
+              rnd: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
+    """One round of one strategy: the stages above, in order; updates ``state``."""
+    selected = fed.selected(rnd)
+    broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
+    downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
+    plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
+    reports = dispatch(fed, rnd, plans)
+    reception = receive(fed, strategy, rnd, plans, reports)
+    merge = merge_and_aggregate(fed, rnd, plans, reports, reception, state.global_state)
+    state.global_state = merge.global_state
+    fed.test_model.load_state_dict(state.global_state)
+    test = evaluate(fed.test_model, fed.x_test, fed.y_test)
+    return record(fed, state, rnd, plans, reports, reception, merge, test, downlink_bytes)

@@ -1,0 +1,123 @@
+"""Error feedback: a UE keeps what the BS did not merge and adds it to its next update.
+
+A UE that uploads ``target = update + residual`` as tiers learns, in its next task, how many of
+those tiers the BS merged (``merged_tiers``: 0 if it was dropped or rejected). What the BS merged
+is ``delivered = decode_tiers(tiers[:merged_tiers])`` (zeros for 0), and the UE carries the rest,
+``residual = target - delivered``, into its next upload. For ``tiered`` the residual is the
+increments the BS did not merge plus the quantization error of the whole spec:
+``(target - decode(all tiers)) + (decode(all tiers) - delivered)``; for ``fixed`` it is the
+quantization error (everything, if the upload was dropped).
+
+The UE worker's calls, per dispatched task (pure torch, no syft; the worker keeps one
+``Pending`` per UE between its participations)::
+
+    target = carry(update, pending, task.merged_tiers)    # update + last upload's residual
+    tiers = codec.encode_tiers(target, spec, seed=...)
+    pending = Pending(target=target, tiers=tuple(tiers))
+
+Arithmetic. Float entries only (integer and bool tensors travel whole in the base tier and carry
+nothing). The target keeps the update's dtype (float32 for our models: what the codec quantizes);
+the residual is float64, ``target - delivered`` computed from the two float values. That
+subtraction, hence the conservation ``delivered + residual == target``, is exact (bit for bit)
+whenever the binary exponents of an element's target and delivered value differ by at most 29 --
+always when the target is 0, and for every element whose value is within a factor 2**29 of its
+reconstruction. Otherwise the residual is the float64 rounding of the difference (error at most
+``2**-53 * |delivered|``); ``Settlement.inexact_elements`` counts such elements. Adding the
+residual to the next update (``carry``) rounds to the update's dtype like any float update.
+A non-finite update never leaves the UE (the codec refuses it): the worker then keeps its pending
+upload unchanged.
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from syft_fl import codec
+
+State = "OrderedDict[str, torch.Tensor]"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a UE keeps after an upload until it learns how many tiers the BS merged: the
+    ``target`` it encoded (update + residual) and the encoded ``tiers`` (base first)."""
+
+    target: "OrderedDict[str, torch.Tensor]"
+    tiers: Tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """An upload split into what the BS merged (``delivered``, the decoded merged prefix, zeros if
+    none, one entry per float tensor) and what the UE keeps (``residual``, float64, same keys);
+    ``inexact_elements``: elements where ``delivered + residual != target`` (module docstring)."""
+
+    delivered: "OrderedDict[str, torch.Tensor]"
+    residual: "OrderedDict[str, torch.Tensor]"
+    inexact_elements: int
+
+
+def _floats(state: Mapping[str, torch.Tensor]) -> Sequence[str]:
+    return [k for k, v in state.items() if v.is_floating_point()]
+
+
+def settle(pending: Pending, merged_tiers: int) -> Settlement:
+    """Split ``pending.target`` into what the BS merged and the residual the UE keeps.
+
+    ``merged_tiers``: the number of ``pending.tiers`` the BS merged, in ``[0, len(tiers)]``.
+    Raises ValueError for a count out of range or tiers that do not decode (not this target's).
+    """
+    n = len(pending.tiers)
+    if isinstance(merged_tiers, bool) or not isinstance(merged_tiers, int) or not 0 <= merged_tiers <= n:
+        raise ValueError("merged_tiers must be an int in [0, {}], got {!r}".format(n, merged_tiers))
+    keys = _floats(pending.target)
+    if merged_tiers:
+        try:
+            decoded = codec.decode_tiers(list(pending.tiers[:merged_tiers]))
+        except codec.CodecError as err:
+            raise ValueError("pending tiers do not decode: {}".format(err)) from None
+    else:
+        decoded = OrderedDict((k, torch.zeros_like(pending.target[k])) for k in keys)
+    delivered, residual, inexact = OrderedDict(), OrderedDict(), 0
+    for k in keys:
+        target = pending.target[k]
+        if k not in decoded or decoded[k].shape != target.shape:
+            raise ValueError("pending tiers do not match the target at entry {!r}".format(k))
+        d = decoded[k].to(torch.float64)
+        r = target.to(torch.float64) - d
+        inexact += int((d + r != target.to(torch.float64)).sum())
+        delivered[k] = decoded[k]
+        residual[k] = r
+    return Settlement(delivered=delivered, residual=residual, inexact_elements=inexact)
+
+
+def compensate(
+    update: Mapping[str, torch.Tensor], residual: Optional[Mapping[str, torch.Tensor]]
+) -> "OrderedDict[str, torch.Tensor]":
+    """``update + residual`` per float entry, rounded to the update's dtype; other entries as they
+    are. ``residual`` None (nothing kept yet) gives the update itself."""
+    if residual is None:
+        return OrderedDict(update)
+    out = OrderedDict()
+    for k, u in update.items():
+        if not u.is_floating_point():
+            out[k] = u
+            continue
+        r = residual.get(k)
+        if r is None or r.shape != u.shape:
+            raise ValueError("residual does not match the update at entry {!r}".format(k))
+        out[k] = (u.to(torch.float64) + r).to(u.dtype)
+    return out
+
+
+def carry(
+    update: Mapping[str, torch.Tensor], pending: Optional[Pending], merged_tiers: Optional[int]
+) -> "OrderedDict[str, torch.Tensor]":
+    """The UE's target this round: ``update`` plus the residual of its last upload ``pending``,
+    of which the BS merged ``merged_tiers`` tiers (None only when there is no pending upload)."""
+    if pending is None:
+        return OrderedDict(update)
+    if merged_tiers is None:
+        raise ValueError("merged_tiers is needed to settle the pending upload")
+    return compensate(update, settle(pending, merged_tiers).residual)
