@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""A study: every strategy over a grid of config points x seeds, in parallel on Ray, answered with 95 % CIs.
+
+Usage: python experiments/run_study.py [--config FILE] [--set key=value ...] [--strategies a,b]
+                                       [--sweep key=v1,v2 ...] [--seeds 0-9] [--out DIR] [--workers N]
+       python experiments/run_study.py --resume DIR [--workers N]
+Each (point, seed) is an ordinary run_tiered.py run in DIR/point-<k>/seed-<s>/; DIR gets study.csv,
+study_summary.csv, study_pairs.csv, study.md and plots. A bad argument prints one line and exits 2, writing nothing.
+"""
+import argparse
+import os
+import shlex
+import sys
+import time
+from typing import List, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from syft_fl.config import ConfigError  # noqa: E402
+from syft_fl.study import (StudyError, build_study, config_ray_address, create_study_dir, load_study,  # noqa: E402
+                           run_study)
+
+PROG = "run_study.py"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0],
+                     epilog="Config keys: see python experiments/run_tiered.py --help. A --config file may carry a "
+                            "study: block (sweep: {key: [values]}, seeds, sustain_rounds, time_step_s, reference, "
+                            "heatmap); flags win over it.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config, optionally with a study: block (default: the default config)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one key; repeatable")
+    parser.add_argument("--strategies", help="comma-separated names of configured strategies to run, in order")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                        help="a swept key (dotted, as for --set) and its values; repeatable: the grid is their "
+                             "product. Values with commas as a YAML list: KEY=[a, b]")
+    parser.add_argument("--seeds", help="seeds, e.g. 0-9 or 0,3,5 (default: the config's seed)")
+    parser.add_argument("--sustain-rounds", type=int, help="rounds the accuracy must stay >= target (default 3)")
+    parser.add_argument("--time-step-s", type=float, help="simulated-time checkpoints for accuracy, s (default 50)")
+    parser.add_argument("--reference", help="strategy the others are compared with, paired (default: the first)")
+    parser.add_argument("--heatmap", metavar="B/A", help="2-D sweep: heatmap of the time-to-target ratio B / A")
+    parser.add_argument("--out", help="output folder (default: results/study-<timestamp>)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the interrupted study in DIR (its study.json)")
+    parser.add_argument("--workers", type=int,
+                        help="parallel Ray tasks (default: the CPUs Ray sees); 0: one run after another in this "
+                             "process, without Ray")
+    parser.add_argument("--ray-address", help="run on this Ray cluster (auto | ray://host:port; default: the config's "
+                                              "ray.address if it has one); DIR must be on a file system every node "
+                                              "shares")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    return parser
+
+
+def fail(message: str) -> int:
+    """Print one error line and return the exit code for bad input (2)."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.workers is not None and args.workers < 0:
+        return fail(f"--workers {args.workers} must be >= 0")
+    if args.ray_address is not None and not args.ray_address.strip():
+        return fail("--ray-address '' is empty (auto or ray://host:port)")
+    if args.resume:
+        given = [flag for flag, value in (
+            ("--config", args.config), ("--set", args.set), ("--strategies", args.strategies),
+            ("--sweep", args.sweep), ("--seeds", args.seeds), ("--sustain-rounds", args.sustain_rounds),
+            ("--time-step-s", args.time_step_s), ("--reference", args.reference), ("--heatmap", args.heatmap),
+            ("--out", args.out)) if value]
+        if given:
+            return fail(f"--resume {args.resume!r} takes its study from the folder; drop {given[0]}")
+    strategies = None if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    try:
+        if args.resume:
+            study = load_study(args.resume)
+        else:
+            command = " ".join(["python experiments/run_study.py"] + [shlex.quote(a) for a in argv])
+            study = build_study(config_path=args.config, overrides=args.set, strategies=strategies,
+                                sweeps=args.sweep, seeds=args.seeds, sustain_rounds=args.sustain_rounds,
+                                time_step_s=args.time_step_s, reference=args.reference, heatmap=args.heatmap,
+                                command=command)
+    except (StudyError, ConfigError) as err:
+        return fail(str(err))
+    out_dir = args.resume or args.out or os.path.join("results", time.strftime("study-%Y%m%d-%H%M%S"))
+    if not args.resume:
+        try:
+            create_study_dir(study, out_dir)
+        except (FileExistsError, OSError) as err:
+            return fail(str(err))
+    from syft_fl.study import RunFailed
+    from syft_fl.study_report import record_timing, write_report
+
+    print(f"{PROG}: {len(study.points)} point(s) x {len(study.seeds)} seed(s) = {len(study.runs)} runs "
+          f"of {', '.join(study.strategies)} -> {out_dir}", file=sys.stderr)
+    try:
+        record = run_study(study, out_dir, workers=args.workers,
+                           address=args.ray_address or config_ray_address(study.runs[0].config),
+                           progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; finished rounds are in {out_dir} (continue with --resume {out_dir})",
+              file=sys.stderr)
+        return 130
+    except RunFailed as err:
+        for run_dir, message in err.failures:
+            print(f"{PROG}: run {run_dir} failed: {message}", file=sys.stderr)
+        print(f"{PROG}: fix and continue with --resume {out_dir}", file=sys.stderr)
+        return 1
+    timing = record_timing(out_dir, record)
+    paths = write_report(study, out_dir, timing, plots=not args.no_plots)
+    with open(paths[3]) as fh:
+        print(fh.read())
+    print(f"results: {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

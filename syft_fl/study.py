@@ -1,0 +1,550 @@
+"""Studies: a grid of config points x seeds, each an ordinary run in its own folder, run in parallel on Ray.
+
+A study is built once (:func:`build_study`: every point's config is loaded and validated before anything is
+written) and laid out on disk as::
+
+    OUT/study.json                      the study: command, sweeps, seeds, strategies, points (what --resume reads)
+    OUT/point-<k>/point.yaml            the point's sweep values, e.g. {deadline_s: 8.0, increment_window_s: 2.0}
+    OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, checkpoint.pt)
+
+:func:`run_study` executes the runs that are not finished: a run whose ``summary.json`` is complete is skipped, one
+with a checkpoint is resumed (``experiment.run(..., resume=True)``), the others start over. With ``workers`` >= 1
+(or a Ray ``address``) every run is one Ray task with one torch thread; with ``workers`` = 0 and no address the
+runs execute one after the other in this process (no Ray: for tests and debugging). Ray is imported only when
+used, so ``import syft_fl`` stays fast. Ctrl-C cancels the tasks in flight, shuts Ray down and re-raises; the
+finished rounds stay on disk.
+
+On a cluster (``address="auto"`` or ``"ray://host:port"``) the workers write into ``OUT`` directly: it must be a
+folder every node sees at the same path (a shared file system), and the nodes need the same Python environment;
+the ``syft_fl`` package itself is shipped with the job (``runtime_env`` ``py_modules``).
+
+Then :func:`syft_fl.study_report.write_report` turns the run folders into ``study.csv``, ``study_summary.csv``,
+``study_pairs.csv``, ``study.md`` and the plots.
+"""
+import contextlib
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from .config import Config, ConfigError, load_config, parse_override, to_dict
+
+STUDY_FILE = "study.json"
+POINT_FILE = "point.yaml"
+STUDY_FORMAT = 1
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(PACKAGE_DIR)
+RESERVED = ("seed", "point", "strategy", "metric", "a", "b", "stat")  # study.csv's own columns
+
+
+class StudyError(ValueError):
+    """A bad study argument (sweep, seeds, study block); the message is one line naming the value."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One swept config key (dotted, as for ``--set``) and its values, in order."""
+
+    key: str
+    values: Tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the grid: its index and its sweep values as (key, value) pairs."""
+
+    index: int
+    values: Tuple[Tuple[str, Any], ...]
+
+    @property
+    def name(self) -> str:
+        return f"point-{self.index}"
+
+    @property
+    def overrides(self) -> List[str]:
+        """The point as ``--set`` overrides (values as JSON, which YAML reads back exactly)."""
+        return [f"{k}={json.dumps(v)}" for k, v in self.values]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.values) or "base config"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (point, seed) run: its folder (relative to the study folder) and its resolved config."""
+
+    point: int
+    seed: int
+    rel_dir: str
+    config: Config
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study: the grid, the seeds, the runs and the analysis settings.
+
+    ``sustain_rounds``: rounds the accuracy must stay >= target for the robust time to target;
+    ``time_step_s``: spacing of the simulated-time checkpoints (s) at which accuracy is compared;
+    ``reference``: the strategy every other one is compared with (paired differences, b - reference);
+    ``heatmap``: (a, b) for the heatmap of the paired time-to-target ratio b / a over a 2-D sweep, or None.
+    """
+
+    command: str
+    sweeps: Tuple[Sweep, ...]
+    seeds: Tuple[int, ...]
+    strategies: Tuple[str, ...]
+    points: Tuple[Point, ...]
+    runs: Tuple[RunSpec, ...]
+    sustain_rounds: int = 3
+    time_step_s: float = 50.0
+    reference: str = ""
+    heatmap: Optional[Tuple[str, str]] = None
+
+    @property
+    def target_accuracy(self) -> float:
+        return self.runs[0].config.target_accuracy
+
+
+def parse_seeds(text: Any) -> Tuple[int, ...]:
+    """``"0-9"``, ``"0,3,5"``, ``"0-3,7"`` or a list of ints -> sorted distinct seeds (ints >= 0)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    if isinstance(text, (list, tuple)):
+        text = ",".join(str(s) for s in text)
+    if not isinstance(text, str) or not text.strip():
+        raise StudyError(f"--seeds {text!r} is not a list like 0-9 or 0,3,5")
+    seeds = set()
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if dash else (int(part), int(part))
+        except ValueError:
+            raise StudyError(f"--seeds {text!r}: {part!r} is not a seed or a range a-b") from None
+        if first < 0 or last < first:
+            raise StudyError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
+        seeds.update(range(first, last + 1))
+    return tuple(sorted(seeds))
+
+
+def parse_sweep(text: str) -> Sweep:
+    """``"deadline_s=6,8,10"`` -> Sweep; values are read as YAML. A value containing commas (a tier spec) is given
+    as a YAML list: ``"strategies.tiered.spec=['uniform:2+2+4,block=256', 'uniform:4+4,block=256']"``."""
+    if "=" not in text:
+        raise StudyError(f"--sweep {text!r} is not key=v1,v2,...")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key or not all(key.split(".")):
+        raise StudyError(f"--sweep {text!r} has an empty key")
+    if raw.strip().startswith("["):
+        _, values = parse_override(f"{key}={raw}")
+        if not isinstance(values, list):
+            raise StudyError(f"--sweep {text!r}: {raw!r} is not a YAML list")
+    else:
+        values = [parse_override(f"{key}={v}")[1] for v in raw.split(",")]
+    return make_sweep(key, values)
+
+
+def make_sweep(key: str, values: Sequence[Any]) -> Sweep:
+    """A sweep of ``key`` over ``values`` (at least one, no repeats, each a YAML scalar)."""
+    values = list(values)
+    if not values or any(v == "" or v is None for v in values):
+        raise StudyError(f"--sweep {key}={values!r} needs one or more non-empty values")
+    if any(isinstance(v, (dict, list)) for v in values):
+        raise StudyError(f"--sweep {key}={values!r}: values must be scalars")
+    if len({json.dumps(v) for v in values}) != len(values):
+        raise StudyError(f"--sweep {key}={values!r} repeats a value")
+    return Sweep(key=key, values=tuple(values))
+
+
+def grid(sweeps: Sequence[Sweep]) -> Tuple[Point, ...]:
+    """Every combination of the sweep values, the last sweep varying fastest (one point for no sweep)."""
+    keys = [s.key for s in sweeps]
+    reserved = [k for k in keys if k in RESERVED]
+    if reserved:
+        raise StudyError(f"--sweep {reserved[0]}=...: {reserved[0]!r} is not a sweepable key (seeds: --seeds)")
+    if len(set(keys)) != len(keys):
+        raise StudyError(f"--sweep {keys!r} sweeps a key twice")
+    combos = itertools.product(*(s.values for s in sweeps))
+    return tuple(Point(index=i, values=tuple(zip(keys, combo))) for i, combo in enumerate(combos))
+
+
+def _flatten(raw: Mapping[str, Any]) -> List[str]:
+    """A config mapping as ``--set`` overrides (each top-level key's value as JSON; sections given whole are filled
+    with their defaults by ``load_config``, as for a config file)."""
+    return [f"{k}={json.dumps(v)}" for k, v in raw.items()]
+
+
+def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
+    """A YAML config with an optional ``study:`` block -> (the block, the rest of the file as ``--set`` overrides).
+
+    The block may hold ``sweep`` (key -> list of values), ``seeds``, ``sustain_rounds``, ``time_step_s``,
+    ``reference`` and ``heatmap`` (``"tiered/fixed"``); command-line flags win over it.
+    """
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as err:
+        raise StudyError(f"--config {path!r}: {err.strerror}") from None
+    except yaml.YAMLError:
+        raise StudyError(f"--config {path!r}: not valid YAML") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise StudyError(f"--config {path!r}: top level is not a mapping of keys")
+    block = raw.pop("study", None) or {}
+    if not isinstance(block, dict):
+        raise StudyError(f"study={block!r} in {path!r} is not a mapping")
+    known = {"sweep", "seeds", "sustain_rounds", "time_step_s", "reference", "heatmap"}
+    unknown = sorted(set(block) - known)
+    if unknown:
+        raise StudyError(f"unknown key study.{unknown[0]} in {path!r} (known: {', '.join(sorted(known))})")
+    return block, _flatten(raw)
+
+
+def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] = (),
+                strategies: Optional[Sequence[str]] = None, sweeps: Sequence[str] = (), seeds: Any = None,
+                sustain_rounds: Optional[int] = None, time_step_s: Optional[float] = None,
+                reference: Optional[str] = None, heatmap: Optional[str] = None, command: str = "") -> Study:
+    """Parse and validate a whole study (every point's config is loaded); raises StudyError or ConfigError.
+
+    ``config_path`` may carry a ``study:`` block (see :func:`read_study_file`); explicit arguments win over it:
+    ``sweeps`` replace its sweeps as a whole, ``seeds`` its seeds. Default seeds: the config's own seed.
+    """
+    block: Dict[str, Any] = {}
+    base: List[str] = []
+    if config_path is not None:
+        block, base = read_study_file(config_path)
+    if sweeps:
+        parsed = [parse_sweep(s) for s in sweeps]
+    else:
+        table = block.get("sweep") or {}
+        if not isinstance(table, dict):
+            raise StudyError(f"study.sweep={table!r} is not a mapping of key -> list of values")
+        parsed = [make_sweep(k, v if isinstance(v, list) else [v]) for k, v in table.items()]
+    points = grid(parsed)
+    base_config = load_config(None, base + list(overrides), strategies=strategies)
+    seed_list = parse_seeds(seeds if seeds is not None else block.get("seeds", base_config.seed))
+    names = tuple(base_config.strategies)
+
+    sustain = _int_setting("sustain_rounds", sustain_rounds, block, 3, minimum=1)
+    step = _float_setting("time_step_s", time_step_s, block, 50.0)
+    ref = reference if reference is not None else block.get("reference", names[0])
+    if ref not in names:
+        raise StudyError(f"--reference {ref!r} is not one of the strategies ({', '.join(names)})")
+    pair = heatmap if heatmap is not None else block.get("heatmap")
+    heat = _heatmap_pair(pair, names, len(parsed)) if pair else None
+
+    runs = []
+    for point in points:
+        config = _point_config(base + list(overrides) + point.overrides, strategies, point)
+        for seed in seed_list:
+            runs.append(RunSpec(point=point.index, seed=seed, rel_dir=os.path.join(point.name, f"seed-{seed}"),
+                                config=_with_seed(config, seed)))
+    return Study(command=command, sweeps=tuple(parsed), seeds=seed_list, strategies=names, points=points,
+                 runs=tuple(runs), sustain_rounds=sustain, time_step_s=step, reference=ref, heatmap=heat)
+
+
+def _point_config(overrides: List[str], strategies: Optional[Sequence[str]], point: Point) -> Config:
+    try:
+        return load_config(None, overrides, strategies=strategies)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (sweep point {point.label})" if point.values else str(err)) from None
+
+
+def _with_seed(config: Config, seed: int) -> Config:
+    import dataclasses
+
+    return dataclasses.replace(config, seed=seed)
+
+
+def _int_setting(name: str, given: Optional[int], block: Mapping[str, Any], default: int, minimum: int) -> int:
+    value = given if given is not None else block.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be an integer >= {minimum}")
+    return value
+
+
+def _float_setting(name: str, given: Optional[float], block: Mapping[str, Any], default: float) -> float:
+    value = given if given is not None else block.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be a number > 0")
+    return float(value)
+
+
+def _heatmap_pair(text: Any, names: Sequence[str], n_sweeps: int) -> Tuple[str, str]:
+    parts = str(text).split("/")
+    if len(parts) != 2 or any(p not in names for p in parts) or parts[0] == parts[1]:
+        raise StudyError(f"--heatmap {text!r} is not B/A with two different strategies of {', '.join(names)}")
+    if n_sweeps != 2:
+        raise StudyError(f"--heatmap {text!r} needs exactly two --sweep keys (got {n_sweeps})")
+    return parts[1], parts[0]  # (a, b): the ratio shown is b / a, i.e. "tiered/fixed" = tiered over fixed
+
+
+# --- on disk ---------------------------------------------------------------------------------------------------
+
+
+def study_to_dict(study: Study) -> Dict[str, Any]:
+    """study.json's content: everything needed to resume (each run's config is its folder's config.yaml)."""
+    return {
+        "format": STUDY_FORMAT,
+        "command": study.command,
+        "sweeps": [{"key": s.key, "values": list(s.values)} for s in study.sweeps],
+        "seeds": list(study.seeds),
+        "strategies": list(study.strategies),
+        "points": [{"name": p.name, "values": dict(p.values)} for p in study.points],
+        "runs": [{"point": r.point, "seed": r.seed, "dir": r.rel_dir} for r in study.runs],
+        "sustain_rounds": study.sustain_rounds,
+        "time_step_s": study.time_step_s,
+        "reference": study.reference,
+        "heatmap": None if study.heatmap is None else f"{study.heatmap[1]}/{study.heatmap[0]}",
+    }
+
+
+def create_study_dir(study: Study, out_dir: str) -> None:
+    """Write study.json, each point's point.yaml and each run's config.yaml (``out_dir`` must be empty or new)."""
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(f"--out {out_dir!r} is not empty (continue a study there with --resume {out_dir})")
+    os.makedirs(out_dir, exist_ok=True)
+    for point in study.points:
+        os.makedirs(os.path.join(out_dir, point.name), exist_ok=True)
+        with open(os.path.join(out_dir, point.name, POINT_FILE), "w") as fh:
+            yaml.safe_dump(dict(point.values), fh, sort_keys=False)
+    for run in study.runs:
+        run_dir = os.path.join(out_dir, run.rel_dir)
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
+            yaml.safe_dump(to_dict(run.config), fh, sort_keys=False)
+    with open(os.path.join(out_dir, STUDY_FILE), "w") as fh:
+        json.dump(study_to_dict(study), fh, indent=2)
+        fh.write("\n")
+
+
+def load_study(out_dir: str) -> Study:
+    """The study of ``out_dir`` (study.json + every run's config.yaml), for ``--resume``."""
+    path = os.path.join(out_dir, STUDY_FILE)
+    try:
+        with open(path) as fh:
+            raw = json.load(fh)
+    except OSError:
+        raise StudyError(f"--resume {out_dir!r} has no {STUDY_FILE} (not a run_study.py folder)") from None
+    except ValueError:
+        raise StudyError(f"--resume {out_dir!r}: {STUDY_FILE} is not valid JSON") from None
+    if raw.get("format") != STUDY_FORMAT:
+        raise StudyError(f"--resume {out_dir!r}: {STUDY_FILE} format {raw.get('format')!r} is not {STUDY_FORMAT}")
+    sweeps = tuple(Sweep(key=s["key"], values=tuple(s["values"])) for s in raw["sweeps"])
+    points = grid(sweeps)
+    runs = []
+    for r in raw["runs"]:
+        config = load_config(os.path.join(out_dir, r["dir"], "config.yaml"))
+        runs.append(RunSpec(point=r["point"], seed=r["seed"], rel_dir=r["dir"], config=config))
+    heat = raw["heatmap"]
+    return Study(command=raw["command"], sweeps=sweeps, seeds=tuple(raw["seeds"]),
+                 strategies=tuple(raw["strategies"]), points=points, runs=tuple(runs),
+                 sustain_rounds=raw["sustain_rounds"], time_step_s=raw["time_step_s"], reference=raw["reference"],
+                 heatmap=None if heat is None else tuple(reversed(heat.split("/"))))
+
+
+def run_finished(run_dir: str, config: Config) -> bool:
+    """True when ``run_dir`` holds a complete summary.json: every strategy of ``config`` with all its rounds."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    done = summary.get("strategies", {})
+    return list(done) == list(config.strategies) and all(s.get("rounds") == config.rounds for s in done.values())
+
+
+def rounds_done(run_dir: str) -> int:
+    """Rows in ``run_dir``'s rounds.csv (rounds finished, over all strategies; 0 when there is none)."""
+    try:
+        with open(os.path.join(run_dir, "rounds.csv"), "rb") as fh:
+            return max(0, fh.read().count(b"\n") - 1)
+    except OSError:
+        return 0
+
+
+# --- execution -------------------------------------------------------------------------------------------------
+
+
+def execute_run(config: Config, run_dir: str) -> str:
+    """One run, in whatever process: fresh, or resumed from its checkpoint; one torch thread. Returns ``run_dir``."""
+    import torch
+
+    from . import checkpoint
+    from .experiment import run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        resume = os.path.exists(os.path.join(run_dir, checkpoint.NAME))
+        run(config, run_dir, progress=False, plots=False, resume=resume)
+    finally:
+        torch.set_num_threads(threads)
+    return run_dir
+
+
+class _Progress:
+    """A tqdm bar over the study's rounds (all runs x strategies x rounds), polled from the run folders."""
+
+    def __init__(self, runs: Sequence[Tuple[str, int]], enabled: bool, interval_s: float = 0.5) -> None:
+        self._runs = runs
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._bar = None
+        self._thread = None
+        if enabled:
+            from tqdm import tqdm
+
+            total = sum(n for _, n in runs)
+            self._bar = tqdm(total=total, initial=self._count(), desc="study", unit="round", dynamic_ncols=True)
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+
+    def _count(self) -> int:
+        return sum(min(rounds_done(d), n) for d, n in self._runs)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.refresh()
+
+    def refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self._count()
+            self._bar.refresh()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._bar is not None:
+            self.refresh()
+            self._bar.close()
+
+
+class RunFailed(RuntimeError):
+    """Runs that raised: (run folder, error text) pairs; the other runs finished."""
+
+    def __init__(self, failures: List[Tuple[str, str]]) -> None:
+        self.failures = failures
+        first = failures[0]
+        super().__init__(f"{len(failures)} run(s) failed; first {first[0]}: {first[1]}")
+
+
+def pending_runs(study: Study, out_dir: str) -> List[RunSpec]:
+    """The runs of ``study`` whose folder has no complete summary.json, in study order."""
+    return [r for r in study.runs if not run_finished(os.path.join(out_dir, r.rel_dir), r.config)]
+
+
+def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, address: Optional[str] = None,
+              progress: bool = True, on_run_done: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Execute the unfinished runs of the study laid out in ``out_dir`` (see the module docstring).
+
+    ``workers``: parallel Ray tasks (None: the CPUs Ray sees); 0 without ``address``: in this process, no Ray.
+    ``address``: a Ray cluster (``auto``, ``ray://host:port``) instead of a local Ray started for the study.
+    ``on_run_done(run_dir)`` is called in this process after each run finishes. Returns the execution record
+    (runs skipped / executed, workers, wall seconds). Raises :class:`RunFailed` after all runs, if any raised.
+    """
+    started = time.perf_counter()
+    todo = pending_runs(study, out_dir)
+    sizes = [(os.path.join(out_dir, r.rel_dir), r.config.rounds * len(r.config.strategies)) for r in study.runs]
+    bar = _Progress(sizes, progress)
+    failures: List[Tuple[str, str]] = []
+    use_ray = address is not None or workers != 0
+    try:
+        if use_ray:
+            used = _run_on_ray(todo, out_dir, workers, address, failures, on_run_done)
+        else:
+            used = 1
+            for spec in todo:
+                run_dir = os.path.join(out_dir, spec.rel_dir)
+                try:
+                    execute_run(spec.config, run_dir)
+                except Exception as err:  # a failing run is data; the others go on
+                    failures.append((spec.rel_dir, f"{type(err).__name__}: {err}"))
+                    continue
+                if on_run_done is not None:
+                    on_run_done(run_dir)
+    finally:
+        bar.close()
+    if failures:
+        raise RunFailed(failures)
+    return {"runs": len(study.runs), "executed": len(todo), "skipped": len(study.runs) - len(todo),
+            "workers": used, "ray": use_ray, "address": address, "wall_s": time.perf_counter() - started}
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block starts child processes (they keep it ignored), restored after.
+
+    A terminal's Ctrl-C goes to the whole foreground process group; a local Ray's GCS and raylet killed by it
+    leave the driver nothing to shut down cleanly (Ray 2.7 then aborts at exit). With SIGINT ignored in them, the
+    driver alone gets KeyboardInterrupt, cancels the tasks (force: their workers are killed) and shuts Ray down.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def config_ray_address(config: Config) -> Optional[str]:
+    """The config's ``ray.address`` (the Ray transport's cluster), when the config has that key and sets it."""
+    address = getattr(getattr(config, "ray", None), "address", None)
+    return address or None
+
+
+def _ray_init(workers: Optional[int], address: Optional[str]) -> int:
+    """Start (or join) Ray for the study; returns how many tasks to keep in flight."""
+    import ray
+
+    if address is None:
+        env = {"env_vars": {"PYTHONPATH": ROOT}}  # the workers import syft_fl from this checkout
+        with _sigint_ignored():  # Ray's daemons inherit it: Ctrl-C in a terminal reaches only this process
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env=env, object_store_memory=100 * 1024 * 1024)
+    else:
+        ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [PACKAGE_DIR]})
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(workers or cpus, cpus) if address is None else (workers or cpus))
+
+
+def _run_on_ray(todo: Sequence[RunSpec], out_dir: str, workers: Optional[int], address: Optional[str],
+                failures: List[Tuple[str, str]], on_run_done: Optional[Callable[[str], None]]) -> int:
+    """Run ``todo`` as Ray tasks, at most the workers in flight; cancel and shut Ray down on any exit."""
+    import ray
+
+    in_flight = _ray_init(workers, address)
+    remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+    queue = list(todo)
+    running: Dict[Any, RunSpec] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < in_flight:
+                spec = queue.pop(0)
+                running[remote.remote(spec.config, os.path.abspath(os.path.join(out_dir, spec.rel_dir)))] = spec
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for ref in ready:
+                spec = running.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as err:  # RayTaskError wraps the run's exception
+                    failures.append((spec.rel_dir, str(err).strip().splitlines()[-1]))
+                    continue
+                if on_run_done is not None:
+                    on_run_done(os.path.join(out_dir, spec.rel_dir))
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        ray.shutdown()
+    return in_flight

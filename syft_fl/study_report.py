@@ -1,0 +1,343 @@
+"""A finished study's answer: per-run metrics, per-point summaries with CIs, paired comparisons, markdown, plots.
+
+Everything is computed from each run's ``rounds.csv`` (never from wall-clock time), so a study interrupted and
+resumed writes the same ``study.csv``, ``study_summary.csv`` and ``study_pairs.csv`` as an uninterrupted one.
+
+Per run and strategy (``study.csv``, :data:`RUN_COLUMNS` + one ``acc_at_<t>s`` column per time checkpoint):
+
+- first crossing: the first round whose test accuracy is >= target: its round (the first is 1), cumulative
+  simulated time (s) and uplink bytes; ``inf`` when the run never got there (censored at its horizon);
+- sustained crossing: the first round from which accuracy stays >= target for ``sustain_rounds`` rounds (robust to
+  the ~1 pp test noise of 1,000 digits); a crossing in the last ``sustain_rounds - 1`` rounds is not confirmed;
+- final and best accuracy, horizon (s), total uplink bytes;
+- accuracy at simulated times ``time_step_s``, ``2 time_step_s``, ... up to the shortest horizon of the study
+  (every run covers every checkpoint): the accuracy of the last round finished by then.
+
+Per point, strategy and metric (``study_summary.csv``): the mean and 95 % CI over seeds (``t``, or ``bootstrap``
+for a skewed sample of >= 8 seeds; the ``ci_method`` column says which), and for the censored metrics (time and
+bytes to target) the seeds that reached (``n_used`` of ``n_seeds``), the mean and CI over those only, and the
+median with unreached seeds at +inf (:mod:`syft_fl.stats`).
+
+Per point and pair (``study_pairs.csv``): b - a on the same seeds (paired t CI) and, for times and bytes to
+target, the geometric-mean ratio b / a (t CI of the log ratios), over the seeds where both reached the target.
+"""
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import stats
+from .rng import generator
+from .study import Study
+
+RUN_COLUMNS = [
+    "point", "seed", "strategy", "n_rounds", "horizon_s", "final_acc", "best_acc", "reached", "rounds_to_target",
+    "time_to_target_s", "bytes_to_target", "sustained", "sustained_rounds_to_target", "sustained_time_s",
+    "sustained_bytes", "total_uplink_bytes",
+]
+PLAIN_METRICS = ("final_acc", "best_acc")
+CENSORED_METRICS = ("time_to_target_s", "bytes_to_target", "sustained_time_s", "sustained_bytes")
+RATIO_METRICS = ("time_to_target_s", "sustained_time_s", "bytes_to_target")
+SUMMARY_COLUMNS = ["point", "strategy", "metric", "n_seeds", "n_used", "mean", "ci_low", "ci_high", "ci_method",
+                   "median"]
+PAIR_COLUMNS = ["point", "a", "b", "metric", "stat", "n_pairs", "estimate", "ci_low", "ci_high", "ci_method",
+                "excludes_null"]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One strategy's rounds in one run: cumulative simulated time (s), test accuracy, cumulative uplink bytes."""
+
+    sim_time_s: np.ndarray
+    test_acc: np.ndarray
+    uplink_bytes: np.ndarray
+
+
+def read_curves(run_dir: str) -> Dict[str, Curve]:
+    """Each strategy's curve from ``run_dir``/rounds.csv, in file order."""
+    rows: Dict[str, List[Tuple[float, float, float]]] = {}
+    with open(os.path.join(run_dir, "rounds.csv")) as fh:
+        for r in csv.DictReader(fh):
+            rows.setdefault(r["strategy"], []).append(
+                (float(r["sim_time_s"]), float(r["test_acc"]), float(r["uplink_bytes"])))
+    return {name: Curve(*(np.array(col) for col in zip(*values))) for name, values in rows.items()}
+
+
+def _at(curve: Curve, index: Optional[int]) -> Tuple[float, float, float]:
+    """(rounds to target (first = 1), sim time s, uplink bytes) at round ``index``; inf when None."""
+    if index is None:
+        return math.inf, math.inf, math.inf
+    return index + 1, float(curve.sim_time_s[index]), float(curve.uplink_bytes[index])
+
+
+def run_metrics(curve: Curve, target: float, sustain_rounds: int) -> Dict[str, Any]:
+    """The study.csv metrics of one strategy's curve (see the module docstring)."""
+    first = stats.first_crossing(curve.test_acc, target)
+    sustained = stats.sustained_crossing(curve.test_acc, target, sustain_rounds)
+    r1, t1, b1 = _at(curve, first)
+    r2, t2, b2 = _at(curve, sustained)
+    return dict(n_rounds=len(curve.test_acc), horizon_s=float(curve.sim_time_s[-1]),
+                final_acc=float(curve.test_acc[-1]), best_acc=float(curve.test_acc.max()),
+                reached=int(first is not None), rounds_to_target=r1, time_to_target_s=t1, bytes_to_target=b1,
+                sustained=int(sustained is not None), sustained_rounds_to_target=r2, sustained_time_s=t2,
+                sustained_bytes=b2, total_uplink_bytes=float(curve.uplink_bytes[-1]))
+
+
+def time_grid(curves: Sequence[Curve], step_s: float) -> np.ndarray:
+    """Multiples of ``step_s`` up to the shortest horizon of ``curves`` (s)."""
+    horizon = min(float(c.sim_time_s[-1]) for c in curves)
+    return step_s * np.arange(1, int(math.floor(horizon / step_s + 1e-9)) + 1)
+
+
+def _acc_key(t: float) -> str:
+    return f"acc_at_{t:g}s"
+
+
+@dataclass
+class StudyData:
+    """All runs' curves and metrics: ``rows`` (study.csv), ``curves[(point, seed, strategy)]``, the time grid."""
+
+    study: Study
+    rows: List[Dict[str, Any]]
+    curves: Dict[Tuple[int, int, str], Curve]
+    grid_s: np.ndarray
+
+    def values(self, point: int, strategy: str, metric: str) -> np.ndarray:
+        """The metric over the study's seeds (in seed order) for one point and strategy."""
+        by_seed = {r["seed"]: r[metric] for r in self.rows if r["point"] == point and r["strategy"] == strategy}
+        return np.array([by_seed[s] for s in self.study.seeds], dtype=float)
+
+
+def collect(study: Study, out_dir: str) -> StudyData:
+    """Read every run folder of a finished study into :class:`StudyData`."""
+    curves = {}
+    for run in study.runs:
+        for name, curve in read_curves(os.path.join(out_dir, run.rel_dir)).items():
+            curves[(run.point, run.seed, name)] = curve
+    grid_s = time_grid(list(curves.values()), study.time_step_s)
+    rows = []
+    for run in study.runs:
+        point = study.points[run.point]
+        for name in study.strategies:
+            curve = curves[(run.point, run.seed, name)]
+            row = dict(point=run.point, **dict(point.values), seed=run.seed, strategy=name)
+            row.update(run_metrics(curve, run.config.target_accuracy, study.sustain_rounds))
+            acc = stats.step_at(curve.sim_time_s, curve.test_acc, grid_s)
+            row.update({_acc_key(t): float(a) for t, a in zip(grid_s, acc)})
+            rows.append(row)
+    return StudyData(study=study, rows=rows, curves=curves, grid_s=grid_s)
+
+
+def _metrics(data: StudyData) -> Tuple[str, ...]:
+    return PLAIN_METRICS + CENSORED_METRICS + tuple(_acc_key(t) for t in data.grid_s)
+
+
+def summary_rows(data: StudyData) -> List[Dict[str, Any]]:
+    """study_summary.csv: one row per point, strategy and metric."""
+    out = []
+    for point in data.study.points:
+        for name in data.study.strategies:
+            for metric in _metrics(data):
+                x = data.values(point.index, name, metric)
+                rng = generator(0, "bootstrap", point.index, name, metric)
+                if metric in CENSORED_METRICS:
+                    c = stats.censored_summary(x, rng=rng)
+                    ci, median, used = c.over_reached, c.median, c.reached
+                else:
+                    ci = stats.mean_ci(x, rng=rng)
+                    finite = x[np.isfinite(x)]
+                    median, used = float(np.median(finite)) if len(finite) else math.nan, ci.n
+                out.append(dict(point=point.index, **dict(point.values), strategy=name, metric=metric,
+                                n_seeds=len(x), n_used=used, mean=ci.mean, ci_low=ci.low, ci_high=ci.high,
+                                ci_method=ci.method, median=median))
+    return out
+
+
+def pairs(study: Study) -> List[Tuple[str, str]]:
+    """The compared pairs (a, b): every strategy against the reference, then the heatmap pair if new."""
+    out = [(study.reference, b) for b in study.strategies if b != study.reference]
+    if study.heatmap is not None and study.heatmap not in out:
+        out.append(study.heatmap)
+    return out
+
+
+def pair_rows(data: StudyData) -> List[Dict[str, Any]]:
+    """study_pairs.csv: b - a (every metric) and b / a (times and bytes to target) per point and pair."""
+    out = []
+    for point in data.study.points:
+        for a, b in pairs(data.study):
+            for metric in _metrics(data):
+                xa, xb = data.values(point.index, a, metric), data.values(point.index, b, metric)
+                found = [("diff", stats.paired_diff(xa, xb), 0.0)]
+                if metric in RATIO_METRICS:
+                    found.append(("ratio", stats.paired_ratio(xa, xb), 1.0))
+                for stat, ci, null in found:
+                    out.append(dict(point=point.index, **dict(point.values), a=a, b=b, metric=metric, stat=stat,
+                                    n_pairs=ci.n, estimate=ci.mean, ci_low=ci.low, ci_high=ci.high,
+                                    ci_method=ci.method, excludes_null=int(ci.excludes(null))))
+    return out
+
+
+def _write_csv(path: str, rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> None:
+    from .experiment import fmt
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([fmt(row[c]) for c in columns])
+
+
+def _columns(study: Study, columns: Sequence[str], extra: Sequence[str] = ()) -> List[str]:
+    keys = [s.key for s in study.sweeps]
+    return [columns[0]] + keys + list(columns[1:]) + list(extra)
+
+
+def _num(x: float, digits: int = 1, scale: float = 1.0) -> str:
+    if x is None or not math.isfinite(x):
+        return "inf" if x == math.inf else "-"
+    return f"{x * scale:.{digits}f}"
+
+
+def _ci_text(mean: float, low: float, high: float, digits: int, scale: float = 1.0) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return _num(mean, digits, scale)
+    return f"{_num(mean, digits, scale)} [{_num(low, digits, scale)}, {_num(high, digits, scale)}]"
+
+
+def markdown(data: StudyData, summary: Sequence[Dict[str, Any]], pair_table: Sequence[Dict[str, Any]],
+             timing: Dict[str, Any]) -> str:
+    """study.md: the command, wall time, method notes, per-point tables and paired comparisons."""
+    study = data.study
+    n_runs = len(study.runs)
+    lines = [
+        "# Study", "",
+        f"Command: `{study.command}`", "",
+        f"Wall time: {timing['wall_s']:.0f} s over {len(timing['invocations'])} invocation(s) "
+        f"({', '.join(_invocation_text(i) for i in timing['invocations'])}).", "",
+        f"{len(study.points)} point(s) x {len(study.seeds)} seed(s) ({_seed_text(study.seeds)}) = {n_runs} runs, "
+        f"each comparing {', '.join(study.strategies)} on common random numbers. Target accuracy "
+        f"{study.target_accuracy:.2f}; sustained = accuracy stays >= target for {study.sustain_rounds} rounds.", "",
+        "Means with 95 % CIs over seeds (Student t; a percentile bootstrap, 10,000 seeded resamples, where >= 8 "
+        "seeds are skewed, |skewness| > 1: see `ci_method` in study_summary.csv). Time and bytes to target are "
+        "censored at the run's horizon: 'reached' counts the seeds that got there, the mean and CI are over those "
+        "seeds only (optimistic when not all reached), the median puts unreached seeds at +inf. Paired columns "
+        f"compare each strategy with `{study.reference}` seed by seed (b - a, paired t CI; ratios b / a as "
+        "geometric means over the seeds where both reached; `*` = the CI excludes 0 (differences) or 1 (ratios)).",
+        "",
+    ]
+    by = {(r["point"], r["strategy"], r["metric"]): r for r in summary}
+    pair_by = {(r["point"], r["a"], r["b"], r["metric"], r["stat"]): r for r in pair_table}
+    for point in study.points:
+        lines += [f"## {point.name}: {point.label}", "",
+                  "| strategy | reached | sim s to target | median s | sustained: reached | sustained s "
+                  "| MB to target | final acc | best acc |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name in study.strategies:
+            t, s = by[(point.index, name, "time_to_target_s")], by[(point.index, name, "sustained_time_s")]
+            mb, fa, ba = (by[(point.index, name, m)] for m in ("bytes_to_target", "final_acc", "best_acc"))
+            lines.append(
+                f"| {name} | {t['n_used']}/{t['n_seeds']} | {_ci_text(t['mean'], t['ci_low'], t['ci_high'], 1)} "
+                f"| {_num(t['median'])} | {s['n_used']}/{s['n_seeds']} "
+                f"| {_ci_text(s['mean'], s['ci_low'], s['ci_high'], 1)} "
+                f"| {_ci_text(mb['mean'], mb['ci_low'], mb['ci_high'], 1, 1e-6)} "
+                f"| {_ci_text(fa['mean'], fa['ci_low'], fa['ci_high'], 3)} "
+                f"| {_ci_text(ba['mean'], ba['ci_low'], ba['ci_high'], 3)} |")
+        lines += ["", f"Paired with `{study.reference}` (same seeds):", "",
+                  "| b - a | Δ final acc | Δ best acc | time to target ratio (pairs) | sustained time ratio (pairs) "
+                  "| bytes to target ratio (pairs) |",
+                  "|---|---|---|---|---|---|"]
+        for a, b in pairs(study):
+            cells = [_pair_cell(pair_by[(point.index, a, b, m, "diff")], 3) for m in ("final_acc", "best_acc")]
+            cells += [_pair_cell(pair_by[(point.index, a, b, m, "ratio")], 2, pairs=True) for m in RATIO_METRICS]
+            lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
+        if len(data.grid_s):
+            lines += ["", "Accuracy at simulated time (mean [95 % CI]):", "",
+                      "| strategy | " + " | ".join(f"{t:g} s" for t in data.grid_s) + " |",
+                      "|---|" + "---|" * len(data.grid_s)]
+            for name in study.strategies:
+                cells = [by[(point.index, name, _acc_key(t))] for t in data.grid_s]
+                lines.append(f"| {name} | " + " | ".join(_ci_text(c["mean"], c["ci_low"], c["ci_high"], 3)
+                                                         for c in cells) + " |")
+        lines.append("")
+    if study.heatmap is not None:
+        lines += heatmap_markdown(data, pair_by)
+    return "\n".join(lines) + "\n"
+
+
+def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False) -> str:
+    text = _ci_text(row["estimate"], row["ci_low"], row["ci_high"], digits)
+    star = "*" if row["excludes_null"] else ""
+    return f"{text}{star}" + (f" ({row['n_pairs']})" if pairs else "")
+
+
+def heatmap_markdown(data: StudyData, pair_by: Dict[Tuple, Dict[str, Any]]) -> List[str]:
+    """The heatmap's numbers as markdown tables: the time-to-target ratio b / a per cell (first and sustained)."""
+    study = data.study
+    a, b = study.heatmap
+    rows_sweep, cols_sweep = study.sweeps
+    lines = []
+    for metric, title in (("time_to_target_s", "first crossing"), ("sustained_time_s", "sustained")):
+        lines += [f"## {b} / {a}: sim time to target ({title}), geometric mean over seeds where both reached", "",
+                  f"| {rows_sweep.key} \\ {cols_sweep.key} | " + " | ".join(str(v) for v in cols_sweep.values) + " |",
+                  "|---|" + "---|" * len(cols_sweep.values)]
+        for i, rv in enumerate(rows_sweep.values):
+            cells = []
+            for j, _ in enumerate(cols_sweep.values):
+                row = pair_by[(i * len(cols_sweep.values) + j, a, b, metric, "ratio")]
+                cells.append(_pair_cell(row, 2, pairs=True))
+            lines.append(f"| {rv} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    if list(seeds) == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ",".join(str(s) for s in seeds)
+
+
+def _invocation_text(inv: Dict[str, Any]) -> str:
+    where = f"Ray, {inv['workers']} worker(s)" if inv["ray"] else "in process"
+    return f"{inv['wall_s']:.0f} s, {inv['executed']} run(s), {where}"
+
+
+TIMING_FILE = "study_timing.json"
+
+
+def record_timing(out_dir: str, record: Dict[str, Any]) -> Dict[str, Any]:
+    """Append one invocation's execution record to study_timing.json (wall time is kept apart from the results)."""
+    path = os.path.join(out_dir, TIMING_FILE)
+    invocations = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            invocations = json.load(fh).get("invocations", [])
+    invocations.append(record)
+    timing = {"wall_s": sum(i["wall_s"] for i in invocations), "invocations": invocations}
+    with open(path, "w") as fh:
+        json.dump(timing, fh, indent=2)
+        fh.write("\n")
+    return timing
+
+
+def write_report(study: Study, out_dir: str, timing: Dict[str, Any], *, plots: bool = True) -> List[str]:
+    """Write study.csv, study_summary.csv, study_pairs.csv, study.md (and the plots); returns the paths."""
+    data = collect(study, out_dir)
+    summary, pair_table = summary_rows(data), pair_rows(data)
+    paths = [os.path.join(out_dir, n) for n in ("study.csv", "study_summary.csv", "study_pairs.csv", "study.md")]
+    _write_csv(paths[0], data.rows, _columns(study, RUN_COLUMNS, [_acc_key(t) for t in data.grid_s]))
+    _write_csv(paths[1], summary, _columns(study, SUMMARY_COLUMNS))
+    _write_csv(paths[2], pair_table, _columns(study, PAIR_COLUMNS))
+    with open(paths[3], "w") as fh:
+        fh.write(markdown(data, summary, pair_table, timing))
+    if plots:
+        from .study_plots import plot_study
+
+        paths += plot_study(data, pair_table, out_dir)
+    return paths
