@@ -6,7 +6,8 @@ deadline long enough that every UE trains and uploads), five federations built i
 
 - ``virtual_default``: virtual transport, torch's default intra-op threads;
 - ``virtual_1t``: virtual, ``torch_threads=1``;
-- ``ray_1a`` / ``ray_2a``: ``transport: ray`` with 1 and 2 actors, 1 thread each (Ray started once, here);
+- ``ray_1a`` / ``ray_2a``: ``transport: ray`` with 1 and 2 actors, 1 thread each (Ray started once, here, with 3
+  logical CPUs so that the three actors exist at once; only one federation runs at a time);
 - ``websocket``: 20 local UE processes (``launch_local``), asked concurrently, 1 thread each.
 
 Rounds alternate between the federations so that all see the same machine state; round 0 warms up and is not
@@ -54,7 +55,7 @@ def main(argv=None):
     print(f"torch_default_threads {default_threads} threads")
     from syft_fl.transport.ray_actors import init_ray
 
-    init_ray(None)
+    init_ray(None, num_cpus=3)  # logical CPUs: ray_1a's actor (1) and ray_2a's two (1 each) exist at once
     feds, states, times, rows = OrderedDict(), {}, {}, {}
     try:
         for name, extra in variants(default_threads).items():

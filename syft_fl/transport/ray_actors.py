@@ -40,12 +40,16 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def init_ray(address: Optional[str] = None, **kwargs: Any) -> None:
-    """``ray.init`` for syft-fl: start Ray on this machine (``address`` None) or join a cluster; the
+    """``ray.init`` for syft-fl: start a new Ray instance on this machine (``address`` None; never one found
+    running) or join a cluster (``auto``, ``ray://HOST:PORT``, ``HOST:PORT``); the
     ``syft_fl`` package travels to the workers with the job (``py_modules``), the rest of the environment (the
-    same lock) must be installed on every machine."""
+    same lock) must be installed on every machine. A Ray started here runs its workers at nice 0, not Ray's 15
+    (start a cluster's nodes with ``RAY_worker_niceness=0 ray start ...`` for the same)."""
     import ray
 
-    ray.init(address=address, include_dashboard=False, logging_level="warning",
+    if address is None:  # Ray runs its workers at nice 15 by default: the UEs' training would yield to anything
+        kwargs.setdefault("_system_config", {"worker_niceness": 0})
+    ray.init(address="local" if address is None else address, include_dashboard=False, logging_level="warning",
              runtime_env={"py_modules": [_PACKAGE_DIR]}, **kwargs)
 
 
