@@ -123,6 +123,24 @@ class FaultsConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """``transport: ray``: where the Ray cluster is and how many UE actors to start on it."""
+
+    address: Optional[str] = _key(
+        "null = start Ray on this machine for the run | auto | ray://HOST:PORT | HOST:PORT = join a running cluster",
+        default=None)
+    num_actors: int = _key("UE actors (each hosts a share of the UEs, trained one after another); 0 = the CPUs Ray "
+                           "sees", "actors", default=0)
+
+    def __post_init__(self) -> None:
+        if self.num_actors < 0:
+            raise ValueError(f"num_actors={self.num_actors!r} must be >= 0")
+        if self.address is not None and not (self.address == "auto" or self.address.startswith("ray://")
+                                             or self.address.rpartition(":")[2].isdigit()):
+            raise ValueError(f"address={self.address!r} is not null, auto, ray://HOST:PORT or HOST:PORT")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
 
@@ -148,8 +166,10 @@ class Config:
     downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
     training: str = _key("local training: worker (one command, plain loop on the UE) | pointers (op by op)",
                          default="worker")
-    transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes)",
-                          default="virtual")
+    transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes) | ray (UE "
+                          "actors)", default="virtual")
+    torch_threads: int = _key("torch intra-op threads of each process that trains UEs (BS, UE servers, Ray actors); "
+                              "results depend on it; 0 = torch's default on the BS", "threads", default=0)
     ue_addresses: Tuple[str, ...] = _key(
         "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)", default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
@@ -166,8 +186,11 @@ class Config:
     channel: ChannelConfig = _key("wireless uplink (see channel.* keys)", default_factory=ChannelConfig)
     compute: ComputeConfig = _key("UE computation and energy (see compute.* keys)", default_factory=ComputeConfig)
     faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
+    ray: RayConfig = _key("transport: ray (see ray.* keys)", default_factory=RayConfig)
 
     def __post_init__(self) -> None:
+        if self.torch_threads < 0:
+            raise ConfigError(f"torch_threads={self.torch_threads!r} must be >= 0")
         positive = ("rounds", "num_ues", "ues_per_round", "local_epochs", "batch_size", "train_size", "test_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -188,7 +211,7 @@ class Config:
             "payload": ("delta", "model"),
             "downlink": ("ideal", "channel"),
             "training": ("worker", "pointers"),
-            "transport": ("virtual", "websocket"),
+            "transport": ("virtual", "websocket", "ray"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -205,6 +228,8 @@ class Config:
             if have != self.num_ues:
                 raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
                                   f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
+        if self.transport == "ray" and self.training != "worker":
+            raise ConfigError(f"training={self.training!r} is not supported with transport=ray (use training=worker)")
         if not self.strategies:
             raise ConfigError("strategies={} names no strategy")
         if self.baselines:
@@ -369,7 +394,7 @@ def load_config(
         raise ConfigError(f"--config {source!r}: top level is not a mapping of keys")
     merged = to_dict(Config())
     merged.update(raw)
-    for section in ("channel", "compute", "faults"):
+    for section in ("channel", "compute", "faults", "ray"):
         if isinstance(raw.get(section), dict):
             merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
     for text in overrides:

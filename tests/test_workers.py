@@ -78,8 +78,8 @@ def test_shards_on_the_workers_hold_only_their_own_storage(virtual_transport, ti
     transport = virtual_transport(3)
     big = torch.randn(180, 1, 28, 28)
     transport.place_data([(big[i * 60:(i + 1) * 60], torch.zeros(60, dtype=torch.long)) for i in range(3)])
-    for ue, (x_ptr, _) in zip(transport.ues, transport._pointers):
-        x = ue.get_obj(x_ptr.id_at_location)
+    for ue, (x_id, _) in zip(transport.ues, transport._ids):
+        x = ue.get_obj(x_id)
         assert x.storage().size() == x.numel() == 60 * 28 * 28
 
 

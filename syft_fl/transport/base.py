@@ -94,6 +94,15 @@ class Transport(abc.ABC):
                 reports.append(UploadReport.crashed(err))
         return reports
 
+    def submit(self, tasks: Sequence[RoundTask]) -> Any:
+        """Start ``tasks`` and return a handle for :meth:`collect`; a transport that runs UEs elsewhere (ray) returns
+        at once, so the BS can work (e.g. test the last model) while they train. Default: runs them now."""
+        return self.dispatch(tasks)
+
+    def collect(self, handle: Any) -> List[UploadReport]:
+        """The reports of the tasks :meth:`submit` started (one per task, in order), once they are all done."""
+        return handle
+
     def run_one(self, task: RoundTask) -> UploadReport:
         """Make UE ``task.ue`` train and upload (see ``workers.UEMixin``); raises if the UE fails."""
         raise NotImplementedError(f"{type(self).__name__} dispatches in batches only")
