@@ -36,7 +36,8 @@ STATUSES = policy.STATUSES + ("rejected", "crashed")
 
 @dataclass
 class StrategyState:
-    """A strategy's progress: the global model, the clock (s), running totals and its rounds so far."""
+    """A strategy's progress: the global model, the clock (s), running totals, its rounds so far, and per UE how
+    many tiers of its last upload the BS merged (what error feedback tells the UE)."""
 
     name: str
     global_state: "OrderedDict[str, torch.Tensor]"
@@ -45,6 +46,7 @@ class StrategyState:
     downlink_bytes: int = 0
     energy_j: float = 0.0
     history: List[RoundRecord] = field(default_factory=list)
+    last_merged: Dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,17 +132,19 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
     return plans
 
 
-def round_task(cfg: Config, rnd: int, p: UEPlan) -> RoundTask:
+def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state: "StrategyState") -> RoundTask:
     """What UE ``p.ue`` is told to do in round ``rnd``."""
     return RoundTask(round=rnd, ue=p.ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
                      lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec.text,
                      codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
-                     fault=p.faults.training)
+                     fault=p.faults.training, strategy=state.name, error_feedback=strategy.error_feedback,
+                     merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None)
 
 
-def dispatch(fed: Federation, rnd: int, plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
+def dispatch(fed: Federation, strategy: StrategyConfig, state: "StrategyState", rnd: int,
+             plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
     """Every UE that can make the deadline trains and uploads, in one batch call; its report by UE."""
-    tasks = [round_task(fed.config, rnd, p) for p in plans if p.trains]
+    tasks = [round_task(fed.config, rnd, p, strategy, state) for p in plans if p.trains]
     return {task.ue: report for task, report in zip(tasks, fed.transport.dispatch(tasks))}
 
 
@@ -311,10 +315,13 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
     downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
     plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
-    reports = dispatch(fed, rnd, plans)
+    reports = dispatch(fed, strategy, state, rnd, plans)
     reception = receive(fed, strategy, rnd, plans, reports)
     merge = merge_and_aggregate(fed, rnd, plans, reports, reception, state.global_state)
     state.global_state = merge.global_state
+    for ue, report in reports.items():  # a UE that uploaded now holds that upload as its pending one
+        if not report.crash and not report.error:
+            state.last_merged[ue] = merge.tiers_merged.get(ue, 0)
     fed.test_model.load_state_dict(state.global_state)
     test = evaluate(fed.test_model, fed.x_test, fed.y_test)
     return record(fed, state, rnd, plans, reports, reception, merge, test, downlink_bytes)

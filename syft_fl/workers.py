@@ -23,7 +23,7 @@ import torch
 from syft.messaging.message import ObjectMessage
 from syft.serde.msgpack import torch_serde
 
-from . import codec
+from . import codec, feedback
 from .aggregate import difference
 from .models import build_model
 from .training import local_train
@@ -184,16 +184,29 @@ class UEMixin:
         report.update(n_samples=len(self.get_obj(task["x_id"])), train_loss=math.nan)
         return report
 
+    def _pending_uploads(self, strategy: str) -> Dict[int, "feedback.Pending"]:
+        """Error feedback's memory for ``strategy``: ``{0: Pending}`` once this UE has uploaded under it. Strategies
+        run one after another, so the state of any other strategy is dropped."""
+        store = getattr(self, "_fl_pending", None)
+        if store is None or store[0] != strategy:
+            store = self._fl_pending = (strategy, {})
+        return store[1]
+
     def _upload(self, task: Dict[str, Any], local: "OrderedDict[str, torch.Tensor]",
                 global_state: "OrderedDict[str, torch.Tensor]") -> Dict[str, Any]:
         """The send hook: encode the upload into tiers here on the UE and send each tier as its own message."""
         upload = difference(local, global_state) if task["payload"] == "delta" else local
         if task["fault"] == "nan":
             upload = nan_state(upload)
+        pending = self._pending_uploads(task["strategy"]) if task.get("error_feedback") else None
+        if pending is not None:
+            upload = feedback.carry(upload, pending.get(0), task["merged_tiers"])
         try:
             tiers = codec.encode_tiers(upload, task["spec"], seed=task["codec_seed"])
-        except codec.CodecError as err:  # a non-finite update never leaves the UE
+        except codec.CodecError as err:  # a non-finite update never leaves the UE (its pending upload stays)
             return {"tier_bytes": [], "payload_bytes": [], "error": str(err)}
+        if pending is not None:
+            pending[0] = feedback.Pending(target=upload, tiers=tuple(tiers))
         tier_bytes = []
         self.sent_sizes.clear()  # only this upload's messages: nothing accumulates round after round
         for j, payload in enumerate(tiers):
