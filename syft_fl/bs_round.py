@@ -1,7 +1,7 @@
 """The BS's round, in stages over typed records: plan -> dispatch -> receive -> merge and aggregate -> record.
 
 - :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
-  times, its round-start rate, the tier spec it will send (:func:`syft_fl.policy.choose_spec`), its injected
+  times, its round-start rate, the tier spec it will send (:mod:`syft_fl.strategies`), its injected
   faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
 - :func:`dispatch`: one batch call into the transport for every UE that trains (one :class:`RoundTask` each);
   each UE trains on its syft worker and its send hook uploads its tiers; one :class:`UploadReport` back each.
@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import aggregate, codec, faults, policy
+from . import aggregate, codec, faults, policy, strategies
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .federation import Federation
@@ -120,7 +120,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         if cfg.downlink == "channel":
             downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
-        spec = policy.choose_spec(
+        spec = strategies.choose_spec(
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
             rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from . import baselines as _baselines
-from . import codec, policy
+from . import codec, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
@@ -38,12 +38,12 @@ class ConfigError(ValueError):
 class StrategyConfig:
     """One upload strategy compared in the experiment.
 
-    ``kind`` is one of :data:`syft_fl.policy.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
+    ``kind`` is one of :data:`syft_fl.strategies.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
     round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest). The
     other keys are per-strategy options whose defaults give the plain rules (see :mod:`syft_fl.policy`).
     """
 
-    kind: str = _key("upload strategy: " + " | ".join(policy.STRATEGIES), default="full")
+    kind: str = _key("upload strategy: " + " | ".join(strategies.STRATEGIES), default="full")
     spec: TierSpec = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
     ladder: Tuple[TierSpec, ...] = _key(
         "single-tier codec specs, poorest to richest, for the adaptive kinds", default=()
@@ -61,8 +61,8 @@ class StrategyConfig:
 
     def __post_init__(self) -> None:
         """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
-        if self.kind not in policy.STRATEGIES:
-            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
+        if self.kind not in strategies.KINDS:
+            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(strategies.STRATEGIES)}")
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_STARTS:
@@ -84,16 +84,7 @@ class StrategyConfig:
                 raise ValueError(f"ladder entry {text!r}: {err}") from None
         object.__setattr__(self, "spec", parsed)
         object.__setattr__(self, "ladder", tuple(ladder))
-        if self.kind == "full" and parsed.scheme != "full":
-            raise ValueError(f"spec={parsed.text!r}: kind full uploads the lossless spec 'full'")
-        if self.kind == "fixed" and parsed.num_tiers != 1:
-            raise ValueError(f"spec={parsed.text!r}: kind fixed needs a single-tier spec")
-        if self.kind in ("adaptive", "adaptive-tiered"):
-            if not self.ladder:
-                raise ValueError(f"ladder=[]: kind {self.kind} needs a ladder of specs")
-            for spec in ladder:
-                if spec.num_tiers != 1:
-                    raise ValueError(f"ladder entry {spec.text!r} must be a single-tier spec")
+        strategies.KINDS[self.kind].check(parsed, ladder)
 
 
 def _default_strategies() -> Dict[str, StrategyConfig]:
@@ -171,7 +162,8 @@ class Config:
     torch_threads: int = _key("torch intra-op threads of each process that trains UEs (BS, UE servers, Ray actors); "
                               "results depend on it; 0 = torch's default on the BS", "threads", default=0)
     ue_addresses: Tuple[str, ...] = _key(
-        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)", default=())
+        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)",
+        default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
     ue_timeout_s: float = _key(

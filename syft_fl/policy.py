@@ -51,19 +51,16 @@ sending its increments until ``D + W`` (the window is open for the other UEs); u
 ``window_start="base_arrival"`` no window opens for it and under early close the BS stops it at
 ``D``, so its increments cost nothing after ``D``.
 
-Strategies (``choose_spec``): ``full``, ``fixed`` and ``tiered`` send the configured spec;
-``adaptive`` and ``adaptive-tiered`` size the spec per UE and round from the CSI known at round
-start (see ``choose_spec``). Pure functions, no I/O; what they decide is returned as data.
+What each UE sends (its tier spec) is the strategy kind's choice: :mod:`syft_fl.strategies`.
+Pure functions, no I/O; what they decide is returned as data.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from syft_fl.channel import upload_time_s
-from syft_fl.codec import TierSpec, parse_spec
 
-STRATEGIES = ("full", "fixed", "tiered", "adaptive", "adaptive-tiered")
 STATUSES = ("full", "partial", "base_only", "dropped")
 WINDOW_STARTS = ("deadline", "base_arrival")
 
@@ -370,95 +367,3 @@ def expected_tiers(
         [predicted], deadline_s=deadline_s, increment_window_s=increment_window_s, window_start=window_start
     )
     return outcome.receptions[0].tiers_used
-
-
-def _arrivals(
-    spec: TierSpec, compute_s: float, rate_bps: float, tier_bytes: Callable[[TierSpec], List[int]]
-) -> List[float]:
-    sizes = tier_bytes(spec)
-    return arrival_times_s(compute_s, [upload_time_s(b, rate_bps) for b in sizes])
-
-
-def choose_spec(
-    strategy: str,
-    *,
-    spec: Optional[Union[str, TierSpec]],
-    ladder: Sequence[Union[str, TierSpec]],
-    compute_s: float,
-    rate_bps: float,
-    deadline_s: float,
-    increment_window_s: float,
-    tier_bytes: Callable[[TierSpec], List[int]],
-    uniform_max_bits: int = 16,
-    max_tiers: int = 3,
-) -> TierSpec:
-    """The codec spec (a :class:`~syft_fl.codec.TierSpec`) UE sends this round under ``strategy``.
-
-    ``spec`` and the ``ladder`` entries are TierSpecs (spec text is parsed here); ``tier_bytes``
-    maps a TierSpec to its tiers' on-air sizes [bytes].
-
-    ``full`` / ``fixed`` / ``tiered``: ``spec`` as configured. The adaptive kinds predict each
-    candidate's tier arrivals as ``compute_s`` [s] plus ``8 * tier_bytes(candidate)[j] /
-    rate_bps`` back to back, ``rate_bps`` [bit/s] being the UE's rate from round-start CSI
-    (0 = outage), and pick from ``ladder``, single-tier specs ordered poorest to richest:
-
-    ``adaptive``: the richest ladder entry arriving by ``deadline_s``; the poorest if none does.
-
-    ``adaptive-tiered``: base = that same entry (the poorest if none fits: it will be dropped).
-    If its scheme has bit widths (``uniform``, ``float``), increments are added greedily, at
-    most ``max_tiers`` tiers in all: each step appends the widest increment ``w`` among the
-    ladder's widths of that scheme and the width that fills up to the cap, such that the total
-    stays within the cap (``uniform_max_bits`` for uniform, at most its ``max_total_bits`` 31;
-    the scheme's ``max_total_bits`` otherwise: 32 -- lossless -- for float) and the last tier
-    still arrives by ``deadline_s + increment_window_s`` (and the base by ``deadline_s``). The
-    base entry's options are kept (``TierSpec.with_widths``), e.g. ``uniform:4+4+8,block=256``.
-    Under perfect CSI (the same rate for every tier) the chosen spec therefore never misses the
-    deadline when some ladder entry meets it.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError("strategy must be one of {}, got {!r}".format(STRATEGIES, strategy))
-    if strategy in ("full", "fixed", "tiered"):
-        return parse_spec(spec)
-    _check_clock(deadline_s, increment_window_s)
-    if math.isnan(rate_bps) or rate_bps < 0:
-        raise ValueError("rate_bps must be >= 0, got {!r}".format(rate_bps))
-    if not ladder:
-        raise ValueError("ladder must name at least one spec for {!r}".format(strategy))
-    entries = [parse_spec(entry) for entry in ladder]
-    for entry in entries:
-        if entry.num_tiers > 1:
-            raise ValueError("ladder entry {!r} must be single-tier".format(entry.text))
-    uniform_cap = TierSpec.scheme_max_bits("uniform")
-    if not 1 <= uniform_max_bits <= uniform_cap:
-        raise ValueError("uniform_max_bits must be in [1, {}], got {!r}".format(uniform_cap, uniform_max_bits))
-    if max_tiers < 1:
-        raise ValueError("max_tiers must be >= 1, got {!r}".format(max_tiers))
-
-    base_index = None
-    for i in reversed(range(len(entries))):
-        if _arrivals(entries[i], compute_s, rate_bps, tier_bytes)[-1] <= deadline_s:
-            base_index = i
-            break
-    if base_index is None:
-        return entries[0]
-    base = entries[base_index]
-    if strategy == "adaptive" or not base.widths:
-        return base
-    cap = uniform_max_bits if base.scheme == "uniform" else base.max_total_bits
-    ladder_widths = {e.widths[0] for e in entries if e.scheme == base.scheme and e.widths}
-    end_s = deadline_s + increment_window_s
-    tiers = list(base.widths)
-    best = base
-    while len(tiers) < max_tiers and sum(tiers) < cap:
-        room = cap - sum(tiers)
-        widths = sorted({w for w in ladder_widths if w <= room} | {room}, reverse=True)
-        for w in widths:
-            candidate = base.with_widths(tiers + [w])
-            arrivals = _arrivals(candidate, compute_s, rate_bps, tier_bytes)
-            if arrivals[0] <= deadline_s and arrivals[-1] <= end_s:
-                tiers.append(w)
-                best = candidate
-                break
-        else:
-            break
-    return best

@@ -118,8 +118,8 @@ def test_baselines_expand_tiered_into_named_fixed_entries():
         "full", "tiered", "fixed@base(uniform:2)", "fixed@2tiers(uniform:4)", "fixed@all(uniform:8)",
         "fixed@all(uniform:8)+window", "fixed"]
     s = cfg.strategies
-    assert [s[n].spec.text for n in list(s)[2:6]] == ["uniform:2,block=256", "uniform:4,block=256",
-                                                 "uniform:8,block=256", "uniform:8,block=256"]
+    assert [s[n].spec.text for n in list(s)[2:6]] == [
+        "uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "uniform:8,block=256"]
     assert all(s[n].kind == "fixed" for n in list(s)[2:6])
     assert [cfg.deadline_for(s[n]) for n in list(s)[2:6]] == [10.0, 10.0, 10.0, 12.0]
     # the resolved config loads back to the same strategies (the expansion is idempotent)

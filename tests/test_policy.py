@@ -6,16 +6,8 @@ from hypothesis import strategies as st
 
 from syft_fl.channel import Channel, ChannelConfig, upload_time_s
 from syft_fl.codec import TierSpec, parse_spec
-from syft_fl.policy import (
-    STRATEGIES,
-    Reception,
-    air_use,
-    arrival_times_s,
-    choose_spec,
-    expected_tiers,
-    predicted_arrivals_s,
-    receive,
-)
+from syft_fl.policy import Reception, air_use, arrival_times_s, expected_tiers, predicted_arrivals_s, receive
+from syft_fl.strategies import STRATEGIES, AdaptiveTiered, choose_spec
 
 INF = math.inf
 
@@ -337,18 +329,15 @@ LADDER = ["uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "
 
 
 def choose(strategy, rate_bps, compute_s=1.0, deadline_s=5.0, window_s=2.0, **kw):
-    """choose_spec's TierSpec, as its canonical text."""
-    return choose_spec(
-        strategy,
-        spec=kw.pop("spec", None),
-        ladder=kw.pop("ladder", LADDER),
-        compute_s=compute_s,
-        rate_bps=rate_bps,
-        deadline_s=deadline_s,
-        increment_window_s=window_s,
-        tier_bytes=model_bytes,
-        **kw,
-    ).text
+    """choose_spec's TierSpec, as its canonical text (``uniform_max_bits``/``max_tiers``: an AdaptiveTiered kind
+    built with them)."""
+    spec, ladder = kw.pop("spec", None), kw.pop("ladder", LADDER)
+    if kw:
+        return AdaptiveTiered(**kw).choose(
+            spec=None, ladder=[parse_spec(e) for e in ladder], compute_s=compute_s, rate_bps=rate_bps,
+            deadline_s=deadline_s, increment_window_s=window_s, tier_bytes=model_bytes).text
+    return choose_spec(strategy, spec=spec, ladder=ladder, compute_s=compute_s, rate_bps=rate_bps,
+                       deadline_s=deadline_s, increment_window_s=window_s, tier_bytes=model_bytes).text
 
 
 def test_static_strategies_return_configured_spec():
@@ -515,3 +504,21 @@ def test_adaptive_misses_with_csi_error_on_the_simulated_channel():
                 used = receive([actual], deadline_s=3.0, increment_window_s=1.0).receptions[0].tiers_used
                 misses[error_db] += used < expected
     assert misses[0.0] == 0 and misses[6.0] > 0
+
+
+def test_a_new_strategy_kind_is_one_class_and_one_registry_entry(monkeypatch):
+    """A kind that always sends the poorest ladder entry: registered, it is valid in a config and chosen."""
+    from syft_fl import strategies
+    from syft_fl.config import StrategyConfig
+
+    class Poorest(strategies.Adaptive):
+        name = "poorest"
+
+        def choose(self, *, ladder, **unused):
+            return ladder[0]
+
+    monkeypatch.setattr(strategies, "KINDS", strategies.register(*strategies.KINDS.values(), Poorest()))
+    cfg = StrategyConfig(kind="poorest", ladder=("uniform:2", "uniform:8"))
+    assert choose("poorest", 1e9, ladder=cfg.ladder) == "uniform:2"
+    with pytest.raises(ValueError, match="single-tier"):
+        StrategyConfig(kind="poorest", ladder=("uniform:2+2",))

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE] [--set KEY=VALUE ...]
+    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE]
+                                          [--set KEY=VALUE ...]
                                 [--allow-remote] [--ready-file PATH] [--parent-pid PID]
 
 The process loads the data set with the run's seed, partitions it exactly as ``experiment.build_federation``
