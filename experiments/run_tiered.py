@@ -82,10 +82,14 @@ def check_args(args: argparse.Namespace) -> Optional[str]:
             return f"--resume {short(args.resume)} is not a folder"
         if not os.path.isfile(os.path.join(args.resume, "config.yaml")):
             return f"--resume {short(args.resume)} has no config.yaml (not a run_tiered.py results folder)"
+        if not os.access(args.resume, os.W_OK):
+            return f"--resume {short(args.resume)} is read-only: the run cannot go on there"
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         return f"--out {short(args.out)} is a file, not a folder"
     if args.out is not None and not args.force and os.path.isdir(args.out) and os.listdir(args.out):
         return f"--out {short(args.out)} is not empty (use --force to overwrite)"
+    if args.out is not None and os.path.isdir(args.out) and not os.access(args.out, os.W_OK):
+        return f"--out {short(args.out)} is read-only"
     if args.seed is not None and args.seed < 0:
         return f"--seed {args.seed} must be >= 0"
     return None
@@ -140,6 +144,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         fed = set_up(config, args.resume)
     except SETUP_ERRORS as err:
         return fail(str(err) or type(err).__name__)
+    except KeyboardInterrupt:
+        print("\nrun_tiered.py: interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
     if not args.resume:
         try:
             prepare_out_dir(out_dir, args.force)

@@ -681,3 +681,43 @@ def test_bad_input_through_the_real_process(argv, word, tmp_path):
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and word in result.stderr, result.stderr
     assert snapshot(str(tmp_path)) == before
+
+
+# --- degenerate but valid set-ups: said out loud before the run ---------------------------------------------------
+def test_a_deadline_no_ue_can_meet_is_warned_with_its_numbers(tmp_path, capsys):
+    """The issue's case: 4 UEs holding 1,000 digits each train for 10-40 s, past the 10 s deadline."""
+    argv = ["--no-progress", "--no-plots", "--strategies", "full", "--out", str(tmp_path / "o")] + [
+        a for kv in ["num_ues=4", "ues_per_round=4", "train_size=4000", "test_size=100", "model=2nn", "rounds=1",
+                     "partition=iid"] for a in ("--set", kv)]
+    capsys.readouterr()
+    assert run_tiered.main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("run_tiered.py: warning: no UE can meet deadline_s=10 s: local training alone "
+                                  "takes 1"), warnings[0]
+    assert "4 UEs" in warnings[0]
+
+
+@pytest.mark.parametrize("deadline_s", [1.0, 2.3, 3.0, 10.0])
+def test_fewer_than_one_ue_per_round_in_time_is_warned(deadline_s):
+    from syft_fl.config import load_config
+    from syft_fl.experiment import build_federation
+    from syft_fl.preflight import deadline_warning
+
+    config = load_config(None, ["num_ues=20", "ues_per_round=2", "train_size=4000", "test_size=100", "model=2nn",
+                                "partition=iid", f"deadline_s={deadline_s}"])
+    fed = build_federation(config)
+    try:
+        times = [fed.compute.train_time_s(ue, len(x), 1) for ue, (x, _) in enumerate(fed.shards)]
+        warning = deadline_warning(fed)
+    finally:
+        fed.transport.close()
+    in_time = sum(t <= deadline_s for t in times)
+    if in_time == 0:
+        assert warning.startswith(f"no UE can meet deadline_s={deadline_s:g} s")
+    elif 2 * in_time / 20 < 1:
+        assert warning.startswith(f"only {in_time} of 20 UEs can meet deadline_s={deadline_s:g} s")
+        assert f"{2 * in_time / 20:.2f} of the 2 selected per round" in warning
+    else:
+        assert warning is None
+    assert f"{min(times):.3g} to {max(times):.3g} s" in (warning or f"{min(times):.3g} to {max(times):.3g} s")

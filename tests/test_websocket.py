@@ -248,8 +248,8 @@ def ue_server_pids(parent_pid):
                 args = fh.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "syft_fl.transport.ue_server" in args and "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(
-                parent_pid):
+        if ("syft_fl.transport.ue_server" in args and "--parent-pid" in args
+                and args[args.index("--parent-pid") + 1] == str(parent_pid)):
             pids.append(int(entry))
     return pids
 
