@@ -350,3 +350,30 @@ def test_a_client_without_the_secret_is_refused_and_runs_no_code(tmp_path, serve
     finally:
         ws.close()
     assert marker.exists(), "control: with the secret, the very same message runs its code"
+
+
+def test_a_bs_with_another_secret_stops_at_once_with_one_line(tmp_path, servers, capsys):
+    """UE servers started with one secret, the BS given another: refused (403) at the first connection, no retry
+    until the start-up deadline; through the CLI one line, exit 2, and the output folder is never made."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import run_tiered
+
+    one = ["num_ues=1", "ues_per_round=1"]
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(to_dict(load_config(None, TINY + one, strategies=["tiered"]))))
+    address = servers("ue0", config_path)
+    wrong = tmp_path / "wrong.secret"
+    wrong.write_text(new_secret())
+    wrong.chmod(0o600)
+    sets = TINY + one + ["transport=websocket", f"ue_addresses=[{address}]", f"ue_secret_file={wrong}"]
+    started = time.monotonic()
+    with pytest.raises(ws_transport.UEAccessRefused, match="refused the secret"):
+        build_federation(load_config(None, sets, strategies=["tiered"]))
+    assert time.monotonic() - started < 10
+    capsys.readouterr()
+    out = tmp_path / "out"
+    argv = ["--strategies", "tiered", "--out", str(out), "--no-progress"] + [a for kv in sets for a in ("--set", kv)]
+    assert run_tiered.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ue0" in err[0] and "refused the secret (403)" in err[0], err
+    assert not out.exists()
