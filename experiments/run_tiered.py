@@ -99,16 +99,11 @@ def set_up(config: Config, resume_dir: Optional[str]) -> Any:
     """Everything that can fail before the run writes a file: the checkpoint and folder of a resumed run, the
     data, the transport (UE servers, ports, secret), the model against the data. Returns the federation."""
     from syft_fl import checkpoint
-    from syft_fl.experiment import build_federation, data_rows
+    from syft_fl.experiment import build_federation
     from syft_fl.preflight import check_model_fits, deadline_warning
 
     if resume_dir is not None:
-        saved = checkpoint.read(resume_dir)
-        if saved is not None:
-            checkpoint.verify(resume_dir, saved, to_dict(config))
-        elif data_rows(os.path.join(resume_dir, "rounds.csv")):
-            raise checkpoint.CheckpointError(f"{resume_dir} has rounds in rounds.csv but no {checkpoint.NAME}: "
-                                             "cannot resume it (its files are left as they are)")
+        checkpoint.load_verified(resume_dir, to_dict(config))
     fed = build_federation(config)
     try:
         check_model_fits(fed)

@@ -13,9 +13,9 @@ length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. N
 
 It is written to a temporary file and renamed over the old one, so a kill at any moment leaves the previous or the
 new checkpoint, never a torn one. Resuming is three steps: :func:`read` (parse and check the file; no side effect),
-:func:`verify` (the folder's config and CSV prefixes are the ones the checkpoint covers; no side effect) and
-:func:`restore` (set the RNG states, cut the CSV files back to the recorded lengths). Any mismatch raises
-:class:`CheckpointError` with one line naming what differs, before anything is changed.
+:func:`verify` (the folder's config and CSV prefixes are the ones the checkpoint covers; no side effect), both in
+:func:`load_verified`, and :func:`restore` (set the RNG states, cut the CSV files back to the recorded lengths).
+Any mismatch raises :class:`CheckpointError` with one line naming what differs, before anything is changed.
 """
 import hashlib
 import json
@@ -290,6 +290,23 @@ def config_difference(saved: Any, current: Any, prefix: str = "") -> str:
 
 def _canonical_value(value: Any) -> str:
     return json.dumps(value, sort_keys=False, allow_nan=True)
+
+
+def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoint]:
+    """:func:`read` then :func:`verify` (no side effect). None when the run stopped before its first checkpoint
+    (then it starts over); :class:`CheckpointError` when there is none but ``rounds.csv`` holds rounds (the
+    checkpoint was lost: starting over would overwrite them)."""
+    saved = read(out_dir)
+    if saved is None:
+        rounds = os.path.join(out_dir, CSV_NAMES[0])
+        if os.path.exists(rounds):
+            with open(rounds, "rb") as fh:
+                if sum(1 for _ in fh) > 1:
+                    raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
+                                          "it (its files are left as they are)")
+        return None
+    verify(out_dir, saved, config)
+    return saved
 
 
 def restore(out_dir: str, saved: Checkpoint) -> None:

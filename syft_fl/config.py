@@ -146,7 +146,8 @@ class Config:
     transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes)",
                           default="virtual")
     ue_addresses: Tuple[str, ...] = _key(
-        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)", default=())
+        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)",
+        default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
     ue_secret_file: Optional[str] = _key(

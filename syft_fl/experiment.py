@@ -449,12 +449,12 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
     from . import checkpoint
 
     config_data = to_dict(config)
-    saved = checkpoint.read(out_dir) if resume else None
-    if saved is not None:
-        checkpoint.verify(out_dir, saved, config_data)
-    elif resume and data_rows(os.path.join(out_dir, "rounds.csv")):
-        raise checkpoint.CheckpointError(f"{out_dir} has rounds in rounds.csv but no {checkpoint.NAME}: cannot "
-                                         "resume it (its files are left as they are)")
+    try:
+        saved = checkpoint.load_verified(out_dir, config_data) if resume else None
+    except BaseException:
+        if federation is not None:
+            federation.transport.close()
+        raise
     fed = federation or build_federation(config)
     try:
         if saved is None:
@@ -505,11 +505,3 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
 
         plot_all(out_dir, [s.history for s in states], config)
     return summary
-
-
-def data_rows(path: str) -> int:
-    """Rows after the header line of the CSV file ``path`` (0 if it does not exist)."""
-    if not os.path.exists(path):
-        return 0
-    with open(path, "rb") as fh:
-        return max(0, sum(1 for _ in fh) - 1)

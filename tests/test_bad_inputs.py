@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 
 import pytest
+import torchvision  # noqa: F401  - before syft hooks torch (these runs do): torchvision's import fails after it
 import yaml
 
 from syft_fl import checkpoint
