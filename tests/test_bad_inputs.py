@@ -145,9 +145,14 @@ def runs(tmp_path_factory):
 CASES = []
 
 
+E2E_CASES = {"cli:out-read-only", "cli:out-under-read-only", "cli:out-below-a-file", "config:model-does-not-fit-data",
+             "config:ue-server-unreachable"}  # these get as far as building the federation (data, transport)
+
+
 def case(kind, name, word, main="run"):
     def register(prepare):
-        CASES.append(pytest.param(kind, main, prepare, word, id=f"{kind}:{name}"))
+        marks = [pytest.mark.e2e] if kind == "resume" or f"{kind}:{name}" in E2E_CASES else []
+        CASES.append(pytest.param(kind, main, prepare, word, id=f"{kind}:{name}", marks=marks))
         return prepare
 
     return register
@@ -610,8 +615,10 @@ def _(tmp, ctx):
 
 
 @pytest.fixture
-def ctx(runs, tmp_path_factory, monkeypatch):
-    """The run folders, a 0600 secret file outside tmp_path, a port in use; no secret in the environment."""
+def ctx(request, kind, tmp_path_factory, monkeypatch):
+    """A 0600 secret file outside tmp_path, a port in use, the run folders for the resume cases; no secret in the
+    environment."""
+    runs = request.getfixturevalue("runs") if kind == "resume" else {}
     monkeypatch.delenv(SECRET_ENV, raising=False)
     folder = tmp_path_factory.mktemp("secret")
     secret = folder / "secret"
@@ -630,7 +637,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(kind, main, prepare, w
     monkeypatch.chdir(tmp_path)
     argv = prepare(tmp_path, ctx)
     before = snapshot(str(tmp_path))
-    before_runs = {name: snapshot(path) for name, path in ctx.items() if name in ("done", "other", "stopped")}
+    before_runs = {name: snapshot(ctx[name]) for name in ("done", "other", "stopped") if name in ctx}
     capsys.readouterr()
     code = call(run_tiered.main if main == "run" else ue_server.main, argv)
     out, err = capsys.readouterr()
@@ -685,6 +692,7 @@ def test_bad_input_through_the_real_process(argv, word, tmp_path):
 
 
 # --- degenerate but valid set-ups: said out loud before the run ---------------------------------------------------
+@pytest.mark.e2e
 def test_a_deadline_no_ue_can_meet_is_warned_with_its_numbers(tmp_path, capsys):
     """The issue's case: 4 UEs holding 1,000 digits each train for 10-40 s, past the 10 s deadline."""
     argv = ["--no-progress", "--no-plots", "--strategies", "full", "--out", str(tmp_path / "o")] + [
@@ -699,6 +707,7 @@ def test_a_deadline_no_ue_can_meet_is_warned_with_its_numbers(tmp_path, capsys):
     assert "4 UEs" in warnings[0]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("deadline_s", [1.0, 2.3, 3.0, 10.0])
 def test_fewer_than_one_ue_per_round_in_time_is_warned(deadline_s):
     from syft_fl.config import load_config

@@ -71,6 +71,7 @@ def resume(folder, capsys):
     return code, capsys.readouterr().err.strip()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("after_rounds", [1, 3, 4])  # in the 1st strategy, at its end, in the 2nd
 def test_stopped_and_resumed_run_equals_the_whole_run(after_rounds, whole, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
@@ -111,6 +112,7 @@ def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
     assert saved.wall_s == {"full": 1.25} and saved.config == config
 
 
+@pytest.mark.e2e
 def test_a_hostile_pickle_is_never_loaded(whole, tmp_path, capsys):
     """A pickle whose loading would create a file, saved as the old checkpoint.pt or as checkpoint.bin: refused
     with one line, the file is never created, the folder is unchanged."""
@@ -129,6 +131,7 @@ def test_a_hostile_pickle_is_never_loaded(whole, tmp_path, capsys):
     assert marker.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("damage, words", [
     ("edited-config", ["config.yaml", "strategies order tiered,full"]),
     ("foreign-checkpoint", ["config.yaml", "seed is 0, the checkpoint's 1"]),
@@ -169,6 +172,7 @@ def test_a_folder_that_differs_from_its_checkpoint_is_refused_untouched(damage, 
     assert tree_digest(str(run)) == before
 
 
+@pytest.mark.e2e
 def test_resuming_a_finished_run_keeps_its_timing_and_files(whole, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(str(whole), str(run))
@@ -181,6 +185,7 @@ def test_resuming_a_finished_run_keeps_its_timing_and_files(whole, tmp_path, cap
         assert (run / name).read_bytes() == (whole / name).read_bytes(), name
 
 
+@pytest.mark.e2e
 def test_a_stopped_run_keeps_the_timing_of_the_strategies_it_finished(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     stopped_run(run, 4, monkeypatch)
@@ -192,6 +197,7 @@ def test_a_stopped_run_keeps_the_timing_of_the_strategies_it_finished(tmp_path, 
     assert wall_s["full"] == spent["full"] and wall_s["tiered"] > spent["tiered"]
 
 
+@pytest.mark.e2e
 def test_a_run_stopped_before_its_first_round_starts_over(whole, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     stopped_run(run, 0, monkeypatch)
