@@ -5,8 +5,9 @@ that the folder it continues is the one it left.
 numpy, torch and Python, the wall-clock seconds spent per strategy, the resolved config (and its SHA-256), and the
 length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. Nothing in it is a pickle:
 
-- layout: :data:`MAGIC`, the SHA-256 of the rest (32 bytes), the header length (8 bytes, little-endian), the
-  header (UTF-8 JSON: plain data only), then the binary blobs whose lengths the header lists;
+- layout: :data:`MAGIC`, the SHA-256 of the header (32 bytes), the header length (8 bytes, little-endian), the
+  header (UTF-8 JSON: plain data only), then the binary blobs whose lengths and SHA-256s the header lists (so every
+  byte is covered, and a strategy that did not change since the last round is not encoded and hashed again);
 - tensors (each strategy's global model, torch's RNG state) are blobs in the codec's ``full`` payload
   (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
 - numpy's and Python's RNG states are lists of integers in the header.
@@ -43,6 +44,10 @@ _MAX_HEADER_BYTES = 1 << 30
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used, or a folder that does not match it; the message is one line."""
+
+
+class _Corrupted(CheckpointError):
+    """Bytes that do not match their recorded SHA-256."""
 
 
 @dataclass(frozen=True)
@@ -99,23 +104,32 @@ def file_prefix_sha256(path: str, size: int) -> str:
 
 # --- writing --------------------------------------------------------------------------------------------------
 def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[str, Any],
-         wall_s: Mapping[str, float]) -> None:
+         wall_s: Mapping[str, float], cache: Optional[Dict[str, Any]] = None) -> None:
     """Atomically write the checkpoint of ``out_dir``: strategy states (``StrategyState`` fields), the resolved
-    config (plain data), wall-clock seconds per strategy, and the current length and SHA-256 of each CSV."""
-    blobs: List[bytes] = []
+    config (plain data), wall-clock seconds per strategy, and the current length and SHA-256 of each CSV.
+
+    ``cache``: a dict kept by the caller between rounds; a strategy whose model object and round count are those
+    of the last call reuses its encoded blob (a finished strategy costs nothing but the write)."""
+    blobs: List[Tuple[bytes, str]] = []
     header_states = []
+    cache = {} if cache is None else cache
     for state in states:
         entry = {}
         for key, value in state.items():
             if key == "global_state":
-                blobs.append(codec.encode_tiers(value, "full")[0])
+                stamp = (id(value), len(state["history"]))
+                if cache.get(state["name"], (None,))[0] != stamp:
+                    blob = codec.encode_tiers(value, "full")[0]
+                    cache[state["name"]] = (stamp, blob, hashlib.sha256(blob).hexdigest())
+                blobs.append(cache[state["name"]][1:])
                 entry[key] = {"blob": len(blobs) - 1}
             elif key == "history":
                 entry[key] = history_to_json(value)
             else:
                 entry[key] = value.item() if isinstance(value, np.generic) else value
         header_states.append(entry)
-    blobs.append(codec.encode_tiers({"state": torch.get_rng_state()}, "full")[0])
+    rng_blob = codec.encode_tiers({"state": torch.get_rng_state()}, "full")[0]
+    blobs.append((rng_blob, hashlib.sha256(rng_blob).hexdigest()))
     np_state = np.random.get_state()
     csv = {}
     for name in CSV_NAMES:
@@ -134,14 +148,16 @@ def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[s
             "python": _python_state_to_json(random.getstate()),
             "torch": {"blob": len(blobs) - 1},
         },
-        "blobs": [len(b) for b in blobs],
+        "blobs": [[len(blob), sha] for blob, sha in blobs],
     }
     text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
-    body = _LEN.pack(len(text)) + text + b"".join(blobs)
+    head = _LEN.pack(len(text)) + text
     path = os.path.join(out_dir, NAME)
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:
-        fh.write(MAGIC + hashlib.sha256(body).digest() + body)
+        fh.write(MAGIC + hashlib.sha256(head).digest() + head)
+        for blob, _ in blobs:
+            fh.write(blob)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -172,10 +188,13 @@ def read(out_dir: str) -> Optional[Checkpoint]:
     if len(data) < head or not data.startswith(MAGIC):
         raise CheckpointError(f"{path} is not a syft-fl checkpoint (or is truncated: {len(data)} bytes)")
     body = data[len(MAGIC) + _DIGEST_LEN:]
-    if hashlib.sha256(body).digest() != data[len(MAGIC):len(MAGIC) + _DIGEST_LEN]:
-        raise CheckpointError(f"{path} is corrupted: its SHA-256 does not match its content")
+    (length,) = _LEN.unpack_from(body)
+    if hashlib.sha256(body[:_LEN.size + min(length, len(body))]).digest() != data[len(MAGIC):head - _LEN.size]:
+        raise CheckpointError(f"{path} is corrupted: its header's SHA-256 does not match")
     try:
         return _parse(body)
+    except _Corrupted as err:
+        raise CheckpointError(f"{path} is corrupted: {err}") from None
     except CheckpointError as err:
         raise CheckpointError(f"{path} is malformed: {err}") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OverflowError) as err:
@@ -194,13 +213,18 @@ def _parse(body: bytes) -> Checkpoint:
     header = json.loads(body[_LEN.size:_LEN.size + length].decode("utf-8"))
     if not isinstance(header, dict):
         raise CheckpointError("header is not a mapping")
-    sizes = header["blobs"]
-    if not isinstance(sizes, list) or not all(isinstance(n, int) and n >= 0 for n in sizes):
-        raise CheckpointError("blob table is not a list of sizes")
+    table = header["blobs"]
+    if not isinstance(table, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], int)
+                                              and e[0] >= 0 and isinstance(e[1], str) for e in table):
+        raise CheckpointError("blob table is not a list of [size, SHA-256]")
+    sizes = [size for size, _ in table]
     if _LEN.size + length + sum(sizes) != len(body):
         raise CheckpointError("blob sizes do not add up to the file size")
     offsets = np.cumsum([_LEN.size + length] + sizes).tolist()
     blobs = [body[offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
+    for i, (blob, (_, sha)) in enumerate(zip(blobs, table)):
+        if hashlib.sha256(blob).hexdigest() != sha:
+            raise _Corrupted(f"tensor blob {i}'s SHA-256 does not match")
 
     def blob(ref: Any) -> "OrderedDict[str, torch.Tensor]":
         if not isinstance(ref, dict) or not isinstance(ref.get("blob"), int) or not 0 <= ref["blob"] < len(blobs):

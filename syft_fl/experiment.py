@@ -472,6 +472,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
     uplinks_log = CsvLog(paths["uplinks.csv"], UPLINK_COLUMNS)
     states = [StrategyState(**s) for s in saved.states] if saved else []
     wall_s = dict(saved.wall_s) if saved else {}
+    encoded: Dict[str, Any] = {}  # checkpoint.save's cache of the strategies' encoded models
     try:
         if saved is None:
             checkpoint.save(out_dir, [], config=config_data, wall_s=wall_s)
@@ -488,7 +489,8 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
                 rounds_log.write([row])
                 uplinks_log.write(uplink_rows)
                 wall_s[name] = spent + time.perf_counter() - started
-                checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s)
+                checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
+                                cache=encoded)
                 bar.set_postfix(acc=f"{row['test_acc']:.3f}", sim_s=f"{row['sim_time_s']:.0f}")
                 bar.update(1)
             bar.close()

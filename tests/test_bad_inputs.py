@@ -89,8 +89,8 @@ def reseal(run_dir, edit):
     blobs = body[8 + length:]
     edit(header)
     text = json.dumps(header).encode()
-    body = struct.pack("<Q", len(text)) + text + blobs
-    open(path, "wb").write(checkpoint.MAGIC + hashlib.sha256(body).digest() + body)
+    head = struct.pack("<Q", len(text)) + text
+    open(path, "wb").write(checkpoint.MAGIC + hashlib.sha256(head).digest() + head + blobs)
 
 
 def flip(path, position):
