@@ -234,8 +234,9 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState, r
             statuses[ue] = "dropped"  # the base cannot arrive in time: the UE costs nothing but its log line
             continue
         tasks.append(RoundTask(round=rnd, ue=ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                               lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, ue), spec=plan["spec"],
-                               codec_seed=derive_seed(cfg.seed, "codec", rnd, ue), payload=cfg.payload, fault=fault))
+                               lr=cfg.round_lr(rnd), train_seed=derive_seed(cfg.seed, "train", rnd, ue),
+                               spec=plan["spec"], codec_seed=derive_seed(cfg.seed, "codec", rnd, ue),
+                               payload=cfg.payload, fault=fault, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
     for task, report in zip(tasks, fed.transport.dispatch(tasks)):
         if report.crash:
             statuses[task.ue] = "crashed"

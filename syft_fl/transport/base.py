@@ -16,10 +16,12 @@ import torch
 class RoundTask:
     """What UE ``ue`` is told to do in round ``round``: train, then upload its update as tiers of ``spec``.
 
-    ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step), ``train_seed`` (batch order),
+    ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step of this round, schedule applied by the
+    BS), ``train_seed`` (batch order),
     ``spec`` (the codec tier spec, in its canonical text form: what crosses the wire), ``codec_seed``
     (stochastic rounding), ``payload`` (``delta`` | ``model``), ``fault`` (the injected fault: ``""``,
-    ``crash`` or ``nan``; drawn by the BS, applied by the UE).
+    ``crash`` or ``nan``; drawn by the BS, applied by the UE), ``momentum`` and ``weight_decay`` (local SGD's,
+    see ``training.local_train``; 0 = plain SGD).
     """
 
     round: int
@@ -33,6 +35,8 @@ class RoundTask:
     codec_seed: int
     payload: str
     fault: str = ""
+    momentum: float = 0.0
+    weight_decay: float = 0.0
 
     def to_wire(self) -> Dict[str, Any]:
         """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""
