@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -461,3 +462,21 @@ def test_ue_shards_reject_out_of_range_indices(mnist5k):
         28,
         28,
     )
+
+
+@pytest.mark.e2e
+def test_the_cli_says_where_the_data_is_missing_in_one_line_exit_2(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+    import run_tiered
+
+    empty, out = tmp_path / "empty", tmp_path / "out"
+    empty.mkdir()
+    argv = ["--set", "dataset=fashion_mnist", "--set", f"data_root={empty}", "--out", str(out)]
+    assert run_tiered.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(empty) in err and "apt-get install -y dataset-fashion-mnist" in err
+    assert not out.exists(), "nothing written"
+    _write_idx_set(empty)
+    _corrupt(str(empty / (IDX_FILES[("test", "images")] + ".gz")), "truncated")
+    assert run_tiered.main(argv[:-1] + [str(tmp_path / "out2"), "--no-plots", "--no-progress"]) == 2
+    assert "truncated" in capsys.readouterr().err
