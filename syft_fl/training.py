@@ -21,9 +21,13 @@ def batch_order(num_samples: int, batch_size: int, epochs: int, seed: int) -> Li
 
 
 def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
-                lr: float, seed: int) -> float:
-    """SGD (no momentum) on (x, y) in place; returns the mean cross-entropy over the last epoch's batches."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+                lr: float, seed: int, momentum: float = 0.0, weight_decay: float = 0.0) -> float:
+    """SGD on (x, y) in place; returns the mean cross-entropy over the last epoch's batches.
+
+    ``torch.optim.SGD`` with ``momentum`` (heavy ball, buffer starting at zero on every call: local state does not
+    outlive a round) and ``weight_decay`` (``weight_decay x w`` added to each gradient); 0 and 0 give plain SGD.
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     batches = batch_order(len(x), batch_size, epochs, seed)
     per_epoch = -(-len(x) // batch_size)
     model.train()

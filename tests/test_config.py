@@ -2,8 +2,9 @@
 import os
 
 import pytest
+import yaml
 
-from syft_fl.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config
+from syft_fl.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict
 
 
 def test_default_yaml_equals_the_built_in_defaults():
@@ -43,6 +44,17 @@ def test_yaml_strategies_replace_the_default_set(tmp_path):
     (["faults.ue_crash_prob=1.5"], ["faults.ue_crash_prob", "1.5"]),
     (["increment_window_s=-1"], ["increment_window_s=-1"]),
     (["rounds"], ["not key=value"]),
+    (["momentum=1.0"], ["momentum=1.0", "[0, 1)"]),
+    (["momentum=-0.1"], ["momentum=-0.1"]),
+    (["weight_decay=-1e-4"], ["weight_decay=-0.0001"]),
+    (["weight_decay=.inf"], ["weight_decay=inf"]),
+    (["lr_decay=0"], ["lr_decay=0.0", "(0, 1]"]),
+    (["lr_decay=1.5"], ["lr_decay=1.5"]),
+    (["train_size=0"], ["train_size=0"]),
+    (["train_size=4500", "test_size=1000"], ["train_size=4500", "mnist5k has 5000"]),
+    (["dataset=fashion_mnist", "train_size=60001"], ["train_size=60001", "60000 / 10000"]),
+    (["dataset=mnist"], ["dataset='mnist'", "needs data_root"]),
+    (["train_size=many"], ["train_size='many'", "integer or null"]),
 ])
 def test_bad_values_give_one_line_naming_key_and_value(override, words):
     with pytest.raises(ConfigError) as err:
@@ -146,3 +158,32 @@ def test_baselines_keep_the_tiered_options_and_its_own_deadline(tmp_path):
                      "  fixed@base(uniform:2): {kind: fixed, spec: 'uniform:2,block=64'}\n")
     with pytest.raises(ConfigError, match=r"baselines=true: strategy 'fixed@base\(uniform:2\)'"):
         load_config(str(clash))
+
+
+def test_sizes_null_resolve_to_the_data_sets_own(tmp_path):
+    assert (Config().train_size, Config().test_size) == (4000, 1000)
+    cfg = load_config(None, ["dataset=fashion_mnist"])
+    assert (cfg.train_size, cfg.test_size) == (60000, 10000) and cfg.data_root is None
+    cfg = load_config(None, ["dataset=fashion_mnist", "test_size=2000"])
+    assert (cfg.train_size, cfg.test_size) == (60000, 2000)
+    assert load_config(None, ["test_size=500"]).train_size == 4500, "mnist5k: null is all the rest"
+    written = tmp_path / "config.yaml"  # what a run writes, and what --resume reads back
+    written.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    assert "train_size: 60000" in written.read_text() and load_config(str(written)) == cfg
+
+
+def test_round_lr_decays_per_round_and_is_exactly_lr_without_decay():
+    assert [Config().round_lr(r) for r in (0, 5, 99)] == [0.05, 0.05, 0.05]
+    cfg = load_config(None, ["lr=0.1", "lr_decay=0.5"])
+    assert [cfg.round_lr(r) for r in range(4)] == [0.1, 0.05, 0.025, 0.0125]
+
+
+def test_fmnist_config_loads_and_validates():
+    path = os.path.join(os.path.dirname(DEFAULT_CONFIG_PATH), "fmnist.yaml")
+    cfg = load_config(path)
+    assert cfg.dataset == "fashion_mnist" and cfg.data_root is None
+    assert (cfg.train_size, cfg.test_size) == (60000, 10000)
+    assert (cfg.num_ues, cfg.ues_per_round, cfg.partition, cfg.alpha, cfg.model) == (100, 10, "dirichlet", 0.5, "cnn")
+    assert 0 < cfg.target_accuracy < 1 and cfg.deadline_s > 0
+    assert list(cfg.strategies) == list(Config().strategies), "all the strategies"
+    assert load_config(path, ["deadline_s=1e9"], seed=3).seed == 3

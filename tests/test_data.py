@@ -1,6 +1,8 @@
 """Data sets, partitioners and per-UE shards (syft_fl/data.py)."""
 
+import gzip
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syft_fl import data
 from syft_fl.data import (
     DATASETS,
     PARTITIONS,
@@ -16,8 +19,10 @@ from syft_fl.data import (
     _mnist5k_array,
     load_dataset,
     partition,
+    resolve_sizes,
     ue_shards,
 )
+from syft_fl.idx import IDX_FILES, read_idx, write_idx
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +103,8 @@ def test_mnist5k_custom_sizes_and_none_means_the_rest():
     assert len(d.y_train) == 300 and len(d.y_test) == 4700
     d = load_dataset(train_size=None, test_size=200)
     assert len(d.y_train) == 4800 and len(d.y_test) == 200
+    d = load_dataset(train_size=None, test_size=None)
+    assert len(d.y_train) == 4000 and len(d.y_test) == 1000
 
 
 @pytest.mark.parametrize(
@@ -108,7 +115,6 @@ def test_mnist5k_custom_sizes_and_none_means_the_rest():
         {"train_size": 0},
         {"test_size": -1},
         {"train_size": 10.5},
-        {"train_size": None, "test_size": None},
         {"seed": -1},
     ],
 )
@@ -123,55 +129,166 @@ def test_unknown_dataset_error_lists_the_choices():
     assert DATASETS == ("mnist5k", "mnist", "fashion_mnist", "cifar10")
 
 
-# --- torchvision sets ----------------------------------------------------------------
+# --- IDX sets (mnist, fashion_mnist) and CIFAR-10 (torchvision) ----------------------------------
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
-def test_torchvision_sets_need_a_data_root(name):
+def _write_idx_set(folder, n_train=60, n_test=20, compress=True, seed=0):
+    """The four standard files, with random images and labels i % 10; returns the uint8 arrays written."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        arrays[split] = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
+        for kind, array in zip(("images", "labels"), arrays[split]):
+            name = IDX_FILES[(split, kind)] + (".gz" if compress else "")
+            write_idx(os.path.join(str(folder), name), array, compress=compress)
+    return arrays
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_round_trip(tmp_path, compress):
+    array = np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    path = str(tmp_path / "x.idx")
+    write_idx(path, array, compress=compress)
+    back = read_idx(path, ndim=3)
+    assert back.dtype == np.uint8 and np.array_equal(back, array) and not back.flags.writeable
+    with open(path, "rb") as fh:
+        assert (fh.read(2) == b"\x1f\x8b") == compress
+
+
+def _corrupt(path, how):
+    raw = gzip.decompress(open(path, "rb").read())
+    if how == "truncated":
+        raw = raw[:-5]
+    elif how == "trailing":
+        raw = raw + b"\0"
+    elif how == "magic":
+        raw = b"\x01" + raw[1:]
+    elif how == "type":
+        raw = raw[:2] + b"\x0d" + raw[3:]
+    elif how == "ndim":
+        raw = raw[:3] + b"\x02" + raw[4:]
+    elif how == "header":
+        raw = raw[:6]
+    elif how == "foreign":
+        raw = b"<html>not found</html>"
+    open(path, "wb").write(gzip.compress(raw) if how != "not-gzip" else raw)
+
+
+@pytest.mark.parametrize("how, match", [
+    ("truncated", "truncated"), ("trailing", "trailing bytes"), ("magic", "not an IDX file"), ("type", "0x0d"),
+    ("ndim", "2 dimensions, expected 3"), ("header", "truncated header"), ("foreign", "not an IDX file"),
+])
+def test_a_bad_idx_file_is_one_clear_error_naming_it(tmp_path, how, match):
+    _write_idx_set(tmp_path)
+    path = str(tmp_path / (IDX_FILES[("train", "images")] + ".gz"))
+    _corrupt(path, how)
+    with pytest.raises(DataError, match=match) as info:
+        load_dataset("mnist", data_root=str(tmp_path))
+    message = str(info.value)
+    assert "\n" not in message and path in message
+
+
+def test_a_corrupt_gzip_stream_is_a_data_error(tmp_path):
+    _write_idx_set(tmp_path)
+    path = tmp_path / (IDX_FILES[("test", "labels")] + ".gz")
+    path.write_bytes(path.read_bytes()[:-12])  # cut the gzip trailer and some data
+    with pytest.raises(DataError, match="cannot read"):
+        load_dataset("mnist", data_root=str(tmp_path))
+
+
+def test_images_and_labels_must_agree(tmp_path):
+    _write_idx_set(tmp_path)
+    write_idx(str(tmp_path / (IDX_FILES[("train", "labels")] + ".gz")), np.zeros(59, np.uint8), compress=True)
+    with pytest.raises(DataError, match="N x 28 x 28 and N"):
+        load_dataset("mnist", data_root=str(tmp_path))
+    write_idx(str(tmp_path / (IDX_FILES[("train", "labels")] + ".gz")), np.full(60, 10, np.uint8), compress=True)
+    with pytest.raises(DataError, match="up to 10"):
+        load_dataset("mnist", data_root=str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_sets_load_whole_and_in_order_by_default(tmp_path, name, compress):
+    arrays = _write_idx_set(tmp_path, compress=compress)
+    d = load_dataset(name, data_root=str(tmp_path))
+    assert d.name == name and d.num_classes == 10
+    assert d.x_train.shape == (60, 1, 28, 28) and d.x_test.shape == (20, 1, 28, 28)
+    assert d.y_train.dtype == torch.int64 and torch.equal(d.y_test, torch.arange(20) % 10)
+    mean, std = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}[name]
+    expected = (arrays["train"][0].astype(np.float32) / 255 - mean) / std
+    assert np.allclose(d.x_train[:, 0].numpy(), expected, atol=1e-5)
+
+
+def test_idx_sizes_draw_a_seeded_subset(tmp_path):
+    _write_idx_set(tmp_path)
+    d = load_dataset("mnist", data_root=str(tmp_path), train_size=50, test_size=20, seed=4)
+    assert len(d.y_train) == 50 and torch.equal(d.y_test, torch.arange(20) % 10), "a whole-size split stays whole"
+    again = load_dataset("mnist", data_root=str(tmp_path), train_size=50, seed=4)
+    other = load_dataset("mnist", data_root=str(tmp_path), train_size=50, seed=5)
+    assert torch.equal(again.x_train, d.x_train) and not torch.equal(other.x_train, d.x_train)
+    with pytest.raises(DataError, match="only 60"):
+        load_dataset("mnist", data_root=str(tmp_path), train_size=61)
+
+
+def test_idx_files_in_torchvisions_raw_folder_are_found(tmp_path):
+    _write_idx_set(tmp_path / "FashionMNIST" / "raw", compress=False)
+    assert len(load_dataset("fashion_mnist", data_root=str(tmp_path)).y_train) == 60
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("mnist", "yann.lecun.com"), ("fashion_mnist", "apt-get install -y dataset-fashion-mnist"),
+])
+def test_a_missing_idx_file_names_the_folder_and_how_to_get_it(tmp_path, name, hint):
+    _write_idx_set(tmp_path)
+    os.remove(str(tmp_path / (IDX_FILES[("test", "images")] + ".gz")))
+    with pytest.raises(DataError) as info:
+        load_dataset(name, data_root=str(tmp_path))
+    message = str(info.value)
+    assert "t10k-images-idx3-ubyte" in message and str(tmp_path) in message and hint in message
+    assert "\n" not in message
+
+
+def test_fashion_mnist_without_data_root_reads_debians_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"nowhere; install it with: apt-get install -y dataset-fashion-mnist$"):
+        load_dataset("fashion_mnist")
+    _write_idx_set(tmp_path / "nowhere")
+    assert len(load_dataset("fashion_mnist").y_test) == 20
+
+
+@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_FASHION_MNIST),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install -y dataset-fashion-mnist)")
+def test_the_real_fashion_mnist_files():
+    d = load_dataset("fashion_mnist")
+    assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
+    # Zalando's set: 6,000 training and 1,000 test images per class.
+    assert torch.equal(torch.bincount(d.y_train), torch.full((10,), 6000, dtype=torch.int64))
+    assert torch.equal(torch.bincount(d.y_test), torch.full((10,), 1000, dtype=torch.int64))
+    # The normalization constants are this set's: mean ~0, std ~1 after it.
+    assert abs(d.x_train.mean().item()) < 0.01 and abs(d.x_train.std().item() - 1) < 0.01
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_mnist_and_cifar10_need_a_data_root(name):
     with pytest.raises(DataError, match="data_root"):
         load_dataset(name)
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
-def test_missing_folder_is_named_in_the_error(tmp_path, name):
+def test_cifar10_missing_folder_is_named_in_the_error(tmp_path):
     missing = str(tmp_path / "nowhere")
     with pytest.raises(DataError, match="nowhere.*download=True"):
-        load_dataset(name, data_root=missing)
+        load_dataset("cifar10", data_root=missing)
     assert not os.path.exists(missing), "nothing is created without download=True"
-
-
-@pytest.mark.parametrize(
-    "name, folder",
-    [
-        ("mnist", os.path.join("MNIST", "processed")),
-        ("fashion_mnist", os.path.join("FashionMNIST", "processed")),
-        ("cifar10", "cifar-10-batches-py"),
-    ],
-)
-def test_empty_folder_error_names_where_torchvision_looks(tmp_path, name, folder):
     with pytest.raises(DataError) as info:
-        load_dataset(name, data_root=str(tmp_path))
-    assert os.path.join(str(tmp_path), folder) in str(info.value)
+        load_dataset("cifar10", data_root=str(tmp_path))
+    assert os.path.join(str(tmp_path), "cifar-10-batches-py") in str(info.value)
 
 
-def test_torchvision_mnist_from_a_local_folder(tmp_path):
-    # torchvision 0.5 reads <root>/MNIST/processed/{training,test}.pt = (uint8 N x 28 x 28, y).
-    processed = tmp_path / "MNIST" / "processed"
-    processed.mkdir(parents=True)
-    gen = torch.Generator().manual_seed(0)
-    for file, n in (("training.pt", 60), ("test.pt", 20)):
-        images = torch.randint(0, 256, (n, 28, 28), generator=gen).to(torch.uint8)
-        torch.save((images, torch.arange(n) % 10), str(processed / file))
-    d = load_dataset("mnist", data_root=str(tmp_path), train_size=50, test_size=None)
-    assert d.x_train.shape == (50, 1, 28, 28) and d.x_test.shape == (20, 1, 28, 28)
-    assert d.y_train.dtype == torch.int64 and d.num_classes == 10
-    assert torch.equal(d.y_test, torch.arange(20) % 10), "None keeps the split in order"
-    assert torch.equal(
-        load_dataset("mnist", data_root=str(tmp_path), train_size=50, test_size=None).x_train,
-        d.x_train,
-    )
-    with pytest.raises(DataError, match="only 60"):
-        load_dataset("mnist", data_root=str(tmp_path), train_size=61)
+def test_resolve_sizes():
+    assert resolve_sizes("mnist5k", None, None) == (4000, 1000)
+    assert resolve_sizes("mnist5k", 300, None) == (300, 4700)
+    assert resolve_sizes("fashion_mnist", None, 500) == (60000, 500)
+    assert resolve_sizes("cifar10", None, None) == (50000, 10000)
 
 
 # --- partition -----------------------------------------------------------------------
@@ -346,3 +463,21 @@ def test_ue_shards_reject_out_of_range_indices(mnist5k):
         28,
         28,
     )
+
+
+@pytest.mark.e2e
+def test_the_cli_says_where_the_data_is_missing_in_one_line_exit_2(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+    import run_tiered
+
+    empty, out = tmp_path / "empty", tmp_path / "out"
+    empty.mkdir()
+    argv = ["--set", "dataset=fashion_mnist", "--set", f"data_root={empty}", "--out", str(out)]
+    assert run_tiered.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(empty) in err and "apt-get install -y dataset-fashion-mnist" in err
+    assert not out.exists(), "nothing written"
+    _write_idx_set(empty)
+    _corrupt(str(empty / (IDX_FILES[("test", "images")] + ".gz")), "truncated")
+    assert run_tiered.main(argv[:-1] + [str(tmp_path / "out2"), "--no-plots", "--no-progress"]) == 2
+    assert "truncated" in capsys.readouterr().err

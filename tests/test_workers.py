@@ -16,9 +16,10 @@ from syft_fl.transport import RoundTask
 from syft_fl.workers import bytes_to_tensor, message_size, tier_id
 
 
-def task(ue, rnd=0, spec="full", training_seed=7, fault=""):
+def task(ue, rnd=0, spec="full", training_seed=7, fault="", momentum=0.0, weight_decay=0.0):
     return RoundTask(round=rnd, ue=ue, model="2nn", epochs=1, batch_size=16, lr=0.1, train_seed=training_seed,
-                     spec=spec, codec_seed=3, payload="delta", fault=fault)
+                     spec=spec, codec_seed=3, payload="delta", fault=fault, momentum=momentum,
+                     weight_decay=weight_decay)
 
 
 def global_state(seed=1):
@@ -30,22 +31,26 @@ def upload_of(transport, ue, rnd, count):
 
 
 @pytest.mark.e2e
-def test_worker_and_pointer_training_give_the_same_weights(virtual_transport, tiny_shards):
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.01)])
+def test_worker_and_pointer_training_give_the_same_weights(virtual_transport, tiny_shards, momentum, weight_decay):
     g = global_state()
     results = []
-    for training in ("worker", "pointers"):
-        transport = virtual_transport(3, training=training)
+    for training in ("worker", "pointers", "plain"):
+        transport = virtual_transport(3, training="worker" if training == "plain" else training)
         transport.place_data(tiny_shards)
         transport.broadcast(g, 0, [1])
-        report = transport.dispatch([task(1)])[0]
+        options = {} if training == "plain" else dict(momentum=momentum, weight_decay=weight_decay)
+        report = transport.dispatch([task(1, **options)])[0]
         assert report.n_samples == 60 and report.error == ""
         results.append(upload_of(transport, 1, 0, 1))
         transport.close()
-    worker, pointers = results
+    worker, pointers, plain = results
     assert list(worker) == list(g)
     for name in worker:
         assert torch.allclose(worker[name], pointers[name], atol=1e-6), name
     assert any(float(v.abs().max()) > 0 for v in worker.values()), "training moved the model"
+    same_as_plain = all(torch.equal(worker[name], plain[name]) for name in worker)
+    assert same_as_plain == (momentum == 0.0 and weight_decay == 0.0), "the options reach the UE's optimizer"
 
 
 def test_tier_bytes_are_the_metered_syft_messages(virtual_transport, tiny_shards):

@@ -16,13 +16,15 @@ import torch
 class RoundTask:
     """What UE ``ue`` is told to do in round ``round``: train, then upload its update as tiers of ``spec``.
 
-    ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step), ``train_seed`` (batch order),
+    ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step of this round, schedule applied by the
+    BS), ``train_seed`` (batch order),
     ``spec`` (the codec tier spec, in its canonical text form: what crosses the wire), ``codec_seed``
     (stochastic rounding), ``payload`` (``delta`` | ``model``), ``fault`` (the injected fault: ``""``,
     ``crash`` or ``nan``; drawn by the BS, applied by the UE); ``strategy`` (whose upload this is: a UE keeps
     error-feedback state per strategy); ``error_feedback`` (add what the BS did not merge of this UE's last upload
     to this one, :mod:`syft_fl.feedback`); ``merged_tiers`` (how many tiers of that last upload the BS merged:
-    0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy).
+    0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy); ``momentum`` and
+    ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD).
     """
 
     round: int
@@ -36,6 +38,8 @@ class RoundTask:
     codec_seed: int
     payload: str
     fault: str = ""
+    momentum: float = 0.0
+    weight_decay: float = 0.0
     strategy: str = ""
     error_feedback: bool = False
     merged_tiers: Optional[int] = None

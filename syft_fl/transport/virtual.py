@@ -86,7 +86,8 @@ class VirtualTransport(Transport):
         model.load_state_dict(self._global)
         names = [name for name, _ in model.named_parameters()]
         model.send(worker)
-        optimizer = torch.optim.SGD(model.parameters(), lr=task["lr"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=task["lr"], momentum=task["momentum"],
+                                    weight_decay=task["weight_decay"])
         for idx in batch_order(self._sizes[ue], task["batch_size"], task["epochs"], task["train_seed"]):
             idx_ptr = idx.send(worker)
             optimizer.zero_grad()
