@@ -95,6 +95,7 @@ def get_hook() -> sy.TorchHook:
 
 
 _MODELS: Dict[str, torch.nn.Module] = {}
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice for this process, before anyone changed it
 
 
 def shared_model(name: str) -> torch.nn.Module:
@@ -106,11 +107,11 @@ def shared_model(name: str) -> torch.nn.Module:
 
 
 def apply_torch_threads(torch_threads: int) -> int:
-    """Set torch's intra-op threads in this process to ``torch_threads`` (0 = leave torch's default); returns the
-    count in force. Training results depend on it (floating-point sums split over threads), so every process that
-    trains UEs is given the same count (config key ``torch_threads``)."""
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
+    """Set torch's intra-op threads in this process to ``torch_threads`` (0 = torch's default for this process,
+    even if an earlier run here set another count); returns the count in force. Training results depend on it
+    (floating-point sums split over threads), so every process that trains UEs is given the same count (config key
+    ``torch_threads``)."""
+    torch.set_num_threads(torch_threads or _TORCH_DEFAULT_THREADS)
     return torch.get_num_threads()
 
 
