@@ -244,6 +244,9 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
     runs = []
     for point in points:
         config = _point_config(base + list(overrides) + point.overrides, strategies, point)
+        if tuple(config.strategies) != names:  # e.g. baselines: true named after a swept tier spec
+            raise StudyError(f"sweep point {point.label} runs strategies {', '.join(config.strategies)}, not "
+                             f"{', '.join(names)}: every point must compare the same strategies")
         for seed in seed_list:
             runs.append(RunSpec(point=point.index, seed=seed, rel_dir=os.path.join(point.name, f"seed-{seed}"),
                                 config=_with_seed(config, seed)))
@@ -279,9 +282,12 @@ def _float_setting(name: str, given: Optional[float], block: Mapping[str, Any], 
 
 
 def _heatmap_pair(text: Any, names: Sequence[str], n_sweeps: int) -> Tuple[str, str]:
-    parts = str(text).split("/")
-    if len(parts) != 2 or any(p not in names for p in parts) or parts[0] == parts[1]:
+    text = str(text)
+    splits = [(text[:i], text[i + 1:]) for i, c in enumerate(text) if c == "/"]  # names may hold a "/" too
+    found = [(b, a) for b, a in splits if b in names and a in names and a != b]
+    if len(found) != 1:
         raise StudyError(f"--heatmap {text!r} is not B/A with two different strategies of {', '.join(names)}")
+    parts = found[0]
     if n_sweeps != 2:
         raise StudyError(f"--heatmap {text!r} needs exactly two --sweep keys (got {n_sweeps})")
     return parts[1], parts[0]  # (a, b): the ratio shown is b / a, i.e. "tiered/fixed" = tiered over fixed
@@ -303,7 +309,7 @@ def study_to_dict(study: Study) -> Dict[str, Any]:
         "sustain_rounds": study.sustain_rounds,
         "time_step_s": study.time_step_s,
         "reference": study.reference,
-        "heatmap": None if study.heatmap is None else f"{study.heatmap[1]}/{study.heatmap[0]}",
+        "heatmap": None if study.heatmap is None else list(study.heatmap),
     }
 
 
@@ -348,7 +354,7 @@ def load_study(out_dir: str) -> Study:
     return Study(command=raw["command"], sweeps=sweeps, seeds=tuple(raw["seeds"]),
                  strategies=tuple(raw["strategies"]), points=points, runs=tuple(runs),
                  sustain_rounds=raw["sustain_rounds"], time_step_s=raw["time_step_s"], reference=raw["reference"],
-                 heatmap=None if heat is None else tuple(reversed(heat.split("/"))))
+                 heatmap=None if heat is None else tuple(heat))
 
 
 def run_finished(run_dir: str, config: Config) -> bool:

@@ -88,6 +88,19 @@ def test_build_study_validates_every_point():
         tiny_study(sustain_rounds=0)
 
 
+def test_baselines_in_a_study():
+    study = tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
+                       sweeps=["deadline_s=6,8", "increment_window_s=0,2"],
+                       heatmap="tiered/fixed@all(uniform:8)+window")
+    assert study.strategies[0] == "tiered" and "fixed@base(uniform:2)" in study.strategies
+    assert study.heatmap == ("fixed@all(uniform:8)+window", "tiered")
+    window = [r.config.strategies["fixed@all(uniform:8)+window"].deadline_s for r in study.runs]
+    assert window[::2] == [6.0, 8.0, 8.0, 10.0]  # each point's baseline gets its own deadline + window
+    with pytest.raises(StudyError, match="every point must compare the same strategies"):
+        tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
+                   sweeps=["strategies.tiered.spec=['uniform:2+2+4,block=256', 'uniform:4+4,block=256']"])
+
+
 def test_a_study_block_in_the_config_file(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text("rounds: 5\nchannel: {fading: rician}\nstudy:\n  sweep: {deadline_s: [6, 8], "
