@@ -10,6 +10,14 @@ scaled. Each figure is the median of ``--repeats`` runs after one warm-up. One `
 FedAvg CNN (1,663,370 parameters) after each tier. The update is the difference between the model after 5 SGD steps
 (lr 0.05, batches of 50 random 28x28 images with random labels) and the initial model (seed 0).
 
+It then prints the options table on REAL updates: the default config's data (mnist5k, its seeded shards) and
+initial FedAvg CNN (``syft_fl.models``, seed derived as in a run); UEs 0-7 each train one local epoch (200 samples,
+batches of 20: 10 SGD steps at lr 0.05, as in the default run's first round) and upload local minus global, coded
+with the codec seed a run derives for them. For ``uniform:2+2+4,block=256`` under every rounding x reconstruction
+option: the relative L2 error ||x^ - x|| / ||x|| after the base and each tier, of one update (mean over the UEs)
+and of the UEs' mean update (what FedAvg adds: independent errors average out there, a bias does not); the share
+of exact zeros in the updates and the share of them still exactly zero after the base.
+
     .venv/bin/python benchmarks/bench_codec.py [--mb 100] [--repeats 5] [--table]
 """
 import argparse
@@ -18,7 +26,7 @@ import statistics
 import sys
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -157,17 +165,93 @@ def table() -> None:
             )  # fmt: skip
 
 
+OPTION_SPEC = "uniform:2+2+4,block=256"
+OPTIONS = [(r, c) for r in ("truncate", "stochastic") for c in ("midpoint", "truncate", "deadzone")]
+OPTION_UES = tuple(range(8))  # the default run's UEs per round
+
+
+def real_updates(ues: Sequence[int] = OPTION_UES) -> List["OrderedDict[str, torch.Tensor]"]:
+    """Local minus global after the default run's first local epoch of UEs ``ues`` (real mnist5k shards)."""
+    from syft_fl.config import Config
+    from syft_fl.data import load_split, ue_shards
+    from syft_fl.models import build_model
+    from syft_fl.rng import derive_seed
+    from syft_fl.training import local_train
+
+    cfg = Config()
+    dataset, indices = load_split(cfg)
+    shards = ue_shards(dataset, indices)
+    updates = []
+    for ue in ues:
+        model = build_model(cfg.model, in_channels=dataset.x_train.shape[1], num_classes=dataset.num_classes,
+                            seed=derive_seed(cfg.seed, "init"))
+        start = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
+        x, y = shards[ue]
+        local_train(model, x, y, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                    seed=derive_seed(cfg.seed, "train", 0, ue))
+        updates.append(OrderedDict((k, v - start[k]) for k, v in model.state_dict().items()))
+    return updates
+
+
+def flat(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([v.flatten() for v in state.values()]).double()
+
+
+def option_row(updates: Sequence[torch.Tensor], states: Sequence[Mapping], spec: str) -> Dict[str, List[float]]:
+    """Per prefix: mean relative L2 error of one update, relative L2 error of the UEs' mean update (the FedAvg
+    aggregate: independent errors average out, a bias does not), and the share of exact zeros kept (base only)."""
+    from syft_fl.rng import derive_seed
+
+    per_ue, sums, kept = [], None, []
+    for ue, (x, state) in enumerate(zip(updates, states)):
+        tiers = codec.encode_tiers(state, spec, seed=derive_seed(0, "codec", 0, ue))
+        decoded = [flat(codec.decode_tiers(tiers[: j + 1])) for j in range(len(tiers))]
+        per_ue.append([((d - x).norm() / x.norm()).item() for d in decoded])
+        sums = decoded if sums is None else [a + d for a, d in zip(sums, decoded)]
+        kept.append((decoded[0][x == 0] == 0).double().mean().item())
+    mean = sum(updates) / len(updates)
+    return {
+        "update": list(np.mean(per_ue, axis=0)),
+        "aggregate": [((d / len(updates) - mean).norm() / mean.norm()).item() for d in sums],
+        "kept": [float(np.mean(kept))],
+    }
+
+
+def options_table() -> None:
+    start = time.perf_counter()
+    states = real_updates()
+    updates = [flat(u) for u in states]
+    zero_share = [(x == 0).double().mean().item() for x in updates]
+    print()
+    print("real updates: UEs {}-{} of the default run, round 0; exact zeros {:.1%} of the entries ({:.1%}-{:.1%})"
+          .format(OPTION_UES[0], OPTION_UES[-1], np.mean(zero_share), min(zero_share), max(zero_share)))
+    print("| `{}` rounding | reconstruction | rel. L2 error of one update: base / base+1 / all | of the {}-UE mean: "
+          "base / base+1 / all | zeros kept by the base |".format(OPTION_SPEC, len(OPTION_UES)))
+    print("|---|---|---:|---:|---:|")
+    for rounding, reconstruction in OPTIONS:
+        spec = codec.TierSpec("uniform", (2, 2, 4), 256, rounding, reconstruction)
+        row = option_row(updates, states, spec.text)
+        print("| {} | {} | {} | {} | {:.1%} |".format(
+            rounding, reconstruction, " / ".join("{:.4f}".format(e) for e in row["update"]),
+            " / ".join("{:.4f}".format(e) for e in row["aggregate"]), row["kept"][0]))
+        for name in ("update", "aggregate"):
+            for j, e in enumerate(row[name]):
+                print("option_rel_l2_{}_{}_{}_tier{} {:.6f} -".format(name, rounding, reconstruction, j, e))
+    print("options_table_wall {:.1f} s".format(time.perf_counter() - start))
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=100.0, help="state size [MB]")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     parser.add_argument("--table", action="store_true", help="also print the FedAvg-CNN tier table")
     args = parser.parse_args(argv)
-    print("threads {} count".format(codec._THREADS))
+    print("threads {} count".format(codec.parallel.THREADS))
     print("glibc_tunables {} -".format(os.environ.get("GLIBC_TUNABLES", "unset") or "unset"))
     throughput(args.mb, args.repeats)
     if args.table:
         table()
+        options_table()
 
 
 if __name__ == "__main__":

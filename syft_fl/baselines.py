@@ -21,18 +21,15 @@ from typing import Any, Dict, List, Mapping
 from syft_fl import codec
 
 
-def prefix_specs(spec: str) -> List[str]:
-    """Single-tier spec text of each cumulative width of ``spec``'s tiers, base first.
+def prefix_specs(spec: Any) -> List[codec.TierSpec]:
+    """Single-tier spec of each cumulative width of ``spec``'s tiers, base first (``TierSpec.prefix``).
 
     ``uniform:2+2+4,block=256`` -> ``[uniform:2,block=256, uniform:4,block=256, uniform:8,block=256]``.
-    LEAD: this is the one place to switch to ``TierSpec.prefix(k)`` once the codec package has it.
     """
     parsed = codec.parse_spec(spec)
-    if not parsed.bits:  # full: one lossless tier
-        return [str(parsed)]
-    return [
-        str(dataclasses.replace(parsed, bits=(sum(parsed.bits[:k]),))) for k in range(1, len(parsed.bits) + 1)
-    ]
+    if not parsed.widths:  # full: one lossless tier
+        return [parsed]
+    return [parsed.prefix(k) for k in range(1, parsed.num_tiers + 1)]
 
 
 def _label(k: int, n: int) -> str:
@@ -54,12 +51,12 @@ def baseline_strategies(
     specs = prefix_specs(tiered.spec)
     out: "OrderedDict[str, Any]" = OrderedDict()
     for k, spec in enumerate(specs, start=1):
-        shown = spec.split(",")[0]
+        shown = spec.text.split(",")[0]
         out["{}fixed@{}({})".format(prefix, _label(k, len(specs)), shown)] = dataclasses.replace(
             tiered, kind="fixed", spec=spec
         )
     deadline = tiered.deadline_s if tiered.deadline_s is not None else deadline_s
-    out["{}fixed@all({})+window".format(prefix, specs[-1].split(",")[0])] = dataclasses.replace(
+    out["{}fixed@all({})+window".format(prefix, specs[-1].text.split(",")[0])] = dataclasses.replace(
         tiered, kind="fixed", spec=specs[-1], deadline_s=deadline + increment_window_s
     )
     return out

@@ -1,7 +1,7 @@
 """The BS's round, in stages over typed records: plan -> dispatch -> receive -> merge and aggregate -> record.
 
 - :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
-  times, its round-start rate, the tier spec it will send (:func:`syft_fl.policy.choose_spec`), its injected
+  times, its round-start rate, the tier spec it will send (:mod:`syft_fl.strategies`), its injected
   faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
 - :func:`dispatch`: one batch call into the transport for every UE that trains (one :class:`RoundTask` each);
   each UE trains on its syft worker and its send hook uploads its tiers; one :class:`UploadReport` back each.
@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import aggregate, codec, faults, policy
+from . import aggregate, codec, faults, policy, strategies
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .federation import Federation
@@ -36,7 +36,8 @@ STATUSES = policy.STATUSES + ("rejected", "crashed")
 
 @dataclass
 class StrategyState:
-    """A strategy's progress: the global model, the clock (s), running totals and its rounds so far."""
+    """A strategy's progress: the global model, the clock (s), running totals, its rounds so far, and per UE how
+    many tiers of its last upload the BS merged (what error feedback tells the UE)."""
 
     name: str
     global_state: "OrderedDict[str, torch.Tensor]"
@@ -45,6 +46,7 @@ class StrategyState:
     downlink_bytes: int = 0
     energy_j: float = 0.0
     history: List[RoundRecord] = field(default_factory=list)
+    last_merged: Dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class UEPlan:
 
     ``compute_s`` [s]: local training time; ``downlink_s`` [s]: receiving the broadcast (0 with
     ``downlink: ideal``); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
-    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the tier spec it sends; ``faults``: what is
-    injected; ``trains``: whether its base can still make the deadline.
+    true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the parsed tier spec it sends; ``faults``: what
+    is injected; ``trains``: whether its base can still make the deadline.
     """
 
     ue: int
@@ -62,7 +64,7 @@ class UEPlan:
     compute_s: float
     downlink_s: float
     rate_bps: float
-    spec: str
+    spec: codec.TierSpec
     num_tiers: int
     faults: faults.InjectedFaults
     trains: bool
@@ -118,11 +120,11 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         if cfg.downlink == "channel":
             downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
-        spec = policy.choose_spec(
+        spec = strategies.choose_spec(
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
             rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
-        num_tiers = codec.parse_spec(spec).num_tiers
+        num_tiers = spec.num_tiers
         plans.append(UEPlan(
             ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
             num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
@@ -130,17 +132,19 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
     return plans
 
 
-def round_task(cfg: Config, rnd: int, p: UEPlan) -> RoundTask:
+def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state: "StrategyState") -> RoundTask:
     """What UE ``p.ue`` is told to do in round ``rnd``."""
     return RoundTask(round=rnd, ue=p.ue, model=cfg.model, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec,
+                     lr=cfg.lr, train_seed=derive_seed(cfg.seed, "train", rnd, p.ue), spec=p.spec.text,
                      codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
-                     fault=p.faults.training)
+                     fault=p.faults.training, strategy=state.name, error_feedback=strategy.error_feedback,
+                     merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None)
 
 
-def dispatch(fed: Federation, rnd: int, plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
+def dispatch(fed: Federation, strategy: StrategyConfig, state: "StrategyState", rnd: int,
+             plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
     """Every UE that can make the deadline trains and uploads, in one batch call; its report by UE."""
-    tasks = [round_task(fed.config, rnd, p) for p in plans if p.trains]
+    tasks = [round_task(fed.config, rnd, p, strategy, state) for p in plans if p.trains]
     return {task.ue: report for task, report in zip(tasks, fed.transport.dispatch(tasks))}
 
 
@@ -252,7 +256,7 @@ def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPla
     cfg = fed.config
     trained = report is not None and not report.crash
     compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs) if trained else 0.0
-    common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec,
+    common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec.text,
                   distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
                   reason=short_reason(reason))
     if heard is None:
@@ -311,10 +315,13 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
     downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
     plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
-    reports = dispatch(fed, rnd, plans)
+    reports = dispatch(fed, strategy, state, rnd, plans)
     reception = receive(fed, strategy, rnd, plans, reports)
     merge = merge_and_aggregate(fed, rnd, plans, reports, reception, state.global_state)
     state.global_state = merge.global_state
+    for ue, report in reports.items():  # a UE that uploaded now holds that upload as its pending one
+        if not report.crash and not report.error:
+            state.last_merged[ue] = merge.tiers_merged.get(ue, 0)
     fed.test_model.load_state_dict(state.global_state)
     test = evaluate(fed.test_model, fed.x_test, fed.y_test)
     return record(fed, state, rnd, plans, reports, reception, merge, test, downlink_bytes)

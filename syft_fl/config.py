@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from . import baselines as _baselines
-from . import codec, policy
+from . import codec, policy, strategies
+from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
 from .data import DATASETS, PARTITIONS
@@ -37,14 +38,16 @@ class ConfigError(ValueError):
 class StrategyConfig:
     """One upload strategy compared in the experiment.
 
-    ``kind`` is one of :data:`syft_fl.policy.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
+    ``kind`` is one of :data:`syft_fl.strategies.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
     round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest). The
     other keys are per-strategy options whose defaults give the plain rules (see :mod:`syft_fl.policy`).
     """
 
-    kind: str = _key("upload strategy: " + " | ".join(policy.STRATEGIES), default="full")
-    spec: str = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
-    ladder: Tuple[str, ...] = _key("single-tier codec specs, poorest to richest, for the adaptive kinds", default=())
+    kind: str = _key("upload strategy: " + " | ".join(strategies.STRATEGIES), default="full")
+    spec: TierSpec = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
+    ladder: Tuple[TierSpec, ...] = _key(
+        "single-tier codec specs, poorest to richest, for the adaptive kinds", default=()
+    )
     deadline_s: Optional[float] = _key("this strategy's BS deadline for base tiers; null = the run's deadline_s",
                                        "s", default=None)
     early_close: bool = _key("the BS stops listening for a UE's increments it predicts (from the round-start rate "
@@ -57,8 +60,9 @@ class StrategyConfig:
                                 default=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in policy.STRATEGIES:
-            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(policy.STRATEGIES)}")
+        """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
+        if self.kind not in strategies.KINDS:
+            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(strategies.STRATEGIES)}")
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_STARTS:
@@ -78,16 +82,9 @@ class StrategyConfig:
                 ladder.append(codec.parse_spec(text))
             except codec.CodecError as err:
                 raise ValueError(f"ladder entry {text!r}: {err}") from None
-        if self.kind == "full" and parsed.scheme != "full":
-            raise ValueError(f"spec={self.spec!r}: kind full uploads the lossless spec 'full'")
-        if self.kind == "fixed" and parsed.num_tiers != 1:
-            raise ValueError(f"spec={self.spec!r}: kind fixed needs a single-tier spec")
-        if self.kind in ("adaptive", "adaptive-tiered"):
-            if not self.ladder:
-                raise ValueError(f"ladder=[]: kind {self.kind} needs a ladder of specs")
-            for text, spec in zip(self.ladder, ladder):
-                if spec.num_tiers != 1:
-                    raise ValueError(f"ladder entry {text!r} must be a single-tier spec")
+        object.__setattr__(self, "spec", parsed)
+        object.__setattr__(self, "ladder", tuple(ladder))
+        strategies.KINDS[self.kind].check(parsed, ladder)
 
 
 def _default_strategies() -> Dict[str, StrategyConfig]:
@@ -117,6 +114,24 @@ class FaultsConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """``transport: ray``: where the Ray cluster is and how many UE actors to start on it."""
+
+    address: Optional[str] = _key(
+        "null = start Ray on this machine for the run | auto | ray://HOST:PORT | HOST:PORT = join a running cluster",
+        default=None)
+    num_actors: int = _key("UE actors (each hosts a share of the UEs, trained one after another); 0 = the CPUs Ray "
+                           "sees", "actors", default=0)
+
+    def __post_init__(self) -> None:
+        if self.num_actors < 0:
+            raise ValueError(f"num_actors={self.num_actors!r} must be >= 0")
+        if self.address is not None and not (self.address == "auto" or self.address.startswith("ray://")
+                                             or self.address.rpartition(":")[2].isdigit()):
+            raise ValueError(f"address={self.address!r} is not null, auto, ray://HOST:PORT or HOST:PORT")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment. Field metadata gives each key's unit and meaning (see ``describe_keys``)."""
 
@@ -142,10 +157,13 @@ class Config:
     downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
     training: str = _key("local training: worker (one command, plain loop on the UE) | pointers (op by op)",
                          default="worker")
-    transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes)",
-                          default="virtual")
+    transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes) | ray (UE "
+                          "actors)", default="virtual")
+    torch_threads: int = _key("torch intra-op threads of each process that trains UEs (BS, UE servers, Ray actors); "
+                              "results depend on it; 0 = torch's default on the BS", "threads", default=0)
     ue_addresses: Tuple[str, ...] = _key(
-        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)", default=())
+        "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)",
+        default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
     ue_timeout_s: float = _key(
@@ -160,8 +178,11 @@ class Config:
     channel: ChannelConfig = _key("wireless uplink (see channel.* keys)", default_factory=ChannelConfig)
     compute: ComputeConfig = _key("UE computation and energy (see compute.* keys)", default_factory=ComputeConfig)
     faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
+    ray: RayConfig = _key("transport: ray (see ray.* keys)", default_factory=RayConfig)
 
     def __post_init__(self) -> None:
+        if self.torch_threads < 0:
+            raise ConfigError(f"torch_threads={self.torch_threads!r} must be >= 0")
         positive = ("rounds", "num_ues", "ues_per_round", "local_epochs", "batch_size", "train_size", "test_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -182,7 +203,7 @@ class Config:
             "payload": ("delta", "model"),
             "downlink": ("ideal", "channel"),
             "training": ("worker", "pointers"),
-            "transport": ("virtual", "websocket"),
+            "transport": ("virtual", "websocket", "ray"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -199,6 +220,8 @@ class Config:
             if have != self.num_ues:
                 raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
                                   f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
+        if self.transport == "ray" and self.training != "worker":
+            raise ConfigError(f"training={self.training!r} is not supported with transport=ray (use training=worker)")
         if not self.strategies:
             raise ConfigError("strategies={} names no strategy")
         if self.baselines:
@@ -256,6 +279,14 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}={value!r} is not a list of strings")
         return tuple(value)
+    if kind is TierSpec:  # parsed by StrategyConfig, which names the key in its error
+        if not isinstance(value, (str, TierSpec)):
+            raise ConfigError(f"{key}={value!r} is not a spec string")
+        return value
+    if kind == Tuple[TierSpec, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, TierSpec)) for v in value):
+            raise ConfigError(f"{key}={value!r} is not a list of spec strings")
+        return tuple(value)
     raise ConfigError(f"{key}: unsupported type {kind!r}")  # a programming error, still one line
 
 
@@ -276,7 +307,7 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key}={value!r} is not a mapping of name -> {{kind, spec, ladder}}")
             kwargs[name] = {str(n): _build(StrategyConfig, s, f"{key}.{n}.") for n, s in value.items()}
-        elif dataclasses.is_dataclass(kind):
+        elif dataclasses.is_dataclass(kind) and kind is not TierSpec:
             kwargs[name] = _build(kind, value, key + ".")
         else:
             kwargs[name] = _coerce(value, kind, key)
@@ -289,7 +320,9 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
 
 
 def to_dict(config: Any) -> Any:
-    """The config as plain YAML-able data (tuples become lists)."""
+    """The config as plain YAML-able data (tuples become lists, TierSpecs their canonical text)."""
+    if isinstance(config, TierSpec):
+        return config.text
     if dataclasses.is_dataclass(config):
         return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, Mapping):
@@ -353,7 +386,7 @@ def load_config(
         raise ConfigError(f"--config {source!r}: top level is not a mapping of keys")
     merged = to_dict(Config())
     merged.update(raw)
-    for section in ("channel", "compute", "faults"):
+    for section in ("channel", "compute", "faults", "ray"):
         if isinstance(raw.get(section), dict):
             merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
     for text in overrides:

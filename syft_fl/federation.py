@@ -33,9 +33,9 @@ class Federation:
     transport: Transport
     num_classes: int
     test_model: torch.nn.Module
-    _size_cache: Dict[str, List[int]] = field(default_factory=dict)
+    _size_cache: Dict[codec.TierSpec, List[int]] = field(default_factory=dict)
 
-    def predicted_tier_bytes(self, spec: str) -> List[int]:
+    def predicted_tier_bytes(self, spec: codec.TierSpec) -> List[int]:
         """Predicted on-air bytes of each tier of ``spec``: the codec's payload sizes plus the syft framing of
         incompressible data (an upper bound on the metered size: LZ4 stores a block it cannot shrink)."""
         if spec not in self._size_cache:

@@ -51,23 +51,18 @@ sending its increments until ``D + W`` (the window is open for the other UEs); u
 ``window_start="base_arrival"`` no window opens for it and under early close the BS stops it at
 ``D``, so its increments cost nothing after ``D``.
 
-Strategies (``choose_spec``): ``full``, ``fixed`` and ``tiered`` send the configured spec;
-``adaptive`` and ``adaptive-tiered`` size the spec per UE and round from the CSI known at round
-start (see ``choose_spec``). Pure functions, no I/O; what they decide is returned as data.
+What each UE sends (its tier spec) is the strategy kind's choice: :mod:`syft_fl.strategies`.
+Pure functions, no I/O; what they decide is returned as data.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from syft_fl.channel import upload_time_s
 
-STRATEGIES = ("full", "fixed", "tiered", "adaptive", "adaptive-tiered")
 STATUSES = ("full", "partial", "base_only", "dropped")
 WINDOW_STARTS = ("deadline", "base_arrival")
-
-#: Largest total bit width a spec of each scheme may reach (codec grammar limits).
-SCHEME_MAX_BITS = {"uniform": 31, "float": 32}
 
 
 def arrival_times_s(compute_s: float, tx_times_s: Sequence[float]) -> List[float]:
@@ -372,124 +367,3 @@ def expected_tiers(
         [predicted], deadline_s=deadline_s, increment_window_s=increment_window_s, window_start=window_start
     )
     return outcome.receptions[0].tiers_used
-
-
-def split_spec(spec: str) -> Tuple[str, Tuple[int, ...], str]:
-    """Split ``<scheme>[:<b0>+<b1>+...][,key=value]...`` into (scheme, bits, options).
-
-    ``options`` is the text after the first comma, kept verbatim ("" if none). Only the shape is
-    checked here; the codec owns the meaning of schemes and options.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("spec must be a non-empty string, got {!r}".format(spec))
-    head, _, options = spec.strip().partition(",")
-    scheme, colon, bits_text = head.partition(":")
-    scheme = scheme.strip()
-    if not scheme:
-        raise ValueError("spec {!r} has no scheme".format(spec))
-    bits: Tuple[int, ...] = ()
-    if colon:
-        try:
-            bits = tuple(int(b) for b in bits_text.split("+"))
-        except ValueError:
-            raise ValueError("spec {!r}: tier bits must be integers".format(spec)) from None
-        if any(b < 1 for b in bits):
-            raise ValueError("spec {!r}: tier bits must be >= 1".format(spec))
-    return scheme, bits, options.strip()
-
-
-def join_spec(scheme: str, bits: Sequence[int], options: str = "") -> str:
-    """Inverse of ``split_spec``: ``join_spec("uniform", [4, 4, 8], "block=256")``."""
-    text = scheme + (":" + "+".join(str(b) for b in bits) if bits else "")
-    return text + ("," + options if options else "")
-
-
-def _arrivals(
-    spec: str, compute_s: float, rate_bps: float, tier_bytes: Callable[[str], List[int]]
-) -> List[float]:
-    sizes = tier_bytes(spec)
-    return arrival_times_s(compute_s, [upload_time_s(b, rate_bps) for b in sizes])
-
-
-def choose_spec(
-    strategy: str,
-    *,
-    spec: Optional[str],
-    ladder: Sequence[str],
-    compute_s: float,
-    rate_bps: float,
-    deadline_s: float,
-    increment_window_s: float,
-    tier_bytes: Callable[[str], List[int]],
-    uniform_max_bits: int = 16,
-    max_tiers: int = 3,
-) -> str:
-    """The codec spec UE sends this round under ``strategy``.
-
-    ``full`` / ``fixed`` / ``tiered``: ``spec`` as configured. The adaptive kinds predict each
-    candidate's tier arrivals as ``compute_s`` [s] plus ``8 * tier_bytes(candidate)[j] /
-    rate_bps`` back to back, ``rate_bps`` [bit/s] being the UE's rate from round-start CSI
-    (0 = outage), and pick from ``ladder``, single-tier specs ordered poorest to richest:
-
-    ``adaptive``: the richest ladder entry arriving by ``deadline_s``; the poorest if none does.
-
-    ``adaptive-tiered``: base = that same entry (the poorest if none fits: it will be dropped).
-    If its scheme is ``uniform`` or ``float`` with a bit width, increments are added greedily, at
-    most ``max_tiers`` tiers in all: each step appends the widest increment ``w`` among the
-    ladder's widths of that scheme and the width that fills up to the cap, such that the total
-    stays within the cap (``uniform_max_bits`` for uniform, at most 31; 32 -- lossless -- for
-    float) and the last tier still arrives by ``deadline_s + increment_window_s`` (and the base by
-    ``deadline_s``). The base entry's options are kept, e.g. ``uniform:4+4+8,block=256``.
-    Under perfect CSI (the same rate for every tier) the chosen spec therefore never misses the
-    deadline when some ladder entry meets it.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError("strategy must be one of {}, got {!r}".format(STRATEGIES, strategy))
-    if strategy in ("full", "fixed", "tiered"):
-        split_spec(spec)  # shape check only
-        return spec
-    _check_clock(deadline_s, increment_window_s)
-    if math.isnan(rate_bps) or rate_bps < 0:
-        raise ValueError("rate_bps must be >= 0, got {!r}".format(rate_bps))
-    if not ladder:
-        raise ValueError("ladder must name at least one spec for {!r}".format(strategy))
-    parsed = [split_spec(entry) for entry in ladder]
-    for entry, (_, bits, _) in zip(ladder, parsed):
-        if len(bits) > 1:
-            raise ValueError("ladder entry {!r} must be single-tier".format(entry))
-    if not 1 <= uniform_max_bits <= SCHEME_MAX_BITS["uniform"]:
-        raise ValueError("uniform_max_bits must be in [1, 31], got {!r}".format(uniform_max_bits))
-    if max_tiers < 1:
-        raise ValueError("max_tiers must be >= 1, got {!r}".format(max_tiers))
-
-    base_index = None
-    for i in reversed(range(len(ladder))):
-        if _arrivals(ladder[i], compute_s, rate_bps, tier_bytes)[-1] <= deadline_s:
-            base_index = i
-            break
-    if base_index is None:
-        return ladder[0]
-    if strategy == "adaptive":
-        return ladder[base_index]
-
-    scheme, bits, options = parsed[base_index]
-    if scheme not in SCHEME_MAX_BITS or not bits:
-        return ladder[base_index]
-    cap = uniform_max_bits if scheme == "uniform" else SCHEME_MAX_BITS[scheme]
-    ladder_widths = {b[0] for s, b, _ in parsed if s == scheme and b}
-    end_s = deadline_s + increment_window_s
-    tiers = list(bits)
-    best = ladder[base_index]
-    while len(tiers) < max_tiers and sum(tiers) < cap:
-        room = cap - sum(tiers)
-        widths = sorted({w for w in ladder_widths if w <= room} | {room}, reverse=True)
-        for w in widths:
-            candidate = join_spec(scheme, tiers + [w], options)
-            arrivals = _arrivals(candidate, compute_s, rate_bps, tier_bytes)
-            if arrivals[0] <= deadline_s and arrivals[-1] <= end_s:
-                tiers.append(w)
-                best = candidate
-                break
-        else:
-            break
-    return best

@@ -23,7 +23,7 @@ import torch
 from syft.messaging.message import ObjectMessage
 from syft.serde.msgpack import torch_serde
 
-from . import codec
+from . import codec, feedback
 from .aggregate import difference
 from .models import build_model
 from .training import local_train
@@ -94,6 +94,26 @@ def get_hook() -> sy.TorchHook:
     return _HOOK
 
 
+_MODELS: Dict[str, torch.nn.Module] = {}
+
+
+def shared_model(name: str) -> torch.nn.Module:
+    """The process's one training model of architecture ``name``, shared by every UE worker here: a UE loads the
+    global weights into it, trains, uploads, and keeps nothing (no model, no gradients) between rounds."""
+    if name not in _MODELS:
+        _MODELS[name] = build_model(name)
+    return _MODELS[name]
+
+
+def apply_torch_threads(torch_threads: int) -> int:
+    """Set torch's intra-op threads in this process to ``torch_threads`` (0 = leave torch's default); returns the
+    count in force. Training results depend on it (floating-point sums split over threads), so every process that
+    trains UEs is given the same count (config key ``torch_threads``)."""
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    return torch.get_num_threads()
+
+
 class UECrash(RuntimeError):
     """An injected fault: the UE's training raised (``faults.ue_crash_prob``)."""
 
@@ -135,50 +155,60 @@ class UEMixin:
     upload_target: Any = None  # the BS worker tiers are sent to; None keeps them here for the BS to fetch
     sent_sizes: List[int]
 
-    def _local_model(self, name: str, state: "OrderedDict[str, torch.Tensor]") -> torch.nn.Module:
-        model = getattr(self, "_fl_model", None)
-        if model is None or getattr(self, "_fl_model_name", None) != name:
-            model = self._fl_model = build_model(name)
-            self._fl_model_name = name
-        model.load_state_dict(state)
-        return model
-
-    def _global_state(self, rnd: int) -> "OrderedDict[str, torch.Tensor]":
-        return codec.decode_tiers([tensor_to_bytes(self.get_obj(global_id(rnd)))])
+    def _take_global(self, rnd: int) -> "OrderedDict[str, torch.Tensor]":
+        """The round-``rnd`` global model, removed from this worker's store (a UE keeps nothing between rounds)."""
+        tensor = self.get_obj(global_id(rnd))
+        self.rm_obj(global_id(rnd))
+        return codec.decode_tiers([tensor_to_bytes(tensor)])
 
     def fl_round(self, task: Dict[str, Any]) -> Dict[str, Any]:
         """Train on the local shard from the round's global model, then upload tiers (see class docstring)."""
         if task["fault"] == "crash":
+            self._objects.pop(global_id(task["round"]), None)
             raise UECrash(f"{self.id}: injected training crash in round {task['round']}")
-        global_state = self._global_state(task["round"])
-        model = self._local_model(task["model"], global_state)
+        global_state = self._take_global(task["round"])
+        model = shared_model(task["model"])
+        model.load_state_dict(global_state)
         x, y = self.get_obj(task["x_id"]), self.get_obj(task["y_id"])
         loss = local_train(model, x, y, epochs=task["epochs"], batch_size=task["batch_size"], lr=task["lr"],
                            seed=task["train_seed"])
-        report = self._upload(task, OrderedDict((k, v.detach()) for k, v in model.state_dict().items()),
-                              global_state)
+        local = OrderedDict((k, v.detach()) for k, v in model.state_dict().items())
+        report = self._upload(task, local, global_state)
         report.update(n_samples=len(x), train_loss=loss)
         return report
 
     def fl_upload(self, task: Dict[str, Any], param_ids: Sequence[Any], names: Sequence[str]) -> Dict[str, Any]:
         """Upload a model trained through pointers: its tensors are ``param_ids`` in this worker's store."""
         local = OrderedDict((n, self.get_obj(i).detach()) for n, i in zip(names, param_ids))
-        report = self._upload(task, local, self._global_state(task["round"]))
+        report = self._upload(task, local, self._take_global(task["round"]))
         report.update(n_samples=len(self.get_obj(task["x_id"])), train_loss=math.nan)
         return report
+
+    def _pending_uploads(self, strategy: str) -> Dict[int, "feedback.Pending"]:
+        """Error feedback's memory for ``strategy``: ``{0: Pending}`` once this UE has uploaded under it. Strategies
+        run one after another, so the state of any other strategy is dropped."""
+        store = getattr(self, "_fl_pending", None)
+        if store is None or store[0] != strategy:
+            store = self._fl_pending = (strategy, {})
+        return store[1]
 
     def _upload(self, task: Dict[str, Any], local: "OrderedDict[str, torch.Tensor]",
                 global_state: "OrderedDict[str, torch.Tensor]") -> Dict[str, Any]:
         """The send hook: encode the upload into tiers here on the UE and send each tier as its own message."""
-        self.rm_obj(global_id(task["round"]))
         upload = difference(local, global_state) if task["payload"] == "delta" else local
         if task["fault"] == "nan":
             upload = nan_state(upload)
+        pending = self._pending_uploads(task["strategy"]) if task.get("error_feedback") else None
+        if pending is not None:
+            upload = feedback.carry(upload, pending.get(0), task["merged_tiers"])
         try:
             tiers = codec.encode_tiers(upload, task["spec"], seed=task["codec_seed"])
-        except codec.CodecError as err:  # a non-finite update never leaves the UE
+        except codec.CodecError as err:  # a non-finite update never leaves the UE (its pending upload stays)
             return {"tier_bytes": [], "payload_bytes": [], "error": str(err)}
+        if pending is not None:
+            pending[0] = feedback.Pending(target=upload, tiers=tuple(tiers))
         tier_bytes = []
+        self.sent_sizes.clear()  # only this upload's messages: nothing accumulates round after round
         for j, payload in enumerate(tiers):
             tensor = bytes_to_tensor(payload)
             tensor.id = tier_id(self.id, task["round"], j)
@@ -193,10 +223,23 @@ class UEMixin:
 
 
 class UEWorker(UEMixin, sy.VirtualWorker):
-    """A UE as an in-process syft worker; ``_send_msg`` meters every message it puts on the air."""
+    """A UE as an in-process syft worker; ``_send_msg`` meters every message it puts on the air.
 
-    def __init__(self, hook: sy.TorchHook, ue_id: str, upload_target: Any = None) -> None:
-        super().__init__(hook, id=ue_id)
+    A UE knows itself and the BS (``upload_target``), not the other UEs: syft's default registration makes every
+    worker know every other (N^2 at set-up), and syft 0.2.4 scans a worker's known workers on every tensor it
+    serializes, so a UE's cost would grow with the cell. ``register_with_local`` also registers it with the
+    hook's local worker (needed only to train through pointers, ``training: pointers``).
+    """
+
+    def __init__(self, hook: sy.TorchHook, ue_id: str, upload_target: Any = None, *,
+                 register_with_local: bool = False) -> None:
+        super().__init__(hook, id=ue_id, auto_add=False)
+        self.add_worker(self)
+        if upload_target is not None:
+            self.add_worker(upload_target)
+        if register_with_local:
+            hook.local_worker.add_worker(self)
+            self.add_worker(hook.local_worker)
         self.upload_target = upload_target
         self.sent_sizes = []
 

@@ -6,11 +6,11 @@ from syft_fl.config import StrategyConfig
 
 
 def test_prefix_specs_are_the_cumulative_widths_with_the_options_kept():
-    assert prefix_specs("uniform:2+2+4,block=256") == ["uniform:2,block=256", "uniform:4,block=256",
-                                                       "uniform:8,block=256"]
-    assert prefix_specs("float:16+16") == ["float:16", "float:32"]
-    assert prefix_specs("uniform:3,reconstruction=truncate") == ["uniform:3,reconstruction=truncate"]
-    assert prefix_specs("full") == ["full"]
+    assert [s.text for s in prefix_specs("uniform:2+2+4,block=256")] == [
+        "uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256"]
+    assert [s.text for s in prefix_specs("float:16+16")] == ["float:16", "float:32"]
+    assert [s.text for s in prefix_specs("uniform:3,reconstruction=truncate")] == ["uniform:3,reconstruction=truncate"]
+    assert [s.text for s in prefix_specs("full")] == ["full"]
 
 
 def test_single_tier_and_full_tiered_have_only_the_all_baselines():

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syft_fl import codec
+from syft_fl.codec import bitpack, parallel, wire
 from syft_fl.codec import CodecError, TierSpec, decode_tiers, encode_tiers, parse_spec, tier_sizes
 
 F32_ROUNDING = 2.0**-22  # float32 arithmetic slack of the uniform bounds, relative to the scale
@@ -47,18 +47,21 @@ def block_scales(x, block):
 
 
 def uniform_bound(x, spec, tiers):
-    """Module docstring: the uniform scheme's bound on |x - x^| after ``tiers`` tiers, plus float32 slack."""
+    """The uniform scheme's docstring bound on |x - x^| after ``tiers`` tiers, plus float32 slack."""
     total, received = sum(spec.bits), sum(spec.bits[:tiers])
     s = block_scales(x, spec.block)
-    truncate = spec.reconstruction == "truncate"
-    if spec.rounding == "stochastic":
+    stochastic = spec.rounding == "stochastic"
+    if stochastic:
         s = s * 2.0**total / (2.0**total - 1)
-        if tiers == spec.num_tiers:
-            bound = s * 2.0**-total
-        else:
-            bound = s * (2.0**-received if truncate else 2.0 ** -(received + 1) + 2.0**-total)
+    if stochastic and tiers == spec.num_tiers:
+        bound = s * 2.0**-total
+    elif spec.reconstruction == "truncate":
+        bound = s * 2.0**-received
     else:
-        bound = s * (2.0**-received if truncate else 2.0 ** -(received + 1))
+        bound = s * (2.0 ** -(received + 1) + (2.0**-total if stochastic else 0.0))
+        if spec.reconstruction == "deadzone":  # the dead zone decodes as 0: error |x| < s 2**-B_j there
+            dead = np.abs(x.astype(np.float64).ravel()) < s * 2.0**-received
+            bound = np.where(dead, np.maximum(bound, np.abs(x.astype(np.float64).ravel())), bound)
     return bound + F32_ROUNDING * s + 1e-44
 
 
@@ -78,6 +81,7 @@ def reference_pack(values, width):
         ("uniform:8", "uniform:8", 1),
         ("uniform:4+4+8,block=256", "uniform:4+4+8,block=256", 3),
         ("uniform:2+2+4, reconstruction=truncate", "uniform:2+2+4,reconstruction=truncate", 3),
+        ("uniform:2+2+4,reconstruction=deadzone,block=256", "uniform:2+2+4,block=256,reconstruction=deadzone", 3),
         (
             "uniform:8,reconstruction=midpoint,rounding=stochastic,block=256",
             "uniform:8,block=256,rounding=stochastic",
@@ -111,6 +115,7 @@ def test_parse_spec_canonical_round_trip(text, canonical, tiers):
         ("uniform:4,block=-3", "-3"),
         ("uniform:4,rounding=nearest", "nearest"),
         ("uniform:4,reconstruction=mean", "mean"),
+        ("float:16,reconstruction=deadzone", "reconstruction=deadzone applies to scheme 'uniform' only"),
         ("uniform:4,block=2,block=3", "twice"),
         ("float:16+16,block=4", "block=4 applies"),
         ("float:16+16,rounding=stochastic", "rounding=stochastic applies"),
@@ -220,7 +225,7 @@ uniform_specs = st.builds(
     split_bits(1, 31, 1),
     block=st.one_of(st.none(), st.integers(1, 40)),
     rounding=st.sampled_from(["truncate", "stochastic"]),
-    reconstruction=st.sampled_from(["midpoint", "truncate"]),
+    reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
 )
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -254,6 +259,31 @@ def test_uniform_scheme_bound_and_monotone(x, spec, seed):
             assert np.all(uniform_bound(x, spec, j + 1) <= uniform_bound(x, spec, j))
             if spec.reconstruction == "truncate" and spec.rounding == "truncate":
                 assert np.all(err <= errors[j - 1] + F32_ROUNDING * block_scales(x, spec.block))
+
+
+@PROPERTY
+@given(x=float_arrays(), spec=uniform_specs, seed=st.integers(0, 2**63))
+def test_uniform_zero_preservation(x, spec, seed):
+    """Exact zeros stay exact zeros after every prefix under truncate and deadzone reconstruction, and after all
+    tiers under stochastic rounding (whatever the reconstruction); midpoint moves them off zero unless s == 0."""
+    x = x.ravel().copy()
+    x[::3] = 0.0
+    zeros = x == 0
+    decodings = decoded(one(x), spec, spec.num_tiers, seed=seed)
+    for j, x_hat in enumerate(decodings):
+        preserved = spec.reconstruction in ("truncate", "deadzone") or (
+            spec.rounding == "stochastic" and j == spec.num_tiers - 1
+        )
+        if preserved:
+            assert np.all(x_hat[zeros] == 0)
+        else:  # midpoint: a zero decodes as +-s 2**-(B_j + 1), unless that underflows (s == 0 or subnormal)
+            step = block_scales(x, spec.block)[zeros] * 2.0 ** -(sum(spec.bits[: j + 1]) + 1)
+            assert np.all(x_hat[zeros][step >= 2.0**-148] != 0)
+    if spec.rounding == "stochastic":  # all tiers: the grid point, whatever the reconstruction
+        for other in ("midpoint", "truncate", "deadzone"):
+            again = decoded(one(x), TierSpec("uniform", spec.bits, spec.block, "stochastic", other), spec.num_tiers,
+                            seed=seed)
+            assert np.array_equal(again[-1], decodings[-1])
 
 
 @PROPERTY
@@ -312,19 +342,19 @@ def test_small_chunks_and_threads_give_the_same_bytes(monkeypatch, spec):
         for name, n, scale in [("a", 1000, 1.0), ("b", 3, 1e-3), ("c", 77, 10.0), ("d", 2001, 1e-6), ("e", 1, 2.0)]
     )
     reference = encode_tiers(state, spec)
-    monkeypatch.setattr(codec, "_CHUNK", 64)
-    monkeypatch.setattr(codec, "_CRC_PIECE", 100)
+    monkeypatch.setattr(parallel, "CHUNK", 64)
+    monkeypatch.setattr(wire, "CRC_PIECE", 100)
     assert encode_tiers(state, spec) == reference
     for j in range(1, len(reference) + 1):
         small = decode_tiers(reference[:j])
-        monkeypatch.setattr(codec, "_CHUNK", 1 << 16)
+        monkeypatch.setattr(parallel, "CHUNK", 1 << 16)
         whole = decode_tiers(reference[:j])
-        monkeypatch.setattr(codec, "_CHUNK", 64)
+        monkeypatch.setattr(parallel, "CHUNK", 64)
         assert all(torch.equal(small[k], whole[k]) for k in state)
 
 
 def test_small_chunks_stochastic_within_bound(monkeypatch):
-    monkeypatch.setattr(codec, "_CHUNK", 64)
+    monkeypatch.setattr(parallel, "CHUNK", 64)
     x = np.random.default_rng(1).standard_normal(3001).astype(np.float32)
     spec = parse_spec("uniform:2+3,block=100,rounding=stochastic")
     for j, x_hat in enumerate(decoded(one(x), spec, 2, seed=3)):
@@ -343,10 +373,10 @@ def test_packing_fast_paths_agree_with_bit_by_bit(lane_dtype):
             lanes[:n] = rng.integers(0, 2**lane_bits, n, dtype=np.uint64)
             field = (lanes[:n].astype(np.uint64) >> np.uint64(shift)) & np.uint64((1 << width) - 1)
             out = np.empty(math.ceil(n * width / 8), np.uint8)
-            codec._pack_field(lanes, shift, width, out)
+            bitpack.pack_field(lanes, shift, width, out)
             assert np.array_equal(out, reference_pack(field, width)), (width, shift)
             back = np.zeros_like(lanes)
-            codec._unpack_field(out, shift, width, back)
+            bitpack.unpack_field(out, shift, width, back)
             assert np.array_equal(back[:n].astype(np.uint64), field << np.uint64(shift)), (width, shift)
 
 
@@ -366,11 +396,11 @@ def test_unpacking_several_fields_sets_every_lane(lane_dtype):
         for top, bottom in zip(edges[:-1], edges[1:]):
             width, shift = top - bottom, bottom
             out = np.empty(math.ceil(n * width / 8), np.uint8)
-            codec._pack_field(lanes, shift, width, out)
+            bitpack.pack_field(lanes, shift, width, out)
             fields.append((out, shift, width))
             expected |= lanes[:n].astype(np.uint64) & np.uint64(((1 << width) - 1) << shift)
         back = rng.integers(0, 2**lane_bits, lanes.size, dtype=np.uint64).astype(lane_dtype)  # garbage
-        codec._unpack_fields(fields, back)
+        bitpack.unpack_fields(fields, back)
         assert np.array_equal(back[:n].astype(np.uint64), expected), edges
 
 
@@ -378,9 +408,9 @@ def test_crc32_combine_matches_zlib():
     rng = np.random.default_rng(2)
     for _ in range(20):
         a, b = rng.bytes(int(rng.integers(0, 3000))), rng.bytes(int(rng.integers(0, 3000)))
-        assert codec._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+        assert wire.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
     parts = [np.frombuffer(rng.bytes(n), np.uint8) for n in (0, 10, 9000, 1)]
-    assert codec._crc32_parallel(parts) == zlib.crc32(b"".join(p.tobytes() for p in parts))
+    assert wire.crc32_parallel(parts) == zlib.crc32(b"".join(p.tobytes() for p in parts))
 
 
 # ------------------------------------------------------------------------------------- dtypes and shapes
@@ -584,3 +614,77 @@ def test_fedavg_cnn_headers_are_small():
     assert n == 1_663_370
     sizes = tier_sizes("uniform:2+2+4", state)
     assert sizes[1] - math.ceil(2 * n / 8) <= 64 and sizes[0] - math.ceil(3 * n / 8) - 4 * 8 <= 300
+
+
+# ------------------------------------------------------------------------------------------ TierSpec API
+def test_tierspec_properties():
+    spec = parse_spec("uniform:2+2+4, block=256")
+    assert spec.text == str(spec) == "uniform:2+2+4,block=256"
+    assert spec.scheme == "uniform" and spec.widths == (2, 2, 4) and spec.num_tiers == 3
+    assert spec.max_total_bits == 31 and parse_spec("float:16").max_total_bits == 32
+    assert parse_spec("full").widths == () and parse_spec("full").num_tiers == 1
+    assert parse_spec("full").max_total_bits is None
+    assert TierSpec.scheme_max_bits("uniform") == 31
+    assert hash(spec) == hash(parse_spec(spec.text)) and {spec, parse_spec(spec.text)} == {spec}
+    stochastic = parse_spec("uniform:8,block=64,rounding=stochastic,reconstruction=truncate")
+    assert stochastic.with_widths([4, 4]).text == "uniform:4+4,block=64,rounding=stochastic,reconstruction=truncate"
+    with pytest.raises(CodecError, match="> 31"):
+        spec.with_widths([16, 16])
+
+
+def test_tierspec_prefix_merges_the_first_tiers():
+    spec = parse_spec("uniform:2+2+4,block=256")
+    assert [spec.prefix(k).text for k in (1, 2, 3)] == ["uniform:2,block=256", "uniform:4,block=256",
+                                                        "uniform:8,block=256"]
+    assert parse_spec("float:16+8+8,reconstruction=truncate").prefix(2).text == "float:24,reconstruction=truncate"
+    assert parse_spec("full").prefix(1).text == "full"
+    for bad in (0, 4, 1.0):
+        with pytest.raises(CodecError, match="prefix"):
+            spec.prefix(bad)
+
+
+@PROPERTY
+@given(x=float_arrays(), spec=st.one_of(float_specs, uniform_specs.filter(lambda s: s.rounding == "truncate")))
+def test_prefix_spec_decodes_as_the_first_tiers(x, spec):
+    """Deterministic rounding: the single-tier prefix(k) spec decodes exactly as tiers[:k] of the spec."""
+    tiers = encode_tiers(one(x), spec)
+    for k in range(1, spec.num_tiers + 1):
+        merged = decode_tiers(encode_tiers(one(x), spec.prefix(k)))["x"]
+        assert torch.equal(merged, decode_tiers(tiers[:k])["x"])
+
+
+def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
+    """A toy scheme (the sign of every float, 1 bit) registered like the real ones: encode, size, decode."""
+    from syft_fl.codec import spec as spec_module
+    from syft_fl.codec.bitpack import pack_field, unpack_fields
+    from syft_fl.codec.schemes.base import Scheme
+
+    class Sign(Scheme):
+        name, wire_id, max_total_bits = "sign", 200, 1
+
+        def encode(self, layout, floats, seed):
+            lanes = np.zeros(layout.n + (-layout.n) % 8, np.uint8)
+            lanes[: layout.n] = np.concatenate(floats) < 0
+            plane = np.empty(layout.plane_bytes(0), np.uint8)
+            pack_field(lanes, 0, 1, plane)
+            return [plane], []
+
+        def decode(self, layout, planes, side, outs):
+            def job():
+                lanes = np.zeros(layout.n + (-layout.n) % 8, np.uint8)
+                unpack_fields([(planes[0], 0, 1)], lanes)
+                signs = 1.0 - 2.0 * lanes[: layout.n]
+                for out, start in zip(outs, layout.starts):
+                    out[:] = signs[start : start + out.size]
+
+            return [job]
+
+    monkeypatch.setattr(spec_module, "_REGISTRY", dict(spec_module._REGISTRY))
+    spec_module.register(Sign())
+    state = OrderedDict(a=torch.tensor([-2.0, 3.0, 0.5]), n=torch.tensor([7]), b=torch.tensor([[-1e-3, 4.0]]))
+    tiers = encode_tiers(state, "sign:1")
+    assert [len(t) for t in tiers] == tier_sizes("sign:1", state)
+    out = decode_tiers(tiers)
+    assert out["a"].tolist() == [-1.0, 1.0, 1.0] and out["b"].tolist() == [[-1.0, 1.0]] and out["n"].tolist() == [7]
+    with pytest.raises(CodecError, match="sign tiers total 2 bits > 1"):
+        parse_spec("sign:1+1")

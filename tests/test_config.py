@@ -17,7 +17,7 @@ def test_overrides_types_and_sections():
     assert cfg.rounds == 3 and cfg.seed == 7 and cfg.lr == 0.01
     assert cfg.channel.fading == "rician" and cfg.channel.tx_power_dbm == 10.0
     assert list(cfg.strategies) == ["tiered", "full"]
-    assert cfg.strategies["tiered"].spec == "uniform:2+2+4"
+    assert cfg.strategies["tiered"].spec.text == "uniform:2+2+4"
 
 
 def test_yaml_strategies_replace_the_default_set(tmp_path):
@@ -118,8 +118,8 @@ def test_baselines_expand_tiered_into_named_fixed_entries():
         "full", "tiered", "fixed@base(uniform:2)", "fixed@2tiers(uniform:4)", "fixed@all(uniform:8)",
         "fixed@all(uniform:8)+window", "fixed"]
     s = cfg.strategies
-    assert [s[n].spec for n in list(s)[2:6]] == ["uniform:2,block=256", "uniform:4,block=256",
-                                                 "uniform:8,block=256", "uniform:8,block=256"]
+    assert [s[n].spec.text for n in list(s)[2:6]] == [
+        "uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "uniform:8,block=256"]
     assert all(s[n].kind == "fixed" for n in list(s)[2:6])
     assert [cfg.deadline_for(s[n]) for n in list(s)[2:6]] == [10.0, 10.0, 10.0, 12.0]
     # the resolved config loads back to the same strategies (the expansion is idempotent)
@@ -140,7 +140,7 @@ def test_baselines_keep_the_tiered_options_and_its_own_deadline(tmp_path):
     s = cfg.strategies
     assert all(s[n].error_feedback for n in list(s)[1:5])
     assert cfg.deadline_for(s["a/fixed@all(float:32)+window"]) == 10.0  # a's 8 s + the 2 s window
-    assert s["b/fixed@base(uniform:4)"].spec == "uniform:4,rounding=stochastic"
+    assert s["b/fixed@base(uniform:4)"].spec.text == "uniform:4,rounding=stochastic"
     clash = tmp_path / "clash.yaml"
     clash.write_text("baselines: true\nstrategies:\n  tiered: {kind: tiered, spec: 'uniform:2+2'}\n"
                      "  fixed@base(uniform:2): {kind: fixed, spec: 'uniform:2,block=64'}\n")

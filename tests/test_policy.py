@@ -5,18 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syft_fl.channel import Channel, ChannelConfig, upload_time_s
-from syft_fl.policy import (
-    STRATEGIES,
-    Reception,
-    air_use,
-    arrival_times_s,
-    choose_spec,
-    expected_tiers,
-    join_spec,
-    predicted_arrivals_s,
-    receive,
-    split_spec,
-)
+from syft_fl.codec import TierSpec, parse_spec
+from syft_fl.policy import Reception, air_use, arrival_times_s, expected_tiers, predicted_arrivals_s, receive
+from syft_fl.strategies import STRATEGIES, AdaptiveTiered, choose_spec
 
 INF = math.inf
 
@@ -309,13 +300,15 @@ def test_air_use_charges_nothing_for_tiers_the_bs_closed():
 # ---------------------------------------------------------------- spec strings
 
 
-def test_spec_parse_and_format_round_trip():
-    assert split_spec("uniform:4+4+8,block=256") == ("uniform", (4, 4, 8), "block=256")
-    assert split_spec("full") == ("full", (), "")
-    assert join_spec("uniform", [4, 4, 8], "block=256") == "uniform:4+4+8,block=256"
-    assert join_spec("full", []) == "full"
-    with pytest.raises(ValueError, match="integers"):
-        split_spec("uniform:a+4")
+def test_choose_spec_takes_text_or_tierspec_and_returns_a_tierspec():
+    spec = parse_spec("uniform:4+4+8,block=256")
+    for text_or_spec in (spec, spec.text):
+        chosen = choose_spec("tiered", spec=text_or_spec, ladder=[], compute_s=0.0, rate_bps=1.0, deadline_s=1.0,
+                             increment_window_s=0.0, tier_bytes=model_bytes)
+        assert chosen == spec and isinstance(chosen, TierSpec)
+    with pytest.raises(ValueError, match="uniform:a"):
+        choose_spec("fixed", spec="uniform:a+4", ladder=[], compute_s=0.0, rate_bps=1.0, deadline_s=1.0,
+                    increment_window_s=0.0, tier_bytes=model_bytes)
 
 
 # ---------------------------------------------------------------- choosing a spec
@@ -324,29 +317,27 @@ N_PARAMS = 1_000_000
 HEADER_B = 100
 
 
-def model_bytes(spec: str):
+def model_bytes(spec):
     """Toy tier sizes: N params x bits / 8 + a header per tier; full = float32."""
-    scheme, bits, _ = split_spec(spec)
-    if scheme == "full":
+    spec = parse_spec(spec)
+    if spec.scheme == "full":
         return [4 * N_PARAMS + HEADER_B]
-    return [N_PARAMS * b // 8 + HEADER_B for b in bits]
+    return [N_PARAMS * b // 8 + HEADER_B for b in spec.widths]
 
 
 LADDER = ["uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "full"]
 
 
 def choose(strategy, rate_bps, compute_s=1.0, deadline_s=5.0, window_s=2.0, **kw):
-    return choose_spec(
-        strategy,
-        spec=kw.pop("spec", None),
-        ladder=kw.pop("ladder", LADDER),
-        compute_s=compute_s,
-        rate_bps=rate_bps,
-        deadline_s=deadline_s,
-        increment_window_s=window_s,
-        tier_bytes=model_bytes,
-        **kw,
-    )
+    """choose_spec's TierSpec, as its canonical text (``uniform_max_bits``/``max_tiers``: an AdaptiveTiered kind
+    built with them)."""
+    spec, ladder = kw.pop("spec", None), kw.pop("ladder", LADDER)
+    if kw:
+        return AdaptiveTiered(**kw).choose(
+            spec=None, ladder=[parse_spec(e) for e in ladder], compute_s=compute_s, rate_bps=rate_bps,
+            deadline_s=deadline_s, increment_window_s=window_s, tier_bytes=model_bytes).text
+    return choose_spec(strategy, spec=spec, ladder=ladder, compute_s=compute_s, rate_bps=rate_bps,
+                       deadline_s=deadline_s, increment_window_s=window_s, tier_bytes=model_bytes).text
 
 
 def test_static_strategies_return_configured_spec():
@@ -434,8 +425,8 @@ def test_adaptive_never_misses_deadline_under_perfect_csi(
         if strategy == "adaptive":
             assert spec == fitting[-1]  # the richest that fits
         else:
-            assert split_spec(spec)[0] == split_spec(fitting[-1])[0]
-            assert sum(split_spec(spec)[1]) <= 16 or spec == "full"
+            assert parse_spec(spec).scheme == parse_spec(fitting[-1]).scheme
+            assert sum(parse_spec(spec).widths) <= 16 or spec == "full"
 
 
 def test_strategies_tuple():
@@ -513,3 +504,21 @@ def test_adaptive_misses_with_csi_error_on_the_simulated_channel():
                 used = receive([actual], deadline_s=3.0, increment_window_s=1.0).receptions[0].tiers_used
                 misses[error_db] += used < expected
     assert misses[0.0] == 0 and misses[6.0] > 0
+
+
+def test_a_new_strategy_kind_is_one_class_and_one_registry_entry(monkeypatch):
+    """A kind that always sends the poorest ladder entry: registered, it is valid in a config and chosen."""
+    from syft_fl import strategies
+    from syft_fl.config import StrategyConfig
+
+    class Poorest(strategies.Adaptive):
+        name = "poorest"
+
+        def choose(self, *, ladder, **unused):
+            return ladder[0]
+
+    monkeypatch.setattr(strategies, "KINDS", strategies.register(*strategies.KINDS.values(), Poorest()))
+    cfg = StrategyConfig(kind="poorest", ladder=("uniform:2", "uniform:8"))
+    assert choose("poorest", 1e9, ladder=cfg.ladder) == "uniform:2"
+    with pytest.raises(ValueError, match="single-tier"):
+        StrategyConfig(kind="poorest", ladder=("uniform:2+2",))

@@ -72,7 +72,8 @@ def servers(tmp_path):
         ready = tmp_path / f"{ue_id}-{len(procs)}.ready"
         log = open(tmp_path / f"{ue_id}-{len(procs)}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", ue_id, "--port", "0", "--config", str(config_path),
+            [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", ue_id, "--port", "0",
+             "--config", str(config_path),
              "--ready-file", str(ready), "--parent-pid", str(os.getpid()), *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         log.close()
@@ -235,8 +236,8 @@ def ue_server_pids(parent_pid):
                 args = fh.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "syft_fl.transport.ue_server" in args and "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(
-                parent_pid):
+        launched = "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(parent_pid)
+        if "syft_fl.transport.ue_server" in args and launched:
             pids.append(int(entry))
     return pids
 

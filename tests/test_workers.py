@@ -1,4 +1,5 @@
 """The syft edge: UEs train on their workers, tiers cross the syft wire metered, the BS receives them."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -78,8 +79,8 @@ def test_shards_on_the_workers_hold_only_their_own_storage(virtual_transport, ti
     transport = virtual_transport(3)
     big = torch.randn(180, 1, 28, 28)
     transport.place_data([(big[i * 60:(i + 1) * 60], torch.zeros(60, dtype=torch.long)) for i in range(3)])
-    for ue, (x_ptr, _) in zip(transport.ues, transport._pointers):
-        x = ue.get_obj(x_ptr.id_at_location)
+    for ue, (x_id, _) in zip(transport.ues, transport._ids):
+        x = ue.get_obj(x_id)
         assert x.storage().size() == x.numel() == 60 * 28 * 28
 
 
@@ -112,3 +113,25 @@ def test_a_tier_message_is_the_same_bytes_in_every_process():
     digests = {subprocess.run([sys.executable, "-c", SERIALIZE_IN_A_FRESH_PROCESS], cwd=root, check=True,
                               stdout=subprocess.PIPE, universal_newlines=True).stdout.strip() for _ in range(3)}
     assert len(digests) == 1
+
+
+@pytest.mark.e2e
+def test_error_feedback_carries_what_the_bs_did_not_merge_into_the_next_upload(virtual_transport, tiny_shards):
+    """Two identical rounds (same global model, same batches) under error feedback: the first upload was dropped
+    (merged_tiers=0), so the second one's target is the update plus all of the first: exactly twice the update."""
+    transport = virtual_transport(3)
+    transport.place_data(tiny_shards)
+    g = global_state()
+    targets = []
+    for rnd, merged in ((0, None), (1, 0)):
+        transport.broadcast(g, rnd, [0])
+        t = dataclasses.replace(task(0, rnd=rnd, spec="uniform:2,block=256"), strategy="fixed", error_feedback=True,
+                                merged_tiers=merged)
+        (report,) = transport.dispatch([t])
+        assert report.error == "" and not report.crash
+        transport.discard_tiers(0, rnd, 1)
+        targets.append(transport.ues[0]._fl_pending[1][0].target)
+    first, second = targets
+    for name in first:
+        assert torch.equal(second[name], first[name] + first[name]), name
+    assert any(float(v.abs().max()) > 0 for v in first.values())

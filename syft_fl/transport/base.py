@@ -7,7 +7,7 @@ the same order. A UE that fails is data, not an exception: its report says ``cra
 import abc
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -19,7 +19,10 @@ class RoundTask:
     ``epochs`` [epochs], ``batch_size`` [samples], ``lr`` (local SGD step), ``train_seed`` (batch order),
     ``spec`` (the codec tier spec, in its canonical text form: what crosses the wire), ``codec_seed``
     (stochastic rounding), ``payload`` (``delta`` | ``model``), ``fault`` (the injected fault: ``""``,
-    ``crash`` or ``nan``; drawn by the BS, applied by the UE).
+    ``crash`` or ``nan``; drawn by the BS, applied by the UE); ``strategy`` (whose upload this is: a UE keeps
+    error-feedback state per strategy); ``error_feedback`` (add what the BS did not merge of this UE's last upload
+    to this one, :mod:`syft_fl.feedback`); ``merged_tiers`` (how many tiers of that last upload the BS merged:
+    0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy).
     """
 
     round: int
@@ -33,6 +36,9 @@ class RoundTask:
     codec_seed: int
     payload: str
     fault: str = ""
+    strategy: str = ""
+    error_feedback: bool = False
+    merged_tiers: Optional[int] = None
 
     def to_wire(self) -> Dict[str, Any]:
         """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""
@@ -93,6 +99,15 @@ class Transport(abc.ABC):
             except Exception as err:  # noqa: BLE001 - a failing UE is data, not a reason to stop the run
                 reports.append(UploadReport.crashed(err))
         return reports
+
+    def submit(self, tasks: Sequence[RoundTask]) -> Any:
+        """Start ``tasks`` and return a handle for :meth:`collect`; a transport that runs UEs elsewhere (ray) returns
+        at once, so the BS can work (e.g. test the last model) while they train. Default: runs them now."""
+        return self.dispatch(tasks)
+
+    def collect(self, handle: Any) -> List[UploadReport]:
+        """The reports of the tasks :meth:`submit` started (one per task, in order), once they are all done."""
+        return handle
 
     def run_one(self, task: RoundTask) -> UploadReport:
         """Make UE ``task.ue`` train and upload (see ``workers.UEMixin``); raises if the UE fails."""

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE] [--set KEY=VALUE ...]
+    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE]
+                                          [--set KEY=VALUE ...]
                                 [--allow-remote] [--ready-file PATH] [--parent-pid PID]
 
 The process loads the data set with the run's seed, partitions it exactly as ``experiment.build_federation``
@@ -220,8 +221,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if args.host not in LOOPBACK_HOSTS:
         print(REMOTE_WARNING.format(host=args.host, port=args.port), file=sys.stderr, flush=True)
-    from ..workers import get_hook
+    from ..workers import apply_torch_threads, get_hook
 
+    apply_torch_threads(config.torch_threads)  # as the BS does: the same threads, the same training results
     worker = _make_worker_class()(get_hook(), args.host, args.port, args.id, load_shard(config, k))
     try:
         worker.serve(ready_file=args.ready_file, parent_pid=args.parent_pid)

@@ -9,7 +9,8 @@ The federation logic is the round loop's, unchanged: this class only carries the
 - Broadcast: :meth:`BSWorker.broadcast_message` serializes the global model once; the same bytes go to every
   selected UE (to all of them before any answer is awaited, so they decode in parallel); their length is what the
   round loop meters (as in virtual mode).
-- Round: ``fl_round`` (the virtual UE's command) trains and encodes; the BS then pulls all of the UE's tiers in one
+- Round: the selected UEs run concurrently (:meth:`dispatch`: one thread per UE connection, each UE process trains
+  at once). ``fl_round`` (the virtual UE's command) trains and encodes; the BS then pulls all of the UE's tiers in one
   request (``fl_take_tiers``), each as the serialized ``ObjectMessage`` the virtual UE would have pushed, and
   receives them into the BS worker's store exactly as the virtual BS does. The reported ``tier_bytes`` are the
   lengths of those messages, measured at the BS. The simulated channel turns them into time: loopback wall time
@@ -30,7 +31,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -168,6 +171,7 @@ class WebsocketTransport(Transport):
         self._ids: List[Tuple[Any, Any]] = []
         self._tmp: Optional[str] = None
         self._closed = False
+        self._bs_lock = threading.Lock()
         atexit.register(self.close)
         try:
             if config.launch_local:
@@ -328,6 +332,14 @@ class WebsocketTransport(Transport):
                     self.missed[k] = str(err)
         return len(message)
 
+    def dispatch(self, tasks: Sequence[RoundTask]) -> List[UploadReport]:
+        """All tasks at once, one thread per UE connection (each UE process trains in parallel); one report per
+        task, in order. The tiers are received into the BS store one UE at a time (``_bs_lock``)."""
+        if len(tasks) <= 1:
+            return super().dispatch(tasks)
+        with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="ue") as pool:
+            return list(pool.map(lambda task: super(WebsocketTransport, self).dispatch([task])[0], tasks))
+
     def run_one(self, task: RoundTask) -> UploadReport:
         """``fl_round`` on UE ``task.ue``, then pull its tiers into the BS store; both within ``ue_timeout_s``."""
         ue = task.ue
@@ -338,8 +350,9 @@ class WebsocketTransport(Transport):
         report = self._command(ue, "fl_round", dict(task.to_wire(), x_id=x_id, y_id=y_id), deadline=deadline)
         if report["tier_bytes"]:
             blobs = self._command(ue, "fl_take_tiers", task.round, len(report["tier_bytes"]), deadline=deadline)
-            for blob in blobs:
-                self.bs._recv_msg(blob)  # an ObjectMessage: the tier lands in the BS store, as in virtual mode
+            with self._bs_lock:
+                for blob in blobs:
+                    self.bs._recv_msg(blob)  # an ObjectMessage: the tier lands in the BS store, as in virtual mode
             report = dict(report, tier_bytes=[len(blob) for blob in blobs])
         return UploadReport.from_dict(report)
 
