@@ -449,6 +449,19 @@ def pending_runs(study: Study, out_dir: str) -> List[RunSpec]:
     return [r for r in study.runs if not run_finished(os.path.join(out_dir, r.rel_dir), r.config)]
 
 
+def check_execution(study: Study, workers: Optional[int], address: Optional[str]) -> None:
+    """Refuse to run non-virtual transports as parallel Ray tasks (raises StudyError).
+
+    A ``transport: ray`` run inside a study task would place its UE actors on the study's own Ray, whose CPUs the
+    study tasks hold (it can wait forever); ``websocket`` runs start UE servers and ports of their own. Such
+    studies run one run at a time in this process (``workers=0``), where each run manages its transport as usual.
+    """
+    other = sorted({r.config.transport for r in study.runs} - {"virtual"})
+    if other and (address is not None or workers != 0):
+        raise StudyError(f"transport={other[0]} runs cannot be Ray tasks of a study: use --workers 0 (one run at a "
+                         f"time in this process)")
+
+
 def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, address: Optional[str] = None,
               progress: bool = True, on_run_done: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Execute the unfinished runs of the study laid out in ``out_dir`` (see the module docstring).
@@ -458,6 +471,7 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
     ``on_run_done(run_dir)`` is called in this process after each run finishes. Returns the execution record
     (runs skipped / executed, workers, wall seconds). Raises :class:`RunFailed` after all runs, if any raised.
     """
+    check_execution(study, workers, address)
     started = time.perf_counter()
     todo = pending_runs(study, out_dir)
     sizes = [(os.path.join(out_dir, r.rel_dir), r.config.rounds * len(r.config.strategies)) for r in study.runs]

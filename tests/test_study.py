@@ -132,6 +132,7 @@ def test_a_study_block_in_the_config_file(tmp_path):
     (["--resume", "nowhere"], "has no study.json"),
     (["--resume", "nowhere", "--seeds", "1"], "drop --seeds"),
     (["--time-step-s", "0"], "--time-step-s 0.0"),
+    (["--set", "transport=ray"], "transport=ray runs cannot be Ray tasks of a study: use --workers 0"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
