@@ -3,20 +3,23 @@
 
 Usage: python experiments/run_tiered.py [--config FILE] [--set key=value ...] [--strategies a,b] [--seed N]
                                         [--out DIR] [--force]
-A bad config or argument prints one line naming the key and the value and exits with code 2.
+       python experiments/run_tiered.py --resume DIR
+A bad config or argument, a setup error (data, UE servers, ports, permissions) or a run folder that does not match
+its checkpoint prints one line naming the key and the value and exits with code 2, before any file is written.
 """
 import argparse
 import os
 import sys
 import textwrap
 import time
-from typing import List, Optional
+from typing import Any, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from syft_fl.config import DEFAULT_CONFIG_PATH, ConfigError, describe_keys, load_config  # noqa: E402
+from syft_fl.config import (  # noqa: E402
+    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, one_line, short, to_dict)
 
 
 def keys_help() -> str:
@@ -57,21 +60,71 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> int:
-    """Print one error line and return the exit code for bad input (2)."""
-    print(f"run_tiered.py: error: {message}", file=sys.stderr)
+    """Print one error line (cut to a few hundred characters) and return the exit code for bad input (2)."""
+    print(f"run_tiered.py: error: {one_line(message)}", file=sys.stderr)
     return 2
+
+
+def check_args(args: argparse.Namespace) -> Optional[str]:
+    """The reason the flags do not go together, or None."""
+    if args.out is not None and not args.out.strip():
+        return f"--out {args.out!r} is empty: name a folder"
+    if args.resume is not None and not args.resume.strip():
+        return f"--resume {args.resume!r} is empty: name the run folder"
+    if args.resume is not None:
+        given = [flag for flag, value in (("--config", args.config), ("--set", args.set), ("--seed", args.seed),
+                                          ("--strategies", args.strategies), ("--out", args.out),
+                                          ("--force", args.force)) if value is not None and value is not False
+                 and value != []]
+        if given:
+            return f"--resume {short(args.resume)} takes its config from the run folder; drop {given[0]}"
+        if not os.path.isdir(args.resume):
+            return f"--resume {short(args.resume)} is not a folder"
+        if not os.path.isfile(os.path.join(args.resume, "config.yaml")):
+            return f"--resume {short(args.resume)} has no config.yaml (not a run_tiered.py results folder)"
+        if not os.access(args.resume, os.W_OK):
+            return f"--resume {short(args.resume)} is read-only: the run cannot go on there"
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        return f"--out {short(args.out)} is a file, not a folder"
+    if args.out is not None and not args.force and os.path.isdir(args.out) and os.listdir(args.out):
+        return f"--out {short(args.out)} is not empty (use --force to overwrite)"
+    if args.out is not None and os.path.isdir(args.out) and not os.access(args.out, os.W_OK):
+        return f"--out {short(args.out)} is read-only"
+    if args.seed is not None and args.seed < 0:
+        return f"--seed {args.seed} must be >= 0"
+    return None
+
+
+def set_up(config: Config, resume_dir: Optional[str]) -> Any:
+    """Everything that can fail before the run writes a file: the checkpoint and folder of a resumed run, the
+    data, the transport (UE servers, ports, secret), the model against the data. Returns the federation."""
+    from syft_fl import checkpoint
+    from syft_fl.experiment import build_federation
+    from syft_fl.preflight import check_model_fits, deadline_warning
+
+    if resume_dir is not None:
+        checkpoint.load_verified(resume_dir, to_dict(config))
+    fed = build_federation(config)
+    try:
+        check_model_fits(fed)
+    except BaseException:
+        fed.transport.close()
+        raise
+    warning = deadline_warning(fed)
+    if warning:
+        print(f"run_tiered.py: warning: {warning}", file=sys.stderr)
+    return fed
+
+
+SETUP_ERRORS = (ValueError, OSError, RuntimeError)  # data, UE servers, ports, permissions, checkpoint, config
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    reason = check_args(args)
+    if reason:
+        return fail(reason)
     strategies = None if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if args.resume:
-        given = [flag for flag, value in (("--config", args.config), ("--set", args.set), ("--seed", args.seed),
-                                          ("--strategies", args.strategies), ("--out", args.out)) if value]
-        if given:
-            return fail(f"--resume {args.resume!r} takes its config from the run folder; drop {given[0]}")
-        if not os.path.isfile(os.path.join(args.resume, "config.yaml")):
-            return fail(f"--resume {args.resume!r} has no config.yaml (not a run_tiered.py results folder)")
     try:
         if args.resume:
             config = load_config(os.path.join(args.resume, "config.yaml"))
@@ -82,14 +135,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     out_dir = args.resume or args.out or os.path.join("results", time.strftime("%Y%m%d-%H%M%S"))
     from syft_fl.experiment import prepare_out_dir, run, summary_table
 
+    try:
+        fed = set_up(config, args.resume)
+    except SETUP_ERRORS as err:
+        return fail(str(err) or type(err).__name__)
+    except KeyboardInterrupt:
+        print("\nrun_tiered.py: interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
     if not args.resume:
         try:
             prepare_out_dir(out_dir, args.force)
-        except (FileExistsError, OSError) as err:
-            return fail(str(err))
+        except OSError as err:
+            fed.transport.close()
+            return fail(f"--out {short(out_dir)}: {err.strerror or err}")
     try:
         summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
-                      resume=bool(args.resume))
+                      resume=bool(args.resume), federation=fed)
     except KeyboardInterrupt:
         print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir} "
               f"(continue with --resume {out_dir})", file=sys.stderr)

@@ -1,56 +1,363 @@
-"""Checkpoints: after every round, everything needed to continue a run exactly where it stopped.
+"""Checkpoints: after every round, everything needed to continue a run exactly where it stopped, and to check
+that the folder it continues is the one it left.
 
-A checkpoint holds each strategy's progress (global model, clock, totals, metrics so far), the RNG states of
-numpy, torch and Python (the run draws from seeded streams of its own, but nothing else may have drawn
-differently either), and the byte lengths of ``rounds.csv`` and ``uplinks.csv`` at that point. It is written to a
-temporary file and renamed over the old one, so a kill at any moment leaves the previous or the new checkpoint,
-never a torn one. On resume the CSV files are cut back to the recorded lengths (rows of a round in flight are
-dropped) and the run goes on from the next round: the final files are byte-identical to an uninterrupted run.
+``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far), the RNG states of
+numpy, torch and Python, the wall-clock seconds spent per strategy, the resolved config (and its SHA-256), and the
+length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. Nothing in it is a pickle:
+
+- layout: :data:`MAGIC`, the SHA-256 of the header (32 bytes), the header length (8 bytes, little-endian), the
+  header (UTF-8 JSON: plain data only), then the binary blobs whose lengths and SHA-256s the header lists (so every
+  byte is covered, and a strategy that did not change since the last round is not encoded and hashed again);
+- tensors (each strategy's global model, torch's RNG state) are blobs in the codec's ``full`` payload
+  (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
+- numpy's and Python's RNG states are lists of integers in the header.
+
+It is written to a temporary file and renamed over the old one, so a kill at any moment leaves the previous or the
+new checkpoint, never a torn one. Resuming is three steps: :func:`read` (parse and check the file; no side effect),
+:func:`verify` (the folder's config and CSV prefixes are the ones the checkpoint covers; no side effect), both in
+:func:`load_verified`, and :func:`restore` (set the RNG states, cut the CSV files back to the recorded lengths).
+Any mismatch raises :class:`CheckpointError` with one line naming what differs, before anything is changed.
 """
+import dataclasses
+import hashlib
+import json
+import math
 import os
 import random
-from typing import Any, Dict, List, Optional
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-NAME = "checkpoint.pt"
-FORMAT = 1
+from . import codec
+from .records import RoundRecord
+
+NAME = "checkpoint.bin"
+OLD_NAMES = ("checkpoint.pt",)  # pickles written by earlier versions: never loaded
+MAGIC = b"SYFT-FL CHECKPOINT 2\n"
+CSV_NAMES = ("rounds.csv", "uplinks.csv")
+_LEN = struct.Struct("<Q")
+_DIGEST_LEN = 32
+_MAX_HEADER_BYTES = 1 << 30
 
 
-def save(out_dir: str, states: List[Dict[str, Any]], csv_bytes: Dict[str, int]) -> None:
-    """Atomically write the checkpoint of ``out_dir``: strategy states (plain dicts) and CSV lengths (bytes)."""
-    payload = {
-        "format": FORMAT,
-        "states": states,
-        "csv_bytes": dict(csv_bytes),
-        "rng": {"numpy": np.random.get_state(), "torch": torch.get_rng_state(), "python": random.getstate()},
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, or a folder that does not match it; the message is one line."""
+
+
+class _Corrupted(CheckpointError):
+    """Bytes that do not match their recorded SHA-256."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A parsed checkpoint. ``states``: each strategy's ``StrategyState`` fields (``global_state`` as tensors,
+    ``history`` as dict rows); ``csv``: name -> (bytes covered, SHA-256 hex of those bytes); ``wall_s``: wall-clock
+    seconds spent per strategy so far."""
+
+    states: List[Dict[str, Any]]
+    config: Dict[str, Any]
+    config_sha256: str
+    csv: Dict[str, Tuple[int, str]]
+    wall_s: Dict[str, float]
+    rng: Dict[str, Any]
+
+
+# --- history (RoundRecords) <-> JSON ------------------------------------------------------------------------------
+def history_to_json(rows: Sequence[RoundRecord]) -> List[Dict[str, Any]]:
+    """A strategy's RoundRecords as JSON-able dicts (numpy scalars become Python ones)."""
+    out = []
+    for row in rows:
+        values = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()})
+    return out
+
+
+def history_from_json(rows: Any) -> List[RoundRecord]:
+    """The inverse of :func:`history_to_json`."""
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise CheckpointError("history is not a list of rows")
+    try:
+        return [RoundRecord(**r) for r in rows]
+    except TypeError as err:
+        raise CheckpointError(f"history rows do not match rounds.csv's columns ({err})") from None
+
+
+def config_sha256(config: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a resolved config given as plain data (``config.to_dict``): canonical JSON, keys sorted
+    except where order matters (the strategies mapping keeps its order through the list of its names)."""
+    return hashlib.sha256(_canonical(config).encode()).hexdigest()
+
+
+def _canonical(config: Mapping[str, Any]) -> str:
+    order = list(config.get("strategies", {})) if isinstance(config.get("strategies"), Mapping) else []
+    return json.dumps({"config": config, "strategy_order": order}, sort_keys=True, allow_nan=True)
+
+
+def file_prefix_sha256(path: str, size: int) -> str:
+    """SHA-256 (hex) of the first ``size`` bytes of ``path``."""
+    h = hashlib.sha256()
+    left = size
+    with open(path, "rb") as fh:
+        while left > 0:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[str, Any],
+         wall_s: Mapping[str, float], cache: Optional[Dict[str, Any]] = None) -> None:
+    """Atomically write the checkpoint of ``out_dir``: strategy states (``StrategyState`` fields), the resolved
+    config (plain data), wall-clock seconds per strategy, and the current length and SHA-256 of each CSV.
+
+    ``cache``: a dict kept by the caller between rounds; a strategy whose model object and round count are those
+    of the last call reuses its encoded blob (a finished strategy costs nothing but the write)."""
+    blobs: List[Tuple[bytes, str]] = []
+    header_states = []
+    cache = {} if cache is None else cache
+    for state in states:
+        entry = {}
+        for key, value in state.items():
+            if key == "global_state":
+                stamp = (id(value), len(state["history"]))
+                if cache.get(state["name"], (None,))[0] != stamp:
+                    blob = codec.encode_tiers(value, "full")[0]
+                    cache[state["name"]] = (stamp, blob, hashlib.sha256(blob).hexdigest())
+                blobs.append(cache[state["name"]][1:])
+                entry[key] = {"blob": len(blobs) - 1}
+            elif key == "history":
+                entry[key] = history_to_json(value)
+            else:
+                entry[key] = value.item() if isinstance(value, np.generic) else value
+        header_states.append(entry)
+    rng_blob = codec.encode_tiers({"state": torch.get_rng_state()}, "full")[0]
+    blobs.append((rng_blob, hashlib.sha256(rng_blob).hexdigest()))
+    np_state = np.random.get_state()
+    csv = {}
+    for name in CSV_NAMES:
+        path = os.path.join(out_dir, name)
+        size = os.path.getsize(path)
+        csv[name] = [size, file_prefix_sha256(path, size)]
+    header = {
+        "states": header_states,
+        "config": dict(config),
+        "config_sha256": config_sha256(config),
+        "csv": csv,
+        "wall_s": dict(wall_s),
+        "rng": {
+            "numpy": [np_state[0], [int(w) for w in np_state[1]], int(np_state[2]), int(np_state[3]),
+                      float(np_state[4])],
+            "python": _python_state_to_json(random.getstate()),
+            "torch": {"blob": len(blobs) - 1},
+        },
+        "blobs": [[len(blob), sha] for blob, sha in blobs],
     }
+    text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
+    head = _LEN.pack(len(text)) + text
     path = os.path.join(out_dir, NAME)
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
+        fh.write(MAGIC + hashlib.sha256(head).digest() + head)
+        for blob, _ in blobs:
+            fh.write(blob)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def load(out_dir: str) -> Optional[Dict[str, Any]]:
-    """Read the checkpoint of ``out_dir``, restore the RNG states and cut the CSV files back to its lengths.
+def _python_state_to_json(state: Tuple[Any, ...]) -> List[Any]:
+    version, words, gauss = state
+    return [version, list(words), gauss]
 
-    Returns None when ``out_dir`` has no checkpoint yet (a run stopped before its first round ended); raises
-    ValueError for an unknown format.
-    """
+
+# --- reading --------------------------------------------------------------------------------------------------
+def read(out_dir: str) -> Optional[Checkpoint]:
+    """Parse and check ``out_dir``'s checkpoint, without side effects. None if there is none yet; raises
+    :class:`CheckpointError` for an old-format (pickle) file, a corrupted, truncated or malformed one."""
     path = os.path.join(out_dir, NAME)
     if not os.path.exists(path):
+        for old in OLD_NAMES:
+            if os.path.exists(os.path.join(out_dir, old)):
+                raise CheckpointError(f"{os.path.join(out_dir, old)} is an old-format checkpoint (a pickle); it is "
+                                      "not loaded (it could run code): start the run again in a new folder")
         return None
-    payload = torch.load(path)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: checkpoint format {payload.get('format')!r} is not {FORMAT}")
-    np.random.set_state(payload["rng"]["numpy"])
-    torch.set_rng_state(payload["rng"]["torch"])
-    random.setstate(payload["rng"]["python"])
-    for name, size in payload["csv_bytes"].items():
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        raise CheckpointError(f"{path}: {err.strerror}") from None
+    head = len(MAGIC) + _DIGEST_LEN + _LEN.size
+    if len(data) < head or not data.startswith(MAGIC):
+        raise CheckpointError(f"{path} is not a syft-fl checkpoint (or is truncated: {len(data)} bytes)")
+    body = data[len(MAGIC) + _DIGEST_LEN:]
+    (length,) = _LEN.unpack_from(body)
+    if hashlib.sha256(body[:_LEN.size + min(length, len(body))]).digest() != data[len(MAGIC):head - _LEN.size]:
+        raise CheckpointError(f"{path} is corrupted: its header's SHA-256 does not match")
+    try:
+        return _parse(body)
+    except _Corrupted as err:
+        raise CheckpointError(f"{path} is corrupted: {err}") from None
+    except CheckpointError as err:
+        raise CheckpointError(f"{path} is malformed: {err}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OverflowError) as err:
+        raise CheckpointError(f"{path} is malformed: {type(err).__name__}: {_short(str(err))}") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse(body: bytes) -> Checkpoint:
+    (length,) = _LEN.unpack_from(body)
+    if length > min(len(body) - _LEN.size, _MAX_HEADER_BYTES):
+        raise CheckpointError(f"header length {length} exceeds the file")
+    header = json.loads(body[_LEN.size:_LEN.size + length].decode("utf-8"))
+    if not isinstance(header, dict):
+        raise CheckpointError("header is not a mapping")
+    table = header["blobs"]
+    if not isinstance(table, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], int)
+                                              and e[0] >= 0 and isinstance(e[1], str) for e in table):
+        raise CheckpointError("blob table is not a list of [size, SHA-256]")
+    sizes = [size for size, _ in table]
+    if _LEN.size + length + sum(sizes) != len(body):
+        raise CheckpointError("blob sizes do not add up to the file size")
+    offsets = np.cumsum([_LEN.size + length] + sizes).tolist()
+    blobs = [body[offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
+    for i, (blob, (_, sha)) in enumerate(zip(blobs, table)):
+        if hashlib.sha256(blob).hexdigest() != sha:
+            raise _Corrupted(f"tensor blob {i}'s SHA-256 does not match")
+
+    def blob(ref: Any) -> "OrderedDict[str, torch.Tensor]":
+        if not isinstance(ref, dict) or not isinstance(ref.get("blob"), int) or not 0 <= ref["blob"] < len(blobs):
+            raise CheckpointError("bad blob reference")
+        try:
+            return codec.decode_tiers([blobs[ref["blob"]]])
+        except codec.CodecError as err:
+            raise CheckpointError(f"tensor blob {ref['blob']}: {err}") from None
+
+    states = []
+    for entry in header["states"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise CheckpointError("a strategy state without a name")
+        state = dict(entry)
+        state["global_state"] = blob(entry["global_state"])
+        state["history"] = history_from_json(entry["history"])
+        try:  # JSON object keys are strings: UE indices back to ints
+            state["last_merged"] = {int(k): int(v) for k, v in entry.get("last_merged", {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise CheckpointError("last_merged is not a map of UE -> tiers") from None
+        states.append(state)
+    config = header["config"]
+    digest = header["config_sha256"]
+    if not isinstance(config, dict) or config_sha256(config) != digest:
+        raise CheckpointError("its config does not match its config hash")
+    csv = {}
+    for name in CSV_NAMES:
+        size, sha = header["csv"][name]
+        if not isinstance(size, int) or size < 0 or not isinstance(sha, str):
+            raise CheckpointError(f"bad entry for {name}")
+        csv[name] = (size, sha)
+    wall_s = header["wall_s"]
+    if not isinstance(wall_s, dict) or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                               for v in wall_s.values()):
+        raise CheckpointError("wall_s is not a mapping of seconds")
+    rng = header["rng"]
+    torch_state = blob(rng["torch"])["state"]
+    np_state = rng["numpy"]
+    np_state = (str(np_state[0]), np.array(np_state[1], dtype=np.uint32), int(np_state[2]), int(np_state[3]),
+                float(np_state[4]))
+    np.random.RandomState().set_state(np_state)  # the checks of the real thing, on a throw-away generator
+    version, words, gauss = rng["python"]
+    py_state = (version, tuple(int(w) for w in words), gauss)
+    random.Random().setstate(py_state)
+    torch.Generator().set_state(torch_state)
+    return Checkpoint(states=states, config=config, config_sha256=digest, csv=csv, wall_s=dict(wall_s),
+                      rng={"numpy": np_state, "python": py_state, "torch": torch_state})
+
+
+# --- checking a folder against a checkpoint, and restoring ------------------------------------------------------
+def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
+    """Check, without side effects, that ``config`` (the folder's resolved config as plain data) is the one
+    ``saved`` was written with and that each CSV starts with the bytes it covers. Raises :class:`CheckpointError`
+    naming the first difference."""
+    if config_sha256(config) != saved.config_sha256:
+        raise CheckpointError(f"{os.path.join(out_dir, 'config.yaml')}: {config_difference(saved.config, config)} "
+                              "(the checkpoint was written with another config)")
+    names = list(config.get("strategies", {}))
+    for i, state in enumerate(saved.states):
+        if i >= len(names) or state["name"] != names[i]:
+            raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {i} is {state['name']!r}, not in the "
+                                  "config's order")
+    for name, (size, sha) in saved.csv.items():
+        path = os.path.join(out_dir, name)
+        if not os.path.isfile(path):
+            raise CheckpointError(f"{path} is missing (the checkpoint covers its first {size} bytes)")
+        have = os.path.getsize(path)
+        if have < size:
+            raise CheckpointError(f"{path} has {have} bytes, fewer than the {size} the checkpoint covers "
+                                  "(cut short, or another run's checkpoint)")
+        if file_prefix_sha256(path, size) != sha:
+            raise CheckpointError(f"{path}: its first {size} bytes are not the ones the checkpoint covers "
+                                  "(edited, or another run's checkpoint)")
+
+
+def config_difference(saved: Any, current: Any, prefix: str = "") -> str:
+    """The first difference between two configs given as plain data, as ``"KEY is X, the checkpoint's Y"``."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        if list(saved) != list(current) and set(saved) == set(current):
+            return f"{prefix.rstrip('.') or 'config'} order {_short(','.join(map(str, current)))} differs from " \
+                   f"the checkpoint's {_short(','.join(map(str, saved)))}"
+        for key in list(saved) + [k for k in current if k not in saved]:
+            if key not in current:
+                return f"{prefix}{key} is missing"
+            if key not in saved:
+                return f"{prefix}{key} is new"
+            if _canonical_value(saved[key]) != _canonical_value(current[key]):
+                return config_difference(saved[key], current[key], f"{prefix}{key}.")
+    return f"{prefix.rstrip('.') or 'config'} is {_short(repr(current))}, the checkpoint's {_short(repr(saved))}"
+
+
+def _canonical_value(value: Any) -> str:
+    return json.dumps(value, sort_keys=False, allow_nan=True)
+
+
+def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoint]:
+    """:func:`read` then :func:`verify` (no side effect). None when the run stopped before its first checkpoint
+    (then it starts over); :class:`CheckpointError` when there is none but ``rounds.csv`` holds rounds (the
+    checkpoint was lost: starting over would overwrite them)."""
+    saved = read(out_dir)
+    if saved is None:
+        rounds = os.path.join(out_dir, CSV_NAMES[0])
+        if os.path.exists(rounds):
+            with open(rounds, "rb") as fh:
+                if sum(1 for _ in fh) > 1:
+                    raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
+                                          "it (its files are left as they are)")
+        return None
+    verify(out_dir, saved, config)
+    for state in saved.states:  # error feedback's residuals live on the UEs, not in the checkpoint
+        strategy = config["strategies"].get(state["name"], {})
+        if strategy.get("error_feedback") and 0 < len(state["history"]) < config["rounds"]:
+            raise CheckpointError(f"{out_dir} stopped inside strategy {state['name']!r}, which uses error_feedback: "
+                                  "its UEs' residuals are not in the checkpoint, so it cannot be resumed exactly "
+                                  "(run it again)")
+    return saved
+
+
+def restore(out_dir: str, saved: Checkpoint) -> None:
+    """Set the RNG states of numpy, torch and Python, and cut each CSV back to the length ``saved`` covers (the
+    rows of a round in flight are dropped). Call :func:`verify` first."""
+    np.random.set_state(saved.rng["numpy"])
+    torch.set_rng_state(saved.rng["torch"])
+    random.setstate(saved.rng["python"])
+    for name, (size, _) in saved.csv.items():
         with open(os.path.join(out_dir, name), "r+b") as fh:
             fh.truncate(size)
-    return payload

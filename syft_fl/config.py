@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -21,9 +22,10 @@ from . import codec, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
-from .data import DATASETS, PARTITIONS
+from .data import DATASETS, MNIST5K_SAMPLES, PARTITIONS
 from .fields import documented as _key
 from .models import MODELS
+from .transport.access import SecretError, parse_address, read_secret
 
 DEFAULT_CONFIG_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs", "default.yaml"
@@ -32,6 +34,26 @@ DEFAULT_CONFIG_PATH = os.path.join(
 
 class ConfigError(ValueError):
     """A bad config key or value; the message is one line naming both."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
+MAX_INT = 2 ** 63 - 1  # integer keys fit in 64 bits
+SHOWN_CHARS = 80  # a value quoted in an error is cut to this many characters
+MESSAGE_CHARS = 400  # and a whole message to this many
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut to :data:`SHOWN_CHARS` without ever building the whole repr (a YAML alias bomb's
+    value has billions of elements)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """``message`` on one line, cut to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -62,7 +84,7 @@ class StrategyConfig:
     def __post_init__(self) -> None:
         """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
         if self.kind not in strategies.KINDS:
-            raise ValueError(f"kind={self.kind!r} is not one of {', '.join(strategies.STRATEGIES)}")
+            raise ValueError(f"kind={short(self.kind)} is not one of {', '.join(strategies.STRATEGIES)}")
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_STARTS:
@@ -75,13 +97,13 @@ class StrategyConfig:
         try:
             parsed = codec.parse_spec(self.spec)
         except codec.CodecError as err:
-            raise ValueError(f"spec={self.spec!r}: {err}") from None
+            raise ValueError(f"spec={short(self.spec)}: {one_line(err, 200)}") from None
         ladder = []
         for text in self.ladder:
             try:
                 ladder.append(codec.parse_spec(text))
             except codec.CodecError as err:
-                raise ValueError(f"ladder entry {text!r}: {err}") from None
+                raise ValueError(f"ladder entry {short(text)}: {one_line(err, 200)}") from None
         object.__setattr__(self, "spec", parsed)
         object.__setattr__(self, "ladder", tuple(ladder))
         strategies.KINDS[self.kind].check(parsed, ladder)
@@ -166,6 +188,9 @@ class Config:
         default=())
     launch_local: int = _key("transport: websocket: start this many UE servers on 127.0.0.1 (0 = use ue_addresses)",
                              "UEs", default=0)
+    ue_secret_file: Optional[str] = _key(
+        "transport: websocket with ue_addresses: file (mode 0600) holding the secret the UE servers were started "
+        "with (--secret-file); launch_local makes its own", default=None)
     ue_timeout_s: float = _key(
         "transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
         "s", default=120.0)
@@ -187,15 +212,21 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
-        for name in ("lr", "server_lr", "deadline_s", "alpha"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
-        if self.increment_window_s < 0:
-            raise ConfigError(f"increment_window_s={self.increment_window_s!r} must be >= 0")
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be >= 0")
+        for name in ("lr", "server_lr", "deadline_s", "alpha", "ue_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} must be finite and > 0")
+        if not (math.isfinite(self.increment_window_s) and self.increment_window_s >= 0):
+            raise ConfigError(f"increment_window_s={self.increment_window_s!r} must be finite and >= 0")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ConfigError(f"target_accuracy={self.target_accuracy!r} must be in (0, 1]")
         if self.ues_per_round > self.num_ues:
             raise ConfigError(f"ues_per_round={self.ues_per_round} is more than num_ues={self.num_ues}")
+        if self.num_ues > self.train_size:
+            raise ConfigError(f"num_ues={self.num_ues} is more than train_size={self.train_size}: every UE needs a "
+                              "sample")
         choices = {
             "model": tuple(MODELS),
             "dataset": DATASETS,
@@ -208,18 +239,21 @@ class Config:
         for name, allowed in choices.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}{_did_you_mean(value, allowed)}")
+                raise ConfigError(f"{name}={short(value)} is not one of {', '.join(allowed)}"
+                                  f"{_did_you_mean(value, allowed)}")
+        if self.dataset == "mnist5k" and self.train_size + self.test_size > MNIST5K_SAMPLES:
+            raise ConfigError(f"train_size={self.train_size} + test_size={self.test_size} is more than the "
+                              f"{MNIST5K_SAMPLES} samples of mnist5k")
         if self.data_root is not None and not os.path.isdir(self.data_root):
-            raise ConfigError(f"data_root={self.data_root!r} is not an existing folder")
+            raise ConfigError(f"data_root={short(self.data_root)} is not an existing folder")
         if self.dataset != "mnist5k" and self.data_root is None:
             raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with the torchvision files)")
-        if self.launch_local < 0 or self.ue_timeout_s <= 0:
-            raise ConfigError(f"launch_local={self.launch_local!r} / ue_timeout_s={self.ue_timeout_s!r} out of range")
-        if self.transport == "websocket":
-            have = self.launch_local or len(self.ue_addresses)
-            if have != self.num_ues:
-                raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
-                                  f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
+        if self.dataset != "mnist5k" and not _listdir(self.data_root):
+            raise ConfigError(f"data_root={short(self.data_root)} is empty (dataset={self.dataset!r} is read from "
+                              "its torchvision files)")
+        if self.launch_local < 0:
+            raise ConfigError(f"launch_local={self.launch_local!r} must be >= 0")
+        self._check_transport()
         if self.transport == "ray" and self.training != "worker":
             raise ConfigError(f"training={self.training!r} is not supported with transport=ray (use training=worker)")
         if not self.strategies:
@@ -235,6 +269,50 @@ class Config:
     def deadline_for(self, strategy: StrategyConfig) -> float:
         """The BS deadline [s] of ``strategy``: its own ``deadline_s`` or else the run's."""
         return self.deadline_s if strategy.deadline_s is None else strategy.deadline_s
+
+    def _check_transport(self) -> None:
+        if self.transport != "websocket":
+            for name in ("launch_local", "ue_addresses", "ue_secret_file"):
+                if getattr(self, name):
+                    raise ConfigError(f"{name}={short(getattr(self, name))} needs transport=websocket (transport="
+                                      f"{self.transport!r})")
+            return
+        if self.training != "worker":
+            raise ConfigError(f"training={self.training!r} is not supported with transport=websocket "
+                              "(use training=worker)")
+        if self.launch_local and (self.ue_addresses or self.ue_secret_file):
+            which = "ue_addresses" if self.ue_addresses else "ue_secret_file"
+            raise ConfigError(f"launch_local={self.launch_local} starts its own UE servers (with a secret of its "
+                              f"own): drop {which}")
+        seen = {}
+        for address in self.ue_addresses:
+            try:
+                host, port = parse_address(address)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            if (host, port) in seen:
+                raise ConfigError(f"ue_addresses entry {short(address)} is given twice (ue{seen[host, port]} and "
+                                  f"ue{len(seen)})")
+            seen[host, port] = len(seen)
+        have = self.launch_local or len(self.ue_addresses)
+        if have != self.num_ues:
+            raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
+                              f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
+        if self.ue_addresses:
+            if self.ue_secret_file is None:
+                raise ConfigError("ue_addresses needs ue_secret_file: the file holding the secret the UE servers "
+                                  "were started with (ue_server --secret-file)")
+            try:
+                read_secret(self.ue_secret_file, "ue_secret_file")
+            except SecretError as err:
+                raise ConfigError(str(err)) from None
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return os.listdir(path)
+    except OSError as err:
+        raise ConfigError(f"data_root={short(path)}: {err.strerror}") from None
 
 
 def _did_you_mean(word: Any, choices: Sequence[str]) -> str:
@@ -255,29 +333,34 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}={value!r} is not a number")
-        return float(value)
+            raise ConfigError(f"{key}={short(value)} is not a number")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{key}={short(value)} is too large for a number") from None
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}={value!r} is not an integer")
+            raise ConfigError(f"{key}={short(value)} is not an integer")
+        if abs(value) > MAX_INT:
+            raise ConfigError(f"{key}={short(value)} is out of range (|value| <= 2**63 - 1)")
         return value
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}={value!r} is not a string")
+            raise ConfigError(f"{key}={short(value)} is not a string")
         return value
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} is not true/false")
+            raise ConfigError(f"{key}={short(value)} is not true/false")
         return value
     if kind == Optional[str]:
         if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{key}={value!r} is not a string or null")
+            raise ConfigError(f"{key}={short(value)} is not a string or null")
         return value
     if kind == Optional[float]:
         return None if value is None else _coerce(value, float, key)
     if kind == Tuple[str, ...]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}={value!r} is not a list of strings")
+            raise ConfigError(f"{key}={short(value)} is not a list of strings")
         return tuple(value)
     if kind is TierSpec:  # parsed by StrategyConfig, which names the key in its error
         if not isinstance(value, (str, TierSpec)):
@@ -293,19 +376,21 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
 def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
     """Build dataclass ``cls`` from the plain mapping ``raw`` (unknown keys, types and ranges checked)."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}={raw!r} is not a mapping of keys")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}={short(raw)} is not a mapping of keys")
     fields = _field_types(cls)
     unknown = [k for k in raw if k not in fields]
     if unknown:
         key = unknown[0]
-        raise ConfigError(f"unknown key {prefix}{key}{_did_you_mean(key, list(fields))}")
+        shown = (key if len(key) <= SHOWN_CHARS else key[: SHOWN_CHARS - 3] + "...") if isinstance(key, str) \
+            else short(key)
+        raise ConfigError(one_line(f"unknown key {prefix}{shown}{_did_you_mean(key, list(fields))}"))
     kwargs = {}
     for name, value in raw.items():
         kind = fields[name].type
         key = prefix + name
         if name == "strategies" and cls is Config:
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{key}={value!r} is not a mapping of name -> {{kind, spec, ladder}}")
+                raise ConfigError(f"{key}={short(value)} is not a mapping of name -> {{kind, spec, ladder}}")
             kwargs[name] = {str(n): _build(StrategyConfig, s, f"{key}.{n}.") for n, s in value.items()}
         elif dataclasses.is_dataclass(kind) and kind is not TierSpec:
             kwargs[name] = _build(kind, value, key + ".")
@@ -313,10 +398,8 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
             kwargs[name] = _coerce(value, kind, key)
     try:
         return cls(**kwargs)
-    except ConfigError as err:
-        raise ConfigError(f"{prefix}{err}" if prefix else str(err)) from None
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"{prefix}{err}") from None
+        raise ConfigError(one_line(f"{prefix}{err}")) from None
 
 
 def to_dict(config: Any) -> Any:
@@ -335,11 +418,11 @@ def to_dict(config: Any) -> Any:
 def parse_override(text: str) -> Tuple[List[str], Any]:
     """``"channel.fading=rician"`` -> (["channel", "fading"], "rician"); the value is read as YAML."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r} is not key=value")
+        raise ConfigError(f"--set {short(text)} is not key=value")
     key, _, value = text.partition("=")
     path = key.strip().split(".")
     if not all(path):
-        raise ConfigError(f"--set {text!r} has an empty key")
+        raise ConfigError(f"--set {short(text)} has an empty key")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
@@ -354,9 +437,53 @@ def _set_path(raw: Dict[str, Any], path: List[str], value: Any) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section")
+            raise ConfigError(one_line(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section"))
         node = child
     node[path[-1]] = value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a mapping giving the same key twice is an error (PyYAML keeps the last
+    silently: two strategies of the same name would become one)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"key {short(key)} given twice",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(source: str) -> Any:
+    """The YAML document at ``source`` as plain data; ConfigError (one line) if unreadable, not UTF-8, not YAML,
+    nested too deeply, or giving a key twice."""
+    try:
+        with open(source, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        raise ConfigError(f"--config {short(source)}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"--config {short(source)} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
+                          f"{err.start})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None)
+        reason = f": {one_line(problem, 120)}" if problem else ""
+        raise ConfigError(f"--config {short(source)}: not valid YAML{where}{reason}") from None
+    except RecursionError:
+        raise ConfigError(f"--config {short(source)}: nested too deeply") from None
 
 
 def load_config(
@@ -372,18 +499,10 @@ def load_config(
     ``strategies:`` mapping replaces the default set; ``--set strategies.NAME.KEY=...`` edits or adds one.
     """
     source = DEFAULT_CONFIG_PATH if path is None else path
-    try:
-        with open(source) as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as err:
-        raise ConfigError(f"--config {source!r}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"--config {source!r}: not valid YAML{where}") from None
+    raw = _read_yaml(source)
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ConfigError(f"--config {source!r}: top level is not a mapping of keys")
+        raise ConfigError(f"--config {short(source)}: top level is not a mapping of keys")
     merged = to_dict(Config())
     merged.update(raw)
     for section in ("channel", "compute", "faults", "ray"):
@@ -394,15 +513,18 @@ def load_config(
         _set_path(merged, key_path, value)
     if seed is not None:
         merged["seed"] = seed
-    if strategies is not None:
+    if strategies is not None and isinstance(merged.get("strategies") or {}, Mapping):
         known = merged.get("strategies") or {}
         missing = [s for s in strategies if s not in known]
         if missing or not strategies:
             name = missing[0] if missing else ""
-            raise ConfigError(
-                f"--strategies {name!r} is not a configured strategy ({', '.join(known)})"
-                f"{_did_you_mean(name, list(known))}"
-            )
+            raise ConfigError(one_line(
+                f"--strategies {short(name)} is not a configured strategy ({', '.join(map(str, known))})"
+                f"{_did_you_mean(name, list(map(str, known)))}"
+            ))
+        twice = [s for i, s in enumerate(strategies) if s in strategies[:i]]
+        if twice:
+            raise ConfigError(f"--strategies names {short(twice[0])} twice")
         merged["strategies"] = {s: known[s] for s in strategies}
     return _build(Config, merged, "")
 

@@ -21,13 +21,13 @@ import json
 import os
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import yaml
 
 from .bs_round import StrategyState, run_round
 from .config import Config, to_dict
-from .federation import build_federation
+from .federation import Federation, build_federation
 from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord
 
 
@@ -85,16 +85,30 @@ def summary_table(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+RESULT_NAMES = ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml", "timing.json", "checkpoint.bin",
+                "checkpoint.pt")
+
+
 def prepare_out_dir(out_dir: str, force: bool) -> None:
     """Create ``out_dir``; refuse a non-empty one unless ``force`` (then its result files are replaced)."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not force:
             raise FileExistsError(f"--out {out_dir!r} is not empty (use --force to overwrite)")
-        for name in ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml", "timing.json", "checkpoint.pt"):
+        for name in RESULT_NAMES:
             path = os.path.join(out_dir, name)
             if os.path.exists(path):
                 os.remove(path)
     os.makedirs(out_dir, exist_ok=True)
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed over it: a kill leaves the old or the new file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _fields(obj: Any) -> Dict[str, Any]:
@@ -102,61 +116,75 @@ def _fields(obj: Any) -> Dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
-def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = True,
-        resume: bool = False) -> Dict[str, Any]:
+def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = True, resume: bool = False,
+        federation: Optional[Federation] = None) -> Dict[str, Any]:
     """Run every configured strategy for ``config.rounds`` rounds; write the outputs; return the summary.
 
     After every round the rows are flushed and a checkpoint is written (:mod:`syft_fl.checkpoint`); with
-    ``resume`` the run continues from ``out_dir``'s checkpoint and ends with the same files as an uninterrupted
-    run. Ctrl-C (KeyboardInterrupt) propagates after the files are closed; what is done stays on disk.
+    ``resume`` the run first checks that ``out_dir``'s config and CSVs are the ones its checkpoint covers
+    (:class:`syft_fl.checkpoint.CheckpointError` otherwise, before any file is touched), then continues and ends
+    with the same files as an uninterrupted run. ``federation``: one already built from ``config`` (the CLI builds
+    it before it writes anything); it is closed at the end. Ctrl-C (KeyboardInterrupt) propagates after the files
+    are closed; what is done stays on disk.
     """
     from tqdm import tqdm
 
     from . import checkpoint
 
-    saved = checkpoint.load(out_dir) if resume else None
-    if saved is None:
-        for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
-            if os.path.exists(os.path.join(out_dir, name)):
-                os.remove(os.path.join(out_dir, name))
-        with open(os.path.join(out_dir, "config.yaml"), "w") as fh:
-            yaml.safe_dump(to_dict(config), fh, sort_keys=False)
-    fed = build_federation(config)
+    config_data = to_dict(config)
+    try:
+        saved = checkpoint.load_verified(out_dir, config_data) if resume else None
+    except BaseException:
+        if federation is not None:
+            federation.transport.close()
+        raise
+    fed = federation or build_federation(config)
+    try:
+        if saved is None:
+            for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
+                if os.path.exists(os.path.join(out_dir, name)):
+                    os.remove(os.path.join(out_dir, name))
+            write_atomically(os.path.join(out_dir, "config.yaml"), yaml.safe_dump(config_data, sort_keys=False))
+        else:
+            checkpoint.restore(out_dir, saved)
+    except BaseException:
+        fed.transport.close()
+        raise
     paths = {name: os.path.join(out_dir, name) for name in ("rounds.csv", "uplinks.csv")}
     rounds_log = CsvLog(paths["rounds.csv"], RoundRecord)
     uplinks_log = CsvLog(paths["uplinks.csv"], UplinkRecord)
-    states = [StrategyState(**s) for s in saved["states"]] if saved else []
-    timing = {}
+    states = [StrategyState(**s) for s in saved.states] if saved else []
+    wall_s = dict(saved.wall_s) if saved else {}
+    encoded: Dict[str, Any] = {}  # checkpoint.save's cache of the strategies' encoded models
     try:
+        if saved is None:
+            checkpoint.save(out_dir, [], config=config_data, wall_s=wall_s)
         for index, (name, strategy) in enumerate(config.strategies.items()):
             if index == len(states):
                 states.append(StrategyState(name=name, global_state=OrderedDict(fed.initial_state)))
             state = states[index]
             if len(state.history) >= config.rounds:
                 continue
-            started = time.perf_counter()
+            started, spent = time.perf_counter(), wall_s.get(name, 0.0)
             bar = tqdm(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", disable=not progress)
             for rnd in range(len(state.history), config.rounds):
                 row, uplink_rows = run_round(fed, strategy, state, rnd)
                 rounds_log.write([row])
                 uplinks_log.write(uplink_rows)
-                checkpoint.save(out_dir, [_fields(s) for s in states],
-                                {n: os.path.getsize(p) for n, p in paths.items()})
+                wall_s[name] = spent + time.perf_counter() - started
+                checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
+                                cache=encoded)
                 bar.set_postfix(acc=f"{row.test_acc:.3f}", sim_s=f"{row.sim_time_s:.0f}")
                 bar.update(1)
             bar.close()
-            timing[name] = time.perf_counter() - started
     finally:
         rounds_log.close()
         uplinks_log.close()
         fed.transport.close()
     summary = summarize(config, states)
-    with open(os.path.join(out_dir, "summary.json"), "w") as fh:
-        json.dump(summary, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    with open(os.path.join(out_dir, "timing.json"), "w") as fh:
-        json.dump({"wall_s": timing, "resumed": resume}, fh, indent=2)
-        fh.write("\n")
+    write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    write_atomically(os.path.join(out_dir, "timing.json"),
+                     json.dumps({"wall_s": wall_s, "resumed": resume}, indent=2) + "\n")
     if plots:
         from .plots import plot_all
 

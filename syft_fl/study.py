@@ -532,7 +532,8 @@ def _ray_init(workers: Optional[int], address: Optional[str]) -> int:
         env = {"env_vars": {"PYTHONPATH": ROOT}}  # the workers import syft_fl from this checkout
         with _sigint_ignored():  # Ray's daemons inherit it: Ctrl-C in a terminal reaches only this process
             ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     runtime_env=env, object_store_memory=100 * 1024 * 1024)
+                     runtime_env=env, object_store_memory=100 * 1024 * 1024,
+                     _system_config={"worker_niceness": 0})  # Ray's default 15 lets anything else starve the runs
     else:
         ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [PACKAGE_DIR]})
     cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -6,6 +6,7 @@ free ports (port 0) and every wait is bounded.
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from collections import OrderedDict
 
 import pytest
 import syft as sy
+import torch
 import yaml
 from syft.messaging.message import ObjectMessage
 
@@ -21,6 +23,7 @@ from syft_fl.bs_round import StrategyState, run_round
 from syft_fl.federation import build_federation
 from syft_fl.transport import RoundTask
 from syft_fl.transport import websocket as ws_transport
+from syft_fl.transport.access import SECRET_ENV, SECRET_HEADER, new_secret, parse_address
 from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
@@ -64,17 +67,27 @@ def transports(monkeypatch):
 
 
 @pytest.fixture
-def servers(tmp_path):
-    """Start ``python -m syft_fl.transport.ue_server`` processes by hand (as on real devices); killed at teardown."""
+def secret_file(tmp_path):
+    """A secret file as the README says to make one: 64 hex characters, mode 0600."""
+    path = tmp_path / "secret"
+    path.write_text(new_secret() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def servers(tmp_path, secret_file):
+    """Start ``python -m syft_fl.transport.ue_server`` processes by hand (as on real devices), with the secret in
+    ``secret_file`` unless ``secret`` names another file; killed at teardown."""
     procs = []
 
-    def start(ue_id, config_path, *extra):
+    def start(ue_id, config_path, *extra, secret=secret_file):
         ready = tmp_path / f"{ue_id}-{len(procs)}.ready"
         log = open(tmp_path / f"{ue_id}-{len(procs)}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", ue_id, "--port", "0",
-             "--config", str(config_path),
-             "--ready-file", str(ready), "--parent-pid", str(os.getpid()), *extra],
+            [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", ue_id, "--port", "0", "--config",
+             str(config_path), "--secret-file", str(secret), "--ready-file", str(ready), "--parent-pid",
+             str(os.getpid()), *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         log.close()
         deadline = time.monotonic() + 60
@@ -178,14 +191,15 @@ def test_a_ue_that_stops_answering_times_out_then_rejoins(transports):
     assert [r.n_crashed for r in state.history] == [0, 1, 0, 1, 0]
 
 
-def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers, transports):
+def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers, transports, secret_file):
     """UE servers started by hand, reached by ue_addresses; one started with another seed is refused by name."""
     config_path = tmp_path / "config.yaml"
     base = load_config(None, TINY + ["num_ues=2", "ues_per_round=2"], strategies=["tiered"])
     config_path.write_text(yaml.safe_dump(to_dict(base)))
     addresses = [servers("ue0", config_path), servers("ue1", config_path)]
     config = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
-                                       f"ue_addresses=[{', '.join(addresses)}]"], strategies=["tiered"])
+                                       f"ue_addresses=[{', '.join(addresses)}]", f"ue_secret_file={secret_file}"],
+                         strategies=["tiered"])
     fed = build_federation(config)
     state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
     row, _ = run_round(fed, config.strategies["tiered"], state, 0)
@@ -194,7 +208,8 @@ def test_ue_addresses_mode_checks_each_ue_holds_its_own_shard(tmp_path, servers,
 
     stranger = servers("ue1", config_path, "--set", "seed=7")
     swapped = load_config(None, TINY + ["num_ues=2", "ues_per_round=2", "transport=websocket",
-                                        f"ue_addresses=[{addresses[0]}, {stranger}]"], strategies=["tiered"])
+                                        f"ue_addresses=[{addresses[0]}, {stranger}]", f"ue_secret_file={secret_file}"],
+                          strategies=["tiered"])
     with pytest.raises(ValueError, match="ue1 .*same config"):
         build_federation(swapped)
 
@@ -236,8 +251,8 @@ def ue_server_pids(parent_pid):
                 args = fh.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        launched = "--parent-pid" in args and args[args.index("--parent-pid") + 1] == str(parent_pid)
-        if "syft_fl.transport.ue_server" in args and launched:
+        if ("syft_fl.transport.ue_server" in args and "--parent-pid" in args
+                and args[args.index("--parent-pid") + 1] == str(parent_pid)):
             pids.append(int(entry))
     return pids
 
@@ -254,7 +269,8 @@ def test_non_loopback_bind_needs_allow_remote_and_warns(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", "ue0", "--host", "0.0.0.0", "--port", "0",
          "--allow-remote", "--ready-file", str(ready), "--set", "train_size=100", "--set", "test_size=50"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        env=dict(os.environ, **{SECRET_ENV: new_secret()}))
     try:
         deadline = time.monotonic() + 60
         while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -262,7 +278,7 @@ def test_non_loopback_bind_needs_allow_remote_and_warns(tmp_path):
     finally:
         proc.kill()
         _, stderr = proc.communicate()
-    assert ready.exists() and "WARNING" in stderr and "without authentication" in stderr
+    assert ready.exists() and "WARNING" in stderr and "not encrypted" in stderr
 
 
 def test_bad_ue_id_and_pointer_training_are_refused():
@@ -272,6 +288,95 @@ def test_bad_ue_id_and_pointer_training_are_refused():
             ue_index(bad, 3)
     with pytest.raises(ValueError, match="training='pointers'"):
         ws_transport.WebsocketTransport(config_of(*WS, "training=pointers"))
-    assert ws_transport.parse_address("[::1]:8780") == ("::1", 8780)
-    with pytest.raises(ValueError, match="host:port"):
-        ws_transport.parse_address("localhost")
+    assert parse_address("[::1]:8780") == ("::1", 8780)
+    for bad in ("localhost", "h:65536", "h:0", "h:-1", "h:80a", ":80", "a b:80"):
+        with pytest.raises(ValueError, match="ue_addresses entry"):
+            parse_address(bad)
+
+
+class _WritesMarker:
+    """A pickle that, when loaded, creates the file ``path`` (as an attacker's payload would run anything)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def hostile_frame(marker, monkeypatch):
+    """The websocket text frame of a syft ``ObjectMessage`` whose tensor bytes are a pickle that creates ``marker``
+    when the receiver ``torch.load``s them (what syft 0.2.4 does with every tensor it receives)."""
+    import pickle
+
+    from syft.serde.msgpack import torch_serde
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch_serde, "_serialize_tensor", lambda worker, tensor: pickle.dumps(_WritesMarker(marker)))
+        message = sy.serde.serialize(ObjectMessage(torch.tensor([1.0])))
+    return ws_transport.frame_text(message)
+
+
+def test_a_client_without_the_secret_is_refused_and_runs_no_code(tmp_path, servers, secret_file, monkeypatch):
+    """A UE server refuses (403, during the handshake) a connection without the run's secret or with another one,
+    so a syft message carrying a hostile pickle never reaches it; the same message sent with the secret does run
+    (the control: the payload is real)."""
+    import websocket
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(to_dict(load_config(None, TINY, strategies=["tiered"]))))
+    url = f"ws://{servers('ue0', config_path)}"
+    marker = tmp_path / "pwned"
+    frame = hostile_frame(marker, monkeypatch)
+    other = tmp_path / "other-secret"
+    other.write_text(new_secret())
+    for header in ([], [f"{SECRET_HEADER}: {other.read_text()}"], [f"{SECRET_HEADER}: "]):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            ws = websocket.create_connection(url, timeout=10, header=header)
+            ws.send(frame)  # not reached
+        assert refused.value.status_code == 403
+    # a raw client that sends the frame right behind its (secret-less) handshake is answered 403 and cut off
+    host, port = url[len("ws://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                    + b"\x81\x7f" + len(frame).to_bytes(8, "big") + frame.encode())
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    time.sleep(0.5)
+    assert not marker.exists()
+
+    ws = websocket.create_connection(url, timeout=10, header=[f"{SECRET_HEADER}: {secret_file.read_text().strip()}"])
+    try:
+        ws.send(frame)
+        ws.recv()
+    finally:
+        ws.close()
+    assert marker.exists(), "control: with the secret, the very same message runs its code"
+
+
+def test_a_bs_with_another_secret_stops_at_once_with_one_line(tmp_path, servers, capsys):
+    """UE servers started with one secret, the BS given another: refused (403) at the first connection, no retry
+    until the start-up deadline; through the CLI one line, exit 2, and the output folder is never made."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import run_tiered
+
+    one = ["num_ues=1", "ues_per_round=1"]
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(to_dict(load_config(None, TINY + one, strategies=["tiered"]))))
+    address = servers("ue0", config_path)
+    wrong = tmp_path / "wrong.secret"
+    wrong.write_text(new_secret())
+    wrong.chmod(0o600)
+    sets = TINY + one + ["transport=websocket", f"ue_addresses=[{address}]", f"ue_secret_file={wrong}"]
+    started = time.monotonic()
+    with pytest.raises(ws_transport.UEAccessRefused, match="refused the secret"):
+        build_federation(load_config(None, sets, strategies=["tiered"]))
+    assert time.monotonic() - started < 10
+    capsys.readouterr()
+    out = tmp_path / "out"
+    argv = ["--strategies", "tiered", "--out", str(out), "--no-progress"] + [a for kv in sets for a in ("--set", kv)]
+    assert run_tiered.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ue0" in err[0] and "refused the secret (403)" in err[0], err
+    assert not out.exists()

@@ -2,9 +2,8 @@
 
 Usage::
 
-    python -m syft_fl.transport.ue_server --id ue3 [--host 127.0.0.1] [--port 8780] [--config FILE]
-                                          [--set KEY=VALUE ...]
-                                [--allow-remote] [--ready-file PATH] [--parent-pid PID]
+    python -m syft_fl.transport.ue_server --id ue3 --secret-file FILE [--host 127.0.0.1] [--port 8780]
+        [--config FILE] [--set KEY=VALUE ...] [--allow-remote] [--ready-file PATH] [--parent-pid PID]
 
 The process loads the data set with the run's seed, partitions it exactly as ``experiment.build_federation``
 does, and keeps only its own shard (UE ``3`` for ``--id ue3``) in its object store under :data:`X_ID` /
@@ -14,19 +13,28 @@ the broadcast global model arrives as an ``ObjectMessage``; ``fl_round`` trains 
 here (``upload_target = None``) until the BS pulls them with ``fl_take_tiers``, as the very ``ObjectMessage``
 bytes whose length the UE reported as ``tier_bytes``.
 
-Security: a syft 0.2.4 server executes the commands it is sent, without authentication, and unpickles the tensors
-it receives (``torch.load``). Anyone who can reach the port can run code as this process's user. The server binds
-to 127.0.0.1 unless ``--allow-remote`` is given, which prints a warning; use it only on a network you trust.
+Security: a syft 0.2.4 server executes the commands it is sent and unpickles the tensors it receives
+(``torch.load``): whoever gets a connection through can run code as this process's user. So a connection must
+present the run's secret (``--secret-file FILE``, or the environment variable ``SYFT_FL_UE_SECRET`` that
+``launch_local`` sets) in its opening HTTP request (:mod:`syft_fl.transport.access`); without it the handshake is
+refused (403) before any syft message is read. The traffic itself is plain ``ws://`` (not encrypted), so the
+server still binds to 127.0.0.1 unless ``--allow-remote`` is given, which prints a warning.
+A bad argument, a bad config, a missing secret or a port in use prints one line and exits 2 before anything is
+written (no ready file).
 """
 import argparse
 import asyncio
 import binascii
 import hashlib
+import http
 import os
+import socket
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from .access import SECRET_ENV, SECRET_HEADER, SecretError, presented_secret_ok, read_secret, secret_from_env
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 X_ID = "shard:x"
@@ -35,9 +43,9 @@ ERROR_TAG = "syft_fl:error"  # first element of the reply to a message whose han
 PARENT_POLL_S = 1.0
 
 REMOTE_WARNING = (
-    "ue_server: WARNING: serving on {host}:{port}, reachable from other machines. A syft 0.2.4 server runs "
-    "whatever commands it is sent, without authentication, and unpickles the tensors it receives: anyone who can "
-    "reach this port can execute code as this user. Use only on a network you trust."
+    "ue_server: WARNING: serving on {host}:{port}, reachable from other machines. Connections need the run's "
+    "secret, but the traffic (the secret included) is plain ws://, not encrypted: anyone who can read it can "
+    "replay the secret and run code as this user. Use only on a network you trust, or forward the port with ssh."
 )
 
 
@@ -74,8 +82,28 @@ def check_host(host: str, allow_remote: bool) -> Optional[str]:
     """None if ``host`` may be bound; else the one-line reason (a non-loopback host needs ``--allow-remote``)."""
     if host in LOOPBACK_HOSTS or allow_remote:
         return None
-    return (f"--host {host!r} is not loopback: syft 0.2.4 servers execute what they are sent without "
-            "authentication; pass --allow-remote to bind it anyway")
+    return (f"--host {host!r} is not loopback: the traffic (secret included) is not encrypted and syft 0.2.4 "
+            "servers execute what they are sent; pass --allow-remote to bind it anyway")
+
+
+def check_port_free(host: str, port: int) -> Optional[str]:
+    """None if ``host:port`` can be bound now (port 0 always can); else the one-line reason."""
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        return f"--host {host!r}: {err.strerror}"
+    family, kind, proto, _, address = infos[0]
+    probe = socket.socket(family, kind, proto)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the websockets server binds
+        probe.bind(address)
+    except OSError as err:
+        return f"cannot bind {host}:{port}: {err.strerror}"
+    finally:
+        probe.close()
+    return None
 
 
 def _make_worker_class() -> type:
@@ -98,8 +126,10 @@ def _make_worker_class() -> type:
 
         upload_target = None  # tiers stay in this store until the BS pulls them (fl_take_tiers)
 
-        def __init__(self, hook: Any, host: str, port: int, ue_id: str, shard: Tuple[torch.Tensor, torch.Tensor]):
+        def __init__(self, hook: Any, host: str, port: int, ue_id: str, shard: Tuple[torch.Tensor, torch.Tensor],
+                     *, secret: str):
             super().__init__(hook, host, port, id=ue_id)
+            self._secret = secret
             self.sent_sizes = []
             x, y = shard
             self.digest = shard_digest(x, y)
@@ -150,6 +180,13 @@ def _make_worker_class() -> type:
             except Exception as err:  # noqa: BLE001 - the BS decides what a failing UE means
                 return sy.serde.serialize((ERROR_TAG, type(err).__name__, str(err)), worker=self)
 
+        async def _check_secret(self, path: str, headers: Any) -> Optional[Tuple[http.HTTPStatus, list, bytes]]:
+            """The handshake's gate (websockets' ``process_request``): None lets a connection that presents the
+            secret through; anything else is answered 403 and closed, before a single frame is read."""
+            if presented_secret_ok(headers.get(SECRET_HEADER), self._secret):
+                return None
+            return http.HTTPStatus.FORBIDDEN, [("Connection", "close")], b"missing or wrong secret\n"
+
         async def _handler(self, websocket: Any, *unused: Any) -> None:
             try:
                 async for text in websocket:
@@ -163,7 +200,8 @@ def _make_worker_class() -> type:
             SIGTERM, or (with ``parent_pid``) until that process is gone."""
             asyncio.set_event_loop(self.loop)
             server = self.loop.run_until_complete(websockets.serve(
-                self._handler, self.host, self.port, max_size=None, ping_interval=None, close_timeout=1))
+                self._handler, self.host, self.port, max_size=None, ping_interval=None, close_timeout=1,
+                process_request=self._check_secret))
             self.bound_port = server.sockets[0].getsockname()[1]
             print(f"ue_server: {self.id} serving on ws://{self.host}:{self.bound_port} "
                   f"({len(self.get_obj(X_ID))} samples, shard {self.digest[:12]})", flush=True)
@@ -189,44 +227,93 @@ def _make_worker_class() -> type:
     return UEServerWorker
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"ue_server: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m syft_fl.transport.ue_server",
         description="Serve one UE of a syft-fl experiment over websockets (syft 0.2.4 WebsocketServerWorker).")
     parser.add_argument("--id", required=True, help="UE id, ue0 .. ue<num_ues-1>: which shard this process holds")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8780, help="port to bind; 0 picks a free one (default 8780)")
+    parser.add_argument("--secret-file",
+                        help=f"file (mode 0600) holding the run's secret, the BS's ue_secret_file (else ${SECRET_ENV})")
     parser.add_argument("--config", help="the experiment's YAML config (same seed and data keys as the BS's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a non-loopback --host (unauthenticated code execution for whoever can reach it)")
+                        help="allow a non-loopback --host (the traffic, secret included, is not encrypted)")
     parser.add_argument("--ready-file", help="write host:port here once listening (used by launch_local)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process is no longer the parent")
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def fail(message: str) -> int:
+    print(f"ue_server: error: {message}", file=sys.stderr)
+    return 2
+
+
+def the_secret(args: argparse.Namespace) -> str:
+    """The secret from ``--secret-file`` or, failing that, from the environment (removed from it once read, so
+    that nothing this process starts inherits it); :class:`SecretError` if there is none or it is malformed."""
+    env_secret = secret_from_env(os.environ)
+    os.environ.pop(SECRET_ENV, None)
+    if args.secret_file is not None:
+        return read_secret(args.secret_file)
+    if env_secret is None:
+        raise SecretError(f"no secret: pass --secret-file FILE (mode 0600; the BS's ue_secret_file) or set "
+                          f"{SECRET_ENV}")
+    return env_secret
+
+
+def check_args(args: argparse.Namespace) -> Optional[str]:
+    """The one-line reason the arguments cannot be served, or None (nothing bound, nothing written)."""
     reason = check_host(args.host, args.allow_remote)
     if reason:
-        print(f"ue_server: error: {reason}", file=sys.stderr)
-        return 2
+        return reason
+    if not 0 <= args.port <= 65535:
+        return f"--port {args.port} is not in 0..65535"
+    if args.parent_pid is not None and args.parent_pid < 1:
+        return f"--parent-pid {args.parent_pid} is not a process id"
+    if args.ready_file is not None:
+        folder = os.path.dirname(os.path.abspath(args.ready_file))
+        if not args.ready_file.strip() or os.path.isdir(args.ready_file) or not os.path.isdir(folder):
+            return f"--ready-file {args.ready_file!r}: not a file path in an existing folder"
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    reason = check_args(args)
+    if reason:
+        return fail(reason)
     from ..config import ConfigError, load_config
 
     try:
+        secret = the_secret(args)
         config = load_config(args.config, args.set)
         k = ue_index(args.id, config.num_ues)
-    except (ConfigError, ValueError) as err:
-        print(f"ue_server: error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, SecretError, ValueError) as err:
+        return fail(str(err))
+    reason = check_port_free(args.host, args.port)
+    if reason:
+        return fail(reason)
+    try:
+        shard = load_shard(config, k)
+    except ValueError as err:  # DataError: missing files, sizes
+        return fail(str(err))
     if args.host not in LOOPBACK_HOSTS:
         print(REMOTE_WARNING.format(host=args.host, port=args.port), file=sys.stderr, flush=True)
     from ..workers import apply_torch_threads, get_hook
 
     apply_torch_threads(config.torch_threads)  # as the BS does: the same threads, the same training results
-    worker = _make_worker_class()(get_hook(), args.host, args.port, args.id, load_shard(config, k))
+    worker = _make_worker_class()(get_hook(), args.host, args.port, args.id, shard, secret=secret)
     try:
         worker.serve(ready_file=args.ready_file, parent_pid=args.parent_pid)
+    except OSError as err:  # the port was taken since the check
+        return fail(f"cannot bind {args.host}:{args.port}: {err.strerror or err}")
     except KeyboardInterrupt:
         print(f"ue_server: {args.id} stopped", file=sys.stderr)
     return 0

@@ -22,6 +22,9 @@ The federation logic is the round loop's, unchanged: this class only carries the
 - ``launch_local: N`` starts N UE processes on 127.0.0.1 (free ports chosen by the servers), waits until each
   answers, and stops them by pid in :meth:`close` (SIGTERM, then SIGKILL after a grace period). Each also stops by
   itself when this process is gone.
+- Access: every connection presents the run's secret in its opening request (:mod:`.access`). ``launch_local``
+  draws a fresh one and hands it to its UE processes in their environment; with ``ue_addresses`` it is read from
+  ``ue_secret_file``. A UE server that refuses it (403) stops the start-up at once (:class:`UEAccessRefused`).
 """
 import atexit
 import binascii
@@ -45,6 +48,7 @@ from syft.workers.websocket_client import WebsocketClientWorker
 
 from ..config import Config, to_dict
 from ..workers import BSWorker, get_hook
+from .access import SECRET_ENV, SECRET_HEADER, new_secret, parse_address, read_secret
 from .base import RoundTask, Transport, UploadReport
 from .ue_server import ERROR_TAG, shard_digest
 
@@ -58,17 +62,12 @@ class UEUnreachable(ConnectionError):
     """A UE process could not be reached, closed its connection, or did not answer in time."""
 
 
+class UEAccessRefused(UEUnreachable):
+    """A UE server refused the handshake (403): it was started with another secret."""
+
+
 class RemoteUEError(RuntimeError):
     """A command raised on the UE (e.g. an injected ``UECrash``); the connection is still usable."""
-
-
-def parse_address(address: str) -> Tuple[str, int]:
-    """``"host:port"`` (``"[::1]:8780"`` for IPv6) -> (host, port); raises ``ValueError`` naming the address."""
-    host, sep, port = address.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"ue_addresses entry {address!r} is not host:port")
-    return host, int(port)
 
 
 class UEClient(WebsocketClientWorker):
@@ -80,15 +79,16 @@ class UEClient(WebsocketClientWorker):
     ``wire_sent`` / ``wire_received`` count the characters of the frames' payloads (hex: 2 per byte, plus 3).
     """
 
-    def __init__(self, hook: Any, host: str, port: int, *, worker_id: str, timeout_s: float) -> None:
+    def __init__(self, hook: Any, host: str, port: int, *, worker_id: str, timeout_s: float, secret: str) -> None:
         self.timeout_s = timeout_s
+        self._secret = secret
         self.wire_sent = 0
         self.wire_received = 0
         super().__init__(hook, host, port, id=worker_id)  # connects
 
     def connect(self) -> None:
         self.ws = websocket.create_connection(self.url, timeout=min(self.timeout_s, CONNECT_TIMEOUT_S),
-                                              skip_utf8_validation=True)
+                                              skip_utf8_validation=True, header=[f"{SECRET_HEADER}: {self._secret}"])
         self.ws.settimeout(self.timeout_s)
         self._log_msgs_remote(self.log_msgs)  # one round trip: the server answers
 
@@ -172,6 +172,7 @@ class WebsocketTransport(Transport):
         self._tmp: Optional[str] = None
         self._closed = False
         self._bs_lock = threading.Lock()
+        self._secret = new_secret() if config.launch_local else read_secret(config.ue_secret_file, "ue_secret_file")
         atexit.register(self.close)
         try:
             if config.launch_local:
@@ -201,6 +202,7 @@ class WebsocketTransport(Transport):
         if os.path.exists(ready):
             os.remove(ready)
         env = dict(os.environ)
+        env[SECRET_ENV] = self._secret  # the child's environment: readable by this user (and root) only
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", f"ue{k}", "--host", "127.0.0.1",
                "--port", str(port), "--config", config_path, "--ready-file", ready, "--parent-pid", str(os.getpid())]
@@ -214,9 +216,10 @@ class WebsocketTransport(Transport):
         while not os.path.exists(ready):
             if self.processes[k].poll() is not None:
                 raise RuntimeError(f"UE process ue{k} exited with code {self.processes[k].returncode} before "
-                                   f"serving:\n{self.log_tail(k)}")
+                                   f"serving: {self.log_tail(k, 1).strip()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"UE process ue{k} did not start serving in time:\n{self.log_tail(k)}")
+                raise TimeoutError(f"UE process ue{k} did not start serving within {STARTUP_TIMEOUT_S:g} s: "
+                                   f"{self.log_tail(k, 1).strip()}")
             time.sleep(0.05)
         with open(ready) as fh:
             return parse_address(fh.read().strip())
@@ -238,6 +241,8 @@ class WebsocketTransport(Transport):
                 try:
                     self._connect(k)
                     break
+                except UEAccessRefused:
+                    raise
                 except UEUnreachable as err:
                     if time.monotonic() > deadline:
                         raise UEUnreachable(f"{err} (gave up at start-up)") from None
@@ -249,7 +254,7 @@ class WebsocketTransport(Transport):
         try:
             if self.clients[k] is None:
                 self.clients[k] = UEClient(self.hook, host, port, worker_id=f"ue{k}@{host}:{port}",
-                                           timeout_s=self.timeout_s)
+                                           timeout_s=self.timeout_s, secret=self._secret)
             else:
                 self.clients[k].close(abort=True)
                 self.clients[k].connect()
@@ -258,6 +263,9 @@ class WebsocketTransport(Transport):
                 self._unregister(f"ue{k}@{host}:{port}")
             else:
                 self.clients[k].close(abort=True)
+            if getattr(err, "status_code", None) == 403:
+                raise UEAccessRefused(f"ue{k} at {host}:{port} refused the secret (403): start the UE servers with "
+                                      "--secret-file naming the file of this run's ue_secret_file") from None
             raise UEUnreachable(f"ue{k} at {host}:{port}: {type(err).__name__}: {err}") from None
         self.down.pop(k, None)
 

@@ -1,0 +1,733 @@
+"""Every bad input is one stderr line, exit code 2, and no new or changed file.
+
+Four kinds, as a careless user or an attacker would try them: command-line flags, config values and config files,
+run folders handed to ``--resume`` in a state their checkpoint does not cover, and UE-server arguments. Each case
+prepares its inputs under ``tmp_path`` (the working directory during the call), records every file and folder there
+(path, type, mode, SHA-256), calls ``run_tiered.main(argv)`` or ``ue_server.main(argv)`` in-process, and checks the
+exit code, that stderr is one line naming the expected word, and that nothing under ``tmp_path`` appeared, vanished
+or changed. :func:`test_count_by_kind` prints the count by kind (``pytest -s``).
+"""
+import hashlib
+import os
+import pickle
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+import torchvision  # noqa: F401  - before syft hooks torch (these runs do): torchvision's import fails after it
+import yaml
+
+from syft_fl import checkpoint
+from syft_fl.transport import ue_server
+from syft_fl.transport.access import SECRET_ENV, new_secret
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import run_tiered  # noqa: E402
+
+TINY = ["num_ues=4", "ues_per_round=3", "model=2nn", "train_size=200", "test_size=100", "partition=iid", "rounds=2"]
+SETS = [a for kv in TINY for a in ("--set", kv)]
+RUN = ["--no-progress", "--no-plots", "--strategies", "full,tiered"]
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+def snapshot(root):
+    """{relative path: (kind, mode, sha256)} of everything under ``root``."""
+    seen = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            digest = None
+            if stat.S_ISREG(info.st_mode):
+                with open(path, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()
+            seen[os.path.relpath(path, root)] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), digest)
+    return seen
+
+
+def call(main, argv):
+    try:
+        return main(argv)
+    except SystemExit as exit_:  # argparse
+        return exit_.code
+
+
+class _WritesMarker:
+    """A pickle whose loading creates the file ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return str(path)
+
+
+def reseal(run_dir, edit):
+    """Rewrite ``run_dir``'s checkpoint.bin with ``edit(header dict)`` applied and a correct SHA-256: a crafted
+    file, not a damaged one."""
+    import json
+    import struct
+
+    path = os.path.join(run_dir, checkpoint.NAME)
+    data = open(path, "rb").read()
+    body = data[len(checkpoint.MAGIC) + 32:]
+    (length,) = struct.unpack_from("<Q", body)
+    header = json.loads(body[8:8 + length])
+    blobs = body[8 + length:]
+    edit(header)
+    text = json.dumps(header).encode()
+    head = struct.pack("<Q", len(text)) + text
+    open(path, "wb").write(checkpoint.MAGIC + hashlib.sha256(head).digest() + head + blobs)
+
+
+def flip(path, position):
+    data = bytearray(open(path, "rb").read())
+    position = position % len(data)
+    data[position] ^= 0x10
+    open(path, "wb").write(bytes(data))
+
+
+def truncate(path, size):
+    with open(path, "r+b") as fh:
+        fh.truncate(size if size >= 0 else os.path.getsize(path) + size)
+
+
+def alter(path, offset):
+    data = bytearray(open(path, "rb").read())
+    data[offset] = ord("7") if data[offset] != ord("7") else ord("8")
+    open(path, "wb").write(bytes(data))
+
+
+# --- run folders to resume, made once ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished run, one stopped in its second strategy (Ctrl-C), and a finished run with another seed."""
+    from syft_fl import experiment
+
+    base = tmp_path_factory.mktemp("runs")
+    made = {}
+    for name, extra in (("done", []), ("other", ["--seed", "1"])):
+        made[name] = str(base / name)
+        assert run_tiered.main(RUN + SETS + extra + ["--out", made[name]]) == 0
+    made["stopped"] = str(base / "stopped")
+    original, calls = experiment.run_round, []
+
+    def stop_in_round_3(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    experiment.run_round = stop_in_round_3
+    try:
+        assert run_tiered.main(RUN + SETS + ["--out", made["stopped"]]) == 130
+    finally:
+        experiment.run_round = original
+    return made
+
+
+# --- the cases ----------------------------------------------------------------------------------------------------
+# Each: (kind, id, prepare, word). prepare(tmp, ctx) makes the inputs under tmp and returns argv; ctx holds the run
+# folders and a secret file; ``word`` must appear in the error line. Kinds: cli, config, config-file, resume, ue.
+CASES = []
+
+
+E2E_CASES = {"cli:out-read-only", "cli:out-under-read-only", "cli:out-below-a-file", "config:model-does-not-fit-data",
+             "config:ue-server-unreachable"}  # these get as far as building the federation (data, transport)
+
+
+def case(kind, name, word, main="run"):
+    def register(prepare):
+        marks = [pytest.mark.e2e] if kind == "resume" or f"{kind}:{name}" in E2E_CASES else []
+        CASES.append(pytest.param(kind, main, prepare, word, id=f"{kind}:{name}", marks=marks))
+        return prepare
+
+    return register
+
+
+def cli(name, argv, word):
+    case("cli", name, word)(lambda tmp, ctx: list(argv))
+
+
+for name, argv, word in [
+    ("out-empty", ["--out", ""], "--out ''"),
+    ("out-blank", ["--out", "  "], "--out"),
+    ("resume-empty", ["--resume", ""], "--resume ''"),
+    ("force-with-resume", ["--resume", "r", "--force"], "--force"),
+    ("resume-with-set", ["--resume", "r", "--set", "rounds=3"], "--set"),
+    ("resume-with-config", ["--resume", "r", "--config", "c.yaml"], "--config"),
+    ("resume-with-seed", ["--resume", "r", "--seed", "3"], "--seed"),
+    ("resume-with-strategies", ["--resume", "r", "--strategies", "full"], "--strategies"),
+    ("resume-with-out", ["--resume", "r", "--out", "o"], "--out"),
+    ("resume-missing", ["--resume", "no-such-run"], "no-such-run"),
+    ("seed-negative", ["--seed", "-1", "--out", "o"], "--seed -1"),
+    ("seed-not-int", ["--seed", "x", "--out", "o"], "--seed"),
+    ("unknown-flag", ["--rounds", "3"], "--rounds"),
+    ("strategies-twice", ["--strategies", "full,full", "--out", "o"], "twice"),
+    ("strategies-empty", ["--strategies", ",", "--out", "o"], "--strategies"),
+    ("strategies-unknown", ["--strategies", "tiered,fulll", "--out", "o"], "fulll"),
+    ("config-missing", ["--config", "nope.yaml", "--out", "o"], "nope.yaml"),
+    ("config-is-dir", ["--config", ".", "--out", "o"], "--config"),
+    ("set-no-equals", ["--set", "rounds", "--out", "o"], "rounds"),
+    ("set-empty-key", ["--set", "=3", "--out", "o"], "empty key"),
+    ("set-empty-part", ["--set", "channel..fading=none", "--out", "o"], "empty key"),
+    ("set-not-a-section", ["--set", "rounds.x=1", "--out", "o"], "not a section"),
+    ("out-read-only", SETS + ["--out", "/sys/syft-fl-out"], "/sys/syft-fl-out"),
+    ("out-under-read-only", SETS + ["--out", "/proc/self/syft-fl-out/x"], "syft-fl-out"),
+]:
+    cli(name, argv, word)
+
+
+@case("cli", "resume-a-file", "not a folder")
+def _(tmp, ctx):
+    return ["--resume", write(tmp / "f", "x")]
+
+
+@case("cli", "resume-without-config", "no config.yaml")
+def _(tmp, ctx):
+    (tmp / "empty-run").mkdir()
+    return ["--resume", str(tmp / "empty-run")]
+
+
+@case("cli", "out-is-a-file", "is a file")
+def _(tmp, ctx):
+    return SETS + ["--out", write(tmp / "f", "x")]
+
+
+@case("cli", "out-not-empty", "not empty")
+def _(tmp, ctx):
+    write(tmp / "o" / "mine.txt", "keep me")
+    return SETS + ["--out", str(tmp / "o")]
+
+
+@case("cli", "out-below-a-file", "--out")
+def _(tmp, ctx):
+    return SETS + ["--out", os.path.join(write(tmp / "f", "x"), "sub")]
+
+
+def bad_set(name, kv, word, *extra):
+    case("config", name, word)(lambda tmp, ctx: SETS + [a for s in (kv, *extra) for a in ("--set", s)]
+                               + ["--out", "o"])
+
+
+for name, kv, word, *extra in [
+    ("deadline-inf", "deadline_s=inf", "deadline_s=inf"),
+    ("deadline-nan", "deadline_s=.nan", "deadline_s=nan"),
+    ("deadline-zero", "deadline_s=0", "deadline_s=0"),
+    ("deadline-negative", "deadline_s=-2", "deadline_s=-2"),
+    ("window-nan", "increment_window_s=nan", "increment_window_s=nan"),
+    ("window-inf", "increment_window_s=.inf", "increment_window_s=inf"),
+    ("window-negative", "increment_window_s=-1", "increment_window_s=-1"),
+    ("server-lr-inf", "server_lr=inf", "server_lr=inf"),
+    ("server-lr-zero", "server_lr=0", "server_lr=0"),
+    ("lr-inf", "lr=inf", "lr=inf"),
+    ("lr-overflow", "lr=1e400", "lr=inf"),
+    ("lr-huge-int", "lr=" + "9" * 400, "lr="),
+    ("lr-nan", "lr=nan", "lr=nan"),
+    ("lr-negative", "lr=-0.1", "lr=-0.1"),
+    ("lr-text", "lr=fast", "lr='fast'"),
+    ("ue-timeout-nan", "ue_timeout_s=nan", "ue_timeout_s=nan"),
+    ("ue-timeout-zero", "ue_timeout_s=0", "ue_timeout_s=0"),
+    ("seed-negative", "seed=-1", "seed=-1"),
+    ("seed-float", "seed=1.5", "seed=1.5"),
+    ("seed-bool", "seed=true", "seed=True"),
+    ("seed-huge", "seed=" + "9" * 30, "out of range"),
+    ("rounds-zero", "rounds=0", "rounds=0"),
+    ("rounds-float", "rounds=2.5", "rounds=2.5"),
+    ("rounds-null", "rounds=null", "rounds=None"),
+    ("num-ues-zero", "num_ues=0", "num_ues=0"),
+    ("ues-per-round-zero", "ues_per_round=0", "ues_per_round=0"),
+    ("ues-per-round-too-many", "ues_per_round=9", "ues_per_round=9"),
+    ("epochs-zero", "local_epochs=0", "local_epochs=0"),
+    ("batch-zero", "batch_size=0", "batch_size=0"),
+    ("train-size-zero", "train_size=0", "train_size=0"),
+    ("train-size-beyond-data", "train_size=4950", "5000"),
+    ("test-size-beyond-data", "test_size=4900", "5000"),
+    ("more-ues-than-samples", "num_ues=300", "num_ues=300", "ues_per_round=3"),
+    ("alpha-nan", "alpha=nan", "alpha=nan"),
+    ("alpha-zero", "alpha=0", "alpha=0"),
+    ("target-zero", "target_accuracy=0", "target_accuracy=0"),
+    ("target-above-one", "target_accuracy=1.5", "target_accuracy=1.5"),
+    ("target-nan", "target_accuracy=nan", "target_accuracy=nan"),
+    ("model-unknown", "model=resnet", "model='resnet'"),
+    ("dataset-unknown", "dataset=imagenet", "dataset='imagenet'"),
+    ("dataset-needs-root", "dataset=mnist", "data_root"),
+    ("data-root-missing", "data_root=/no/such/dir", "/no/such/dir", "dataset=mnist"),
+    ("partition-unknown", "partition=random", "partition='random'"),
+    ("payload-unknown", "payload=grads", "payload='grads'"),
+    ("downlink-unknown", "downlink=free", "downlink='free'"),
+    ("training-unknown", "training=remote", "training='remote'"),
+    ("transport-unknown", "transport=grpc", "transport='grpc'"),
+    ("websocket-pointers", "transport=websocket", "training='pointers'", "training=pointers", "launch_local=4"),
+    ("launch-local-virtual", "launch_local=2", "launch_local=2"),
+    ("launch-local-negative", "launch_local=-1", "launch_local=-1", "transport=websocket"),
+    ("websocket-too-few-ues", "transport=websocket", "num_ues=4", "launch_local=2"),
+    ("addresses-virtual", "ue_addresses=[a:1]", "ue_addresses"),
+    ("address-no-port", "ue_addresses=[a, b:2, c:3, d:4]", "'a'", "transport=websocket"),
+    ("address-port-too-big", "ue_addresses=[a:65536, b:2, c:3, d:4]", "a:65536", "transport=websocket"),
+    ("address-port-zero", "ue_addresses=[a:0, b:2, c:3, d:4]", "a:0", "transport=websocket"),
+    ("address-port-text", "ue_addresses=[a:http, b:2, c:3, d:4]", "a:http", "transport=websocket"),
+    ("address-no-host", "ue_addresses=[':1', b:2, c:3, d:4]", "':1'", "transport=websocket"),
+    ("address-twice", "ue_addresses=[a:1, a:1, c:3, d:4]", "twice", "transport=websocket"),
+    ("address-not-text", "ue_addresses=[1, 2, 3, 4]", "ue_addresses", "transport=websocket"),
+    ("addresses-without-secret", "ue_addresses=[a:1, b:2, c:3, d:4]", "ue_secret_file", "transport=websocket"),
+    ("secret-file-missing", "ue_secret_file=/no/secret", "/no/secret", "transport=websocket",
+     "ue_addresses=[a:1, b:2, c:3, d:4]"),
+    ("secret-with-launch-local", "ue_secret_file=/no/secret", "drop ue_secret_file", "transport=websocket",
+     "launch_local=4"),
+    ("fading-unknown", "channel.fading=rayleig", "rayleig"),
+    ("tx-power-inf", "channel.tx_power_dbm=inf", "tx_power_dbm"),
+    ("bandwidth-nan", "channel.bandwidth_hz=nan", "bandwidth_hz"),
+    ("cpu-zero", "compute.cpu_hz_min=0", "cpu_hz_min"),
+    ("kappa-inf", "compute.kappa=inf", "kappa"),
+    ("crash-prob-two", "faults.ue_crash_prob=2", "ue_crash_prob"),
+    ("corrupt-prob-nan", "faults.corrupt_tier_prob=nan", "corrupt_tier_prob"),
+    ("strategy-kind", "strategies.tiered.kind=best", "best"),
+    ("strategy-spec", "strategies.tiered.spec=uniform:40", "uniform:40"),
+    ("fixed-multi-tier", "strategies.fixed.spec=uniform:2+2", "single-tier"),
+    ("adaptive-no-ladder", "strategies.adaptive.ladder=[]", "ladder"),
+    ("strategy-field", "strategies.tiered.bits=4", "bits"),
+    ("unknown-key", "rouns=3", "rouns"),
+    ("unknown-channel-key", "channel.fadng=none", "channel.fadng"),
+    ("section-not-mapping", "channel=5", "channel"),
+    ("strategies-not-mapping", "strategies=5", "strategies"),
+    ("strategies-none", "strategies={}", "strategies"),
+    ("long-value-shortened", "model=" + "x" * 5000, "model='xxx"),
+]:
+    bad_set(name, kv, word, *extra)
+
+
+@case("config", "secret-file-readable-by-others", "mode 0644")
+def _(tmp, ctx):
+    secret = write(tmp / "secret", new_secret())
+    os.chmod(secret, 0o644)
+    return SETS + ["--set", "transport=websocket", "--set", "ue_addresses=[a:1, b:2, c:3, d:4]", "--set",
+                   f"ue_secret_file={secret}", "--out", "o"]
+
+
+@case("config", "secret-file-short", "16 to 1024")
+def _(tmp, ctx):
+    secret = write(tmp / "secret", "short")
+    os.chmod(secret, 0o600)
+    return SETS + ["--set", "transport=websocket", "--set", "ue_addresses=[a:1, b:2, c:3, d:4]", "--set",
+                   f"ue_secret_file={secret}", "--out", "o"]
+
+
+@case("config", "data-root-empty", "is empty")
+def _(tmp, ctx):
+    (tmp / "data").mkdir()
+    return SETS + ["--set", "dataset=mnist", "--set", f"data_root={tmp / 'data'}", "--out", "o"]
+
+
+@case("config", "model-does-not-fit-data", "cifar_cnn")
+def _(tmp, ctx):
+    return SETS + ["--set", "model=cifar_cnn", "--out", "o"]
+
+
+@case("config", "ue-server-unreachable", "ue0")
+def _(tmp, ctx):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return SETS + ["--set", "transport=websocket", "--set", f"ue_addresses=[127.0.0.1:{port}, b.invalid:2, "
+                   "c.invalid:3, d.invalid:4]", "--set", f"ue_secret_file={ctx['secret']}", "--set",
+                   "ue_timeout_s=0.5", "--out", "o"]
+
+
+# nine levels of nine aliases: a few hundred bytes of YAML, 9**9 strings once expanded
+BOMB = "[" + ", ".join(f"&{c} [{', '.join(['*' + p] * 9 if p else ['lol'] * 9)}]"
+                       for p, c in zip(["", *"abcdefgh"], "abcdefghi")) + "]"
+
+
+def config_file(name, text, word, *argv):
+    case("config-file", name, word)(lambda tmp, ctx: ["--config", write(tmp / "in" / "c.yaml", text), *argv,
+                                                      "--out", "o"])
+
+
+for name, text, word in [
+    ("not-utf8", b"rounds: 3\n# caf\xe9\n", "not UTF-8"),
+    ("utf16", "rounds: 3\n".encode("utf-16"), "not UTF-8"),
+    ("binary-noise", bytes(range(256)) * 4, "not UTF-8"),
+    ("bad-yaml", "rounds: [3\n", "not valid YAML"),
+    ("tabs", "rounds:\t3\n\tseed: 1\n", "not valid YAML"),
+    ("top-level-list", "- rounds\n- 3\n", "top level"),
+    ("top-level-scalar", "3\n", "top level"),
+    ("duplicate-strategy", "strategies:\n  a: {kind: full}\n  a: {kind: fixed, spec: 'uniform:8'}\n", "twice"),
+    ("duplicate-key", "rounds: 3\nrounds: 4\n", "twice"),
+    ("alias-bomb-value", f"rounds: {BOMB}\n", "rounds="),
+    ("alias-bomb-ladder", f"strategies: {{a: {{kind: adaptive, ladder: {BOMB}}}}}\n", "ladder"),
+    ("alias-bomb-section", f"channel: {BOMB}\n", "channel="),
+    ("alias-bomb-strategy", f"strategies: {{a: {BOMB}}}\n", "strategies.a="),
+    ("python-tag", "rounds: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    ("deep-nesting", "rounds: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+    ("long-string", "model: " + "m" * 100000 + "\n", "model="),
+    ("strategies-list", "strategies: [full, tiered]\n", "strategies"),
+    ("strategy-not-mapping", "strategies: {a: full}\n", "strategies.a"),
+    ("rounds-string", "rounds: '3'\n", "rounds='3'"),
+    ("deadline-inf", "deadline_s: .inf\n", "deadline_s=inf"),
+    ("lr-nan", "lr: .NaN\n", "lr=nan"),
+    ("binary-tag", "model: !!binary aGVsbG8=\n", "model="),
+]:
+    config_file(name, text, word)
+
+
+# resume: a copy of a finished or stopped run, damaged or edited
+def resume_case(name, word, source="stopped"):
+    def register(damage):
+        def prepare(tmp, ctx):
+            run = tmp / "run"
+            shutil.copytree(ctx[source], str(run))
+            damage(str(run), ctx)
+            return ["--resume", str(run), "--no-progress", "--no-plots"]
+
+        case("resume", name, word)(prepare)
+        return damage
+
+    return register
+
+
+def _cfg(run):
+    return os.path.join(run, "config.yaml")
+
+
+def _ckpt(run):
+    return os.path.join(run, checkpoint.NAME)
+
+
+def set_config(run, edit):
+    """Rewrite ``run``'s config.yaml with ``edit(data)`` applied to its plain data."""
+    with open(_cfg(run)) as fh:
+        data = yaml.safe_load(fh)
+    edit(data)
+    with open(_cfg(run), "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+
+
+for name, edit, word in [
+    ("config-seed-edited", lambda d: d.update(seed=5), "seed is 5"),
+    ("config-deadline-edited", lambda d: d.update(deadline_s=12.0), "deadline_s"),
+    ("config-spec-edited", lambda d: d["strategies"]["tiered"].update(spec="uniform:4+4"), "strategies.tiered.spec"),
+    ("config-rounds-edited", lambda d: d.update(rounds=3), "rounds"),
+    ("config-channel-edited", lambda d: d["channel"].update(fading="rician"), "channel.fading"),
+    ("config-strategies-swapped", lambda d: d.update(strategies=dict(reversed(list(d["strategies"].items())))),
+     "order"),
+    ("config-strategy-renamed", lambda d: d.update(strategies={"full": d["strategies"]["full"],
+                                                               "tiered2": d["strategies"]["tiered"]}), "strategies"),
+    ("config-strategy-added", lambda d: d["strategies"].update(fixed={"kind": "fixed", "spec": "uniform:8"}),
+     "strategies.fixed"),
+    ("config-unknown-key", lambda d: d.update(rouns=3), "rouns"),
+    ("config-bad-value", lambda d: d.update(rounds=0), "rounds=0"),
+]:
+    resume_case(name, word)(lambda run, ctx, edit=edit: set_config(run, edit))
+
+
+@resume_case("config-bad-yaml", "not valid YAML")
+def _(run, ctx):
+    open(_cfg(run), "a").write("rounds: [2\n")
+
+
+@resume_case("config-not-utf8", "not UTF-8")
+def _(run, ctx):
+    open(_cfg(run), "ab").write(b"# \xff\n")
+
+
+@resume_case("config-deleted", "no config.yaml")
+def _(run, ctx):
+    os.remove(_cfg(run))
+
+
+for name, where in [("magic", 0), ("digest", len(checkpoint.MAGIC) + 3), ("header", len(checkpoint.MAGIC) + 60),
+                    ("blob", -5000), ("last-byte", -1)]:
+    resume_case(f"checkpoint-bit-flipped-{name}", "checkpoint")(lambda run, ctx, where=where: flip(_ckpt(run), where))
+
+for name, size in [("half", 0.5), ("header-only", 40), ("ten-bytes", 10), ("empty", 0)]:
+    resume_case(f"checkpoint-truncated-{name}", "checkpoint")(
+        lambda run, ctx, size=size: truncate(_ckpt(run), int(os.path.getsize(_ckpt(run)) * size) if size < 1
+                                             else size))
+
+
+@resume_case("checkpoint-random-bytes", "not a syft-fl checkpoint")
+def _(run, ctx):
+    write_bytes = os.urandom(4096)
+    open(_ckpt(run), "wb").write(write_bytes)
+
+
+@resume_case("checkpoint-is-a-pickle", "not a syft-fl checkpoint")
+def _(run, ctx):
+    open(_ckpt(run), "wb").write(pickle.dumps(_WritesMarker(os.path.join(run, "..", "pwned"))))
+
+
+@resume_case("old-checkpoint-pt-hostile-pickle", "checkpoint.pt")
+def _(run, ctx):
+    os.remove(_ckpt(run))
+    open(os.path.join(run, "checkpoint.pt"), "wb").write(pickle.dumps(_WritesMarker(os.path.join(run, "..", "pwned"))))
+
+
+@resume_case("old-checkpoint-pt-junk", "checkpoint.pt")
+def _(run, ctx):
+    os.remove(_ckpt(run))
+    open(os.path.join(run, "checkpoint.pt"), "wb").write(b"\x00" * 100)
+
+
+@resume_case("checkpoint-from-another-run", "seed")
+def _(run, ctx):
+    shutil.copy(_ckpt(ctx["other"]), _ckpt(run))
+
+
+@resume_case("checkpoint-of-the-finished-run-over-stopped-csvs", "rounds.csv")
+def _(run, ctx):
+    shutil.copy(_ckpt(ctx["done"]), _ckpt(run))
+
+
+@resume_case("checkpoint-deleted-after-rounds", "no checkpoint.bin")
+def _(run, ctx):
+    os.remove(_ckpt(run))
+
+
+for name, edit, word in [
+    ("crafted-bad-json-types", lambda h: h.update(states="x"), "malformed"),
+    ("crafted-missing-rng", lambda h: h.pop("rng"), "malformed"),
+    ("crafted-bad-numpy-rng", lambda h: h["rng"].update(numpy=["MT19937", [1, 2], 0, 0, 0.0]), "malformed"),
+    ("crafted-bad-python-rng", lambda h: h["rng"].update(python=[3, [1, 2], None]), "malformed"),
+    ("crafted-blob-sizes", lambda h: h["blobs"].append(10), "malformed"),
+    ("crafted-config-hash", lambda h: h["config"].update(seed=9), "malformed"),
+    ("crafted-wall-nan", lambda h: h["wall_s"].update(full=float("nan")), "malformed"),
+    ("crafted-csv-entry", lambda h: h["csv"].update({"rounds.csv": [-1, "x"]}), "malformed"),
+]:
+    resume_case(name, word)(lambda run, ctx, edit=edit: reseal(run, edit))
+
+for csv_name in ("rounds.csv", "uplinks.csv"):
+    for name, damage in [
+        ("missing", lambda p: os.remove(p)),
+        ("one-byte-short", lambda p: truncate(p, -1)),
+        ("header-only", lambda p: truncate(p, len(open(p).readline()))),
+        ("empty", lambda p: truncate(p, 0)),
+        ("one-digit-altered", lambda p: alter(p, len(open(p).readline()) + 12)),
+        ("from-another-run", None),
+    ]:
+        if damage is None:
+            resume_case(f"{csv_name}-{name}", csv_name)(
+                lambda run, ctx, c=csv_name: shutil.copy(os.path.join(ctx["other"], c), os.path.join(run, c)))
+        else:
+            resume_case(f"{csv_name}-{name}", csv_name)(lambda run, ctx, c=csv_name, d=damage: d(os.path.join(run, c)))
+
+
+@resume_case("finished-run-csv-edited", "rounds.csv", source="done")
+def _(run, ctx):
+    alter(os.path.join(run, "rounds.csv"), len(open(os.path.join(run, "rounds.csv")).readline()) + 20)
+
+
+@resume_case("finished-run-config-edited", "target_accuracy", source="done")
+def _(run, ctx):
+    set_config(run, lambda d: d.update(target_accuracy=0.8))
+
+
+# UE server arguments (in-process ue_server.main; its secret from ctx unless the case says otherwise)
+def ue(name, argv, word, secret=True):
+    def prepare(tmp, ctx):
+        args = [a.format(tmp=tmp) for a in argv]
+        if secret:
+            args += ["--secret-file", ctx["secret"]]
+        return args + ["--ready-file", str(tmp / "ready")]
+
+    case("ue", name, word, main="ue")(prepare)
+
+
+for name, argv, word in [
+    ("id-out-of-range", ["--id", "ue20"], "ue20"),
+    ("id-malformed", ["--id", "u1"], "u1"),
+    ("id-leading-zero", ["--id", "ue01"], "ue01"),
+    ("id-missing", [], "--id"),
+    ("port-too-big", ["--id", "ue0", "--port", "70000"], "70000"),
+    ("port-negative", ["--id", "ue0", "--port", "-1"], "-1"),
+    ("port-text", ["--id", "ue0", "--port", "http"], "--port"),
+    ("host-not-loopback", ["--id", "ue0", "--host", "0.0.0.0"], "--allow-remote"),
+    ("host-unknown", ["--id", "ue0", "--host", "no-such-host.invalid", "--allow-remote", "--port", "8781"],
+     "no-such-host.invalid"),
+    ("config-missing", ["--id", "ue0", "--config", "{tmp}/nope.yaml"], "nope.yaml"),
+    ("config-bad-value", ["--id", "ue0", "--set", "rounds=0"], "rounds=0"),
+    ("config-unknown-key", ["--id", "ue0", "--set", "rouns=1"], "rouns"),
+    ("parent-pid-zero", ["--id", "ue0", "--parent-pid", "0"], "--parent-pid"),
+    ("unknown-flag", ["--id", "ue0", "--bogus", "x"], "--bogus"),
+]:
+    ue(name, argv, word)
+
+
+@case("ue", "no-secret", "no secret", main="ue")
+def _(tmp, ctx):
+    return ["--id", "ue0", "--port", "0", "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "secret-file-missing", "nope", main="ue")
+def _(tmp, ctx):
+    return ["--id", "ue0", "--secret-file", str(tmp / "nope"), "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "secret-file-readable-by-others", "chmod 600", main="ue")
+def _(tmp, ctx):
+    path = write(tmp / "s", new_secret())
+    os.chmod(path, 0o640)
+    return ["--id", "ue0", "--secret-file", path, "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "secret-file-empty", "16 to 1024", main="ue")
+def _(tmp, ctx):
+    path = write(tmp / "s", "")
+    os.chmod(path, 0o600)
+    return ["--id", "ue0", "--secret-file", path, "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "secret-file-not-ascii", "ASCII", main="ue")
+def _(tmp, ctx):
+    path = write(tmp / "s", "sécret-sécret-sécret".encode())
+    os.chmod(path, 0o600)
+    return ["--id", "ue0", "--secret-file", path, "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "secret-file-is-a-folder", "regular file", main="ue")
+def _(tmp, ctx):
+    (tmp / "d").mkdir()
+    return ["--id", "ue0", "--secret-file", str(tmp / "d"), "--ready-file", str(tmp / "ready")]
+
+
+@case("ue", "ready-file-in-missing-folder", "--ready-file", main="ue")
+def _(tmp, ctx):
+    return ["--id", "ue0", "--secret-file", ctx["secret"], "--ready-file", str(tmp / "no" / "ready")]
+
+
+@case("ue", "port-in-use", "cannot bind", main="ue")
+def _(tmp, ctx):
+    return ["--id", "ue0", "--secret-file", ctx["secret"], "--port", str(ctx["busy_port"]), "--ready-file",
+            str(tmp / "ready")]
+
+
+@pytest.fixture
+def ctx(request, kind, tmp_path_factory, monkeypatch):
+    """A 0600 secret file outside tmp_path, a port in use, the run folders for the resume cases; no secret in the
+    environment."""
+    runs = request.getfixturevalue("runs") if kind == "resume" else {}
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    folder = tmp_path_factory.mktemp("secret")
+    secret = folder / "secret"
+    secret.write_text(new_secret())
+    secret.chmod(0o600)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    yield dict(runs, secret=str(secret), busy_port=busy.getsockname()[1])
+    busy.close()
+
+
+@pytest.mark.parametrize("kind, main, prepare, word", CASES)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(kind, main, prepare, word, ctx, tmp_path, monkeypatch,
+                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = prepare(tmp_path, ctx)
+    before = snapshot(str(tmp_path))
+    before_runs = {name: snapshot(ctx[name]) for name in ("done", "other", "stopped") if name in ctx}
+    capsys.readouterr()
+    code = call(run_tiered.main if main == "run" else ue_server.main, argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err)
+    assert len(lines) == 1, err
+    assert len(lines[0]) <= 500, len(lines[0])
+    assert word in lines[0], lines[0]
+    assert snapshot(str(tmp_path)) == before
+    assert not os.path.exists("/sys/syft-fl-out")
+    assert {name: snapshot(ctx[name]) for name in before_runs} == before_runs
+
+
+def test_count_by_kind():
+    counts = Counter(p.values[0] for p in CASES)
+    print("\nbad inputs by kind:", dict(counts), "total", sum(counts.values()))
+    assert sum(counts.values()) >= 100 and len(counts) == 5
+
+
+# --- the same through the real processes -------------------------------------------------------------------------
+@pytest.mark.e2e
+@pytest.mark.parametrize("argv, word", [
+    (["experiments/run_tiered.py", "--config", "{tmp}/bomb.yaml", "--out", "{tmp}/o"], "ladder"),
+    (["experiments/run_tiered.py", "--config", "{tmp}/latin1.yaml", "--out", "{tmp}/o"], "not UTF-8"),
+    (["experiments/run_tiered.py", "--resume", "{tmp}/old"], "checkpoint.pt"),
+    # in a fresh process: torchvision cannot be imported once syft has hooked torch (as earlier tests here did)
+    (["experiments/run_tiered.py", "--set", "dataset=fashion_mnist", "--set", "data_root={tmp}/data", "--out",
+      "{tmp}/o"], "no usable data"),
+    (["-m", "syft_fl.transport.ue_server", "--id", "ue0", "--ready-file", "{tmp}/ready"], "no secret"),
+    (["-m", "syft_fl.transport.ue_server", "--id", "ue0", "--port", "{busy}", "--secret-file", "{tmp}/secret",
+      "--ready-file", "{tmp}/ready"], "cannot bind"),
+])
+def test_bad_input_through_the_real_process(argv, word, tmp_path):
+    write(tmp_path / "bomb.yaml", f"strategies: {{a: {{kind: adaptive, ladder: {BOMB}}}}}\n")
+    write(tmp_path / "latin1.yaml", "rounds: 3 # d\xe9j\xe0\n".encode("latin-1"))
+    write(tmp_path / "old" / "config.yaml", "rounds: 2\n")
+    write(tmp_path / "old" / "checkpoint.pt", pickle.dumps(_WritesMarker(tmp_path / "pwned")))
+    write(tmp_path / "data" / "README", "not the Fashion-MNIST files")
+    write(tmp_path / "secret", new_secret())
+    os.chmod(str(tmp_path / "secret"), 0o600)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        args = [a.format(tmp=tmp_path, busy=busy.getsockname()[1]) for a in argv]
+        before = snapshot(str(tmp_path))
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+        result = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and word in result.stderr, result.stderr
+    assert snapshot(str(tmp_path)) == before
+
+
+# --- degenerate but valid set-ups: said out loud before the run ---------------------------------------------------
+@pytest.mark.e2e
+def test_a_deadline_no_ue_can_meet_is_warned_with_its_numbers(tmp_path, capsys):
+    """The issue's case: 4 UEs holding 1,000 digits each train for 10-40 s, past the 10 s deadline."""
+    argv = ["--no-progress", "--no-plots", "--strategies", "full", "--out", str(tmp_path / "o")] + [
+        a for kv in ["num_ues=4", "ues_per_round=4", "train_size=4000", "test_size=100", "model=2nn", "rounds=1",
+                     "partition=iid"] for a in ("--set", kv)]
+    capsys.readouterr()
+    assert run_tiered.main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("run_tiered.py: warning: no UE can meet deadline_s=10 s: local training alone "
+                                  "takes 1"), warnings[0]
+    assert "4 UEs" in warnings[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("deadline_s", [1.0, 2.3, 3.0, 10.0])
+def test_fewer_than_one_ue_per_round_in_time_is_warned(deadline_s):
+    from syft_fl.config import load_config
+    from syft_fl.experiment import build_federation
+    from syft_fl.preflight import deadline_warning
+
+    config = load_config(None, ["num_ues=20", "ues_per_round=2", "train_size=4000", "test_size=100", "model=2nn",
+                                "partition=iid", f"deadline_s={deadline_s}"])
+    fed = build_federation(config)
+    try:
+        times = [fed.compute.train_time_s(ue, len(x), 1) for ue, (x, _) in enumerate(fed.shards)]
+        warning = deadline_warning(fed)
+    finally:
+        fed.transport.close()
+    in_time = sum(t <= deadline_s for t in times)
+    if in_time == 0:
+        assert warning.startswith(f"no UE can meet deadline_s={deadline_s:g} s")
+    elif 2 * in_time / 20 < 1:
+        assert warning.startswith(f"only {in_time} of 20 UEs can meet deadline_s={deadline_s:g} s")
+        assert f"{2 * in_time / 20:.2f} of the 2 selected per round" in warning
+    else:
+        assert warning is None
+    assert f"{min(times):.3g} to {max(times):.3g} s" in (warning or f"{min(times):.3g} to {max(times):.3g} s")

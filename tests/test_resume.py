@@ -1,0 +1,207 @@
+"""Resume: the checkpoint holds no pickle, records what it covers, and a folder that differs is refused untouched.
+
+The subprocess kill-at-a-random-point test is in test_reliability.py; these run in-process (a run stopped by a
+KeyboardInterrupt raised from inside its round loop, as Ctrl-C does).
+"""
+import hashlib
+import json
+import os
+import pickle
+import random
+import shutil
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from syft_fl import checkpoint, experiment
+from syft_fl.config import load_config, to_dict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import run_tiered  # noqa: E402
+
+TINY = ["num_ues=4", "ues_per_round=3", "model=2nn", "train_size=200", "test_size=100", "partition=iid", "rounds=3"]
+ARGS = ["--no-progress", "--no-plots", "--strategies", "full,tiered"] + [a for kv in TINY for a in ("--set", kv)]
+OUTPUTS = ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml")
+
+
+def tree_digest(folder):
+    return {name: hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
+            for name in sorted(os.listdir(folder))}
+
+
+def stopped_run(out, after_rounds, monkeypatch):
+    """Run into ``out`` and stop (KeyboardInterrupt) as round number ``after_rounds`` (over both strategies)
+    starts."""
+    original, calls = experiment.run_round, []
+
+    def stop(*args):
+        calls.append(1)
+        if len(calls) == after_rounds + 1:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(experiment, "run_round", stop)
+        assert run_tiered.main(ARGS + ["--out", str(out)]) == 130
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    assert run_tiered.main(ARGS + ["--out", str(out)]) == 0
+    return out
+
+
+class _WritesMarker:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def resume(folder, capsys):
+    capsys.readouterr()
+    code = run_tiered.main(["--resume", str(folder), "--no-progress", "--no-plots"])
+    return code, capsys.readouterr().err.strip()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("after_rounds", [1, 3, 4])  # in the 1st strategy, at its end, in the 2nd
+def test_stopped_and_resumed_run_equals_the_whole_run(after_rounds, whole, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    stopped_run(out, after_rounds, monkeypatch)
+    assert not (out / "summary.json").exists()
+    code, err = resume(out, capsys)
+    assert code == 0, err
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not [n for n in os.listdir(str(out)) if n.endswith(".tmp")]
+
+
+def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
+    for name in checkpoint.CSV_NAMES:
+        (tmp_path / name).write_text("a,b\n1,2\n")
+    model = OrderedDict(w=torch.randn(3, 4), b=torch.zeros(4), steps=torch.tensor(7))
+    history = [dict(strategy="full", round=0, test_acc=0.5, train_loss=float("nan"), n_full=np.int64(3),
+                    sim_time_s=np.float64(10.0))]
+    state = dict(name="full", global_state=model, sim_time_s=10.0, uplink_bytes=123, downlink_bytes=0, energy_j=1.5,
+                 history=history)
+    config = to_dict(load_config(None, TINY))
+    np.random.seed(3), torch.manual_seed(4), random.seed(5)
+    checkpoint.save(str(tmp_path), [state], config=config, wall_s={"full": 1.25})
+    expected = (np.random.rand(), torch.rand(1).item(), random.random())
+    np.random.seed(0), torch.manual_seed(0), random.seed(0)
+
+    raw = (tmp_path / checkpoint.NAME).read_bytes()
+    assert raw.startswith(checkpoint.MAGIC) and b"\x80\x03" not in raw[:200]  # no pickle protocol header
+    saved = checkpoint.read(str(tmp_path))
+    checkpoint.verify(str(tmp_path), saved, config)
+    checkpoint.restore(str(tmp_path), saved)
+    assert (np.random.rand(), torch.rand(1).item(), random.random()) == expected
+    (got,) = saved.states
+    assert all(got["global_state"][k].equal(v) and got["global_state"][k].dtype == v.dtype for k, v in model.items())
+    assert got["history"][0]["n_full"] == 3 and np.isnan(got["history"][0]["train_loss"])
+    totals = {k: got[k] for k in ("sim_time_s", "uplink_bytes", "energy_j")}
+    assert totals == dict(sim_time_s=10.0, uplink_bytes=123, energy_j=1.5)
+    assert saved.wall_s == {"full": 1.25} and saved.config == config
+
+
+@pytest.mark.e2e
+def test_a_hostile_pickle_is_never_loaded(whole, tmp_path, capsys):
+    """A pickle whose loading would create a file, saved as the old checkpoint.pt or as checkpoint.bin: refused
+    with one line, the file is never created, the folder is unchanged."""
+    for name in ("checkpoint.pt", checkpoint.NAME):
+        run = tmp_path / name / "run"
+        shutil.copytree(str(whole), str(run))
+        os.remove(str(run / checkpoint.NAME))
+        marker = tmp_path / name / "pwned"
+        (run / name).write_bytes(pickle.dumps(_WritesMarker(marker)))
+        before = tree_digest(str(run))
+        code, err = resume(run, capsys)
+        assert code == 2 and len(err.splitlines()) == 1 and name in err, err
+        assert not marker.exists()
+        assert tree_digest(str(run)) == before
+    pickle.loads((run / checkpoint.NAME).read_bytes())  # control: the payload is real
+    assert marker.exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("damage, words", [
+    ("edited-config", ["config.yaml", "strategies order tiered,full"]),
+    ("foreign-checkpoint", ["config.yaml", "seed is 0, the checkpoint's 1"]),
+    ("flipped-bit", ["checkpoint.bin is corrupted"]),
+    ("short-csv", ["uplinks.csv has", "fewer than"]),
+    ("altered-csv", ["rounds.csv: its first", "bytes are not the ones"]),
+    ("missing-rounds-csv", ["rounds.csv is missing"]),
+])
+def test_a_folder_that_differs_from_its_checkpoint_is_refused_untouched(damage, words, tmp_path, monkeypatch,
+                                                                        capsys):
+    run = tmp_path / "run"
+    stopped_run(run, 4, monkeypatch)
+    if damage == "edited-config":
+        data = yaml.safe_load((run / "config.yaml").read_text())
+        data["strategies"] = dict(reversed(list(data["strategies"].items())))
+        (run / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    elif damage == "foreign-checkpoint":
+        other = tmp_path / "other"
+        assert run_tiered.main(ARGS + ["--seed", "1", "--out", str(other)]) == 0
+        shutil.copy(str(other / checkpoint.NAME), str(run / checkpoint.NAME))
+    elif damage == "flipped-bit":
+        data = bytearray((run / checkpoint.NAME).read_bytes())
+        data[len(data) // 2] ^= 0x04
+        (run / checkpoint.NAME).write_bytes(bytes(data))
+    elif damage == "short-csv":
+        with open(str(run / "uplinks.csv"), "r+b") as fh:
+            fh.truncate(os.path.getsize(str(run / "uplinks.csv")) - 100)
+    elif damage == "altered-csv":
+        data = bytearray((run / "rounds.csv").read_bytes())
+        data[-3] = ord("1") if data[-3] != ord("1") else ord("2")
+        (run / "rounds.csv").write_bytes(bytes(data))
+    elif damage == "missing-rounds-csv":
+        os.remove(str(run / "rounds.csv"))
+    before = tree_digest(str(run))
+    code, err = resume(run, capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert all(w in err for w in words), err
+    assert tree_digest(str(run)) == before
+
+
+@pytest.mark.e2e
+def test_resuming_a_finished_run_keeps_its_timing_and_files(whole, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(str(whole), str(run))
+    timing = json.loads((run / "timing.json").read_text())
+    assert set(timing["wall_s"]) == {"full", "tiered"} and all(t > 0 for t in timing["wall_s"].values())
+    code, err = resume(run, capsys)
+    assert code == 0, err
+    assert json.loads((run / "timing.json").read_text())["wall_s"] == timing["wall_s"]
+    for name in OUTPUTS:
+        assert (run / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+@pytest.mark.e2e
+def test_a_stopped_run_keeps_the_timing_of_the_strategies_it_finished(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    stopped_run(run, 4, monkeypatch)
+    spent = checkpoint.read(str(run)).wall_s
+    assert set(spent) == {"full", "tiered"}
+    code, err = resume(run, capsys)
+    assert code == 0, err
+    wall_s = json.loads((run / "timing.json").read_text())["wall_s"]
+    assert wall_s["full"] == spent["full"] and wall_s["tiered"] > spent["tiered"]
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_before_its_first_round_starts_over(whole, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    stopped_run(run, 0, monkeypatch)
+    code, err = resume(run, capsys)
+    assert code == 0, err
+    for name in OUTPUTS:
+        assert (run / name).read_bytes() == (whole / name).read_bytes(), name
