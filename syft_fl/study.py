@@ -5,7 +5,7 @@ written) and laid out on disk as::
 
     OUT/study.json                      the study: command, sweeps, seeds, strategies, points (what --resume reads)
     OUT/point-<k>/point.yaml            the point's sweep values, e.g. {deadline_s: 8.0, increment_window_s: 2.0}
-    OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, checkpoint.pt)
+    OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, its checkpoint)
 
 :func:`run_study` executes the runs that are not finished: a run whose ``summary.json`` is complete is skipped, one
 with a checkpoint is resumed (``experiment.run(..., resume=True)``), the others start over. With ``workers`` >= 1
