@@ -19,8 +19,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from syft_fl.config import ConfigError  # noqa: E402
-from syft_fl.study import (StudyError, build_study, config_ray_address, create_study_dir, load_study,  # noqa: E402
-                           run_study)
+from syft_fl.study import (StudyError, build_study, check_execution, config_ray_address,  # noqa: E402
+                           create_study_dir, load_study, run_study)
 
 PROG = "run_study.py"
 
@@ -91,6 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 sweeps=args.sweep, seeds=args.seeds, sustain_rounds=args.sustain_rounds,
                                 time_step_s=args.time_step_s, reference=args.reference, heatmap=args.heatmap,
                                 command=command)
+        address = args.ray_address or config_ray_address(study.runs[0].config)
+        check_execution(study, args.workers, address)
     except (StudyError, ConfigError) as err:
         return fail(str(err))
     out_dir = args.resume or args.out or os.path.join("results", time.strftime("study-%Y%m%d-%H%M%S"))
@@ -105,9 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{PROG}: {len(study.points)} point(s) x {len(study.seeds)} seed(s) = {len(study.runs)} runs "
           f"of {', '.join(study.strategies)} -> {out_dir}", file=sys.stderr)
     try:
-        record = run_study(study, out_dir, workers=args.workers,
-                           address=args.ray_address or config_ray_address(study.runs[0].config),
-                           progress=not args.no_progress)
+        record = run_study(study, out_dir, workers=args.workers, address=address, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; finished rounds are in {out_dir} (continue with --resume {out_dir})",
               file=sys.stderr)

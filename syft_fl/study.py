@@ -5,7 +5,7 @@ written) and laid out on disk as::
 
     OUT/study.json                      the study: command, sweeps, seeds, strategies, points (what --resume reads)
     OUT/point-<k>/point.yaml            the point's sweep values, e.g. {deadline_s: 8.0, increment_window_s: 2.0}
-    OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, checkpoint.pt)
+    OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, its checkpoint)
 
 :func:`run_study` executes the runs that are not finished: a run whose ``summary.json`` is complete is skipped, one
 with a checkpoint is resumed (``experiment.run(..., resume=True)``), the others start over. With ``workers`` >= 1
@@ -244,6 +244,9 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
     runs = []
     for point in points:
         config = _point_config(base + list(overrides) + point.overrides, strategies, point)
+        if tuple(config.strategies) != names:  # e.g. baselines: true named after a swept tier spec
+            raise StudyError(f"sweep point {point.label} runs strategies {', '.join(config.strategies)}, not "
+                             f"{', '.join(names)}: every point must compare the same strategies")
         for seed in seed_list:
             runs.append(RunSpec(point=point.index, seed=seed, rel_dir=os.path.join(point.name, f"seed-{seed}"),
                                 config=_with_seed(config, seed)))
@@ -279,9 +282,12 @@ def _float_setting(name: str, given: Optional[float], block: Mapping[str, Any], 
 
 
 def _heatmap_pair(text: Any, names: Sequence[str], n_sweeps: int) -> Tuple[str, str]:
-    parts = str(text).split("/")
-    if len(parts) != 2 or any(p not in names for p in parts) or parts[0] == parts[1]:
+    text = str(text)
+    splits = [(text[:i], text[i + 1:]) for i, c in enumerate(text) if c == "/"]  # names may hold a "/" too
+    found = [(b, a) for b, a in splits if b in names and a in names and a != b]
+    if len(found) != 1:
         raise StudyError(f"--heatmap {text!r} is not B/A with two different strategies of {', '.join(names)}")
+    parts = found[0]
     if n_sweeps != 2:
         raise StudyError(f"--heatmap {text!r} needs exactly two --sweep keys (got {n_sweeps})")
     return parts[1], parts[0]  # (a, b): the ratio shown is b / a, i.e. "tiered/fixed" = tiered over fixed
@@ -303,7 +309,7 @@ def study_to_dict(study: Study) -> Dict[str, Any]:
         "sustain_rounds": study.sustain_rounds,
         "time_step_s": study.time_step_s,
         "reference": study.reference,
-        "heatmap": None if study.heatmap is None else f"{study.heatmap[1]}/{study.heatmap[0]}",
+        "heatmap": None if study.heatmap is None else list(study.heatmap),
     }
 
 
@@ -348,7 +354,7 @@ def load_study(out_dir: str) -> Study:
     return Study(command=raw["command"], sweeps=sweeps, seeds=tuple(raw["seeds"]),
                  strategies=tuple(raw["strategies"]), points=points, runs=tuple(runs),
                  sustain_rounds=raw["sustain_rounds"], time_step_s=raw["time_step_s"], reference=raw["reference"],
-                 heatmap=None if heat is None else tuple(reversed(heat.split("/"))))
+                 heatmap=None if heat is None else tuple(heat))
 
 
 def run_finished(run_dir: str, config: Config) -> bool:
@@ -443,6 +449,19 @@ def pending_runs(study: Study, out_dir: str) -> List[RunSpec]:
     return [r for r in study.runs if not run_finished(os.path.join(out_dir, r.rel_dir), r.config)]
 
 
+def check_execution(study: Study, workers: Optional[int], address: Optional[str]) -> None:
+    """Refuse to run non-virtual transports as parallel Ray tasks (raises StudyError).
+
+    A ``transport: ray`` run inside a study task would place its UE actors on the study's own Ray, whose CPUs the
+    study tasks hold (it can wait forever); ``websocket`` runs start UE servers and ports of their own. Such
+    studies run one run at a time in this process (``workers=0``), where each run manages its transport as usual.
+    """
+    other = sorted({r.config.transport for r in study.runs} - {"virtual"})
+    if other and (address is not None or workers != 0):
+        raise StudyError(f"transport={other[0]} runs cannot be Ray tasks of a study: use --workers 0 (one run at a "
+                         f"time in this process)")
+
+
 def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, address: Optional[str] = None,
               progress: bool = True, on_run_done: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Execute the unfinished runs of the study laid out in ``out_dir`` (see the module docstring).
@@ -452,6 +471,7 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
     ``on_run_done(run_dir)`` is called in this process after each run finishes. Returns the execution record
     (runs skipped / executed, workers, wall seconds). Raises :class:`RunFailed` after all runs, if any raised.
     """
+    check_execution(study, workers, address)
     started = time.perf_counter()
     todo = pending_runs(study, out_dir)
     sizes = [(os.path.join(out_dir, r.rel_dir), r.config.rounds * len(r.config.strategies)) for r in study.runs]

@@ -1,6 +1,7 @@
 """A study's plots: accuracy vs simulated time with a 95 % CI band per point, and the ratio heatmap of a 2-D sweep."""
 import math
 import os
+import re
 from typing import Any, Dict, List, Sequence
 
 import matplotlib
@@ -89,10 +90,16 @@ def plot_heatmap(data: Any, pair_table: Sequence[Dict[str, Any]], path: str) -> 
     return path
 
 
+def _safe(name: str) -> str:
+    """A strategy name as part of a file name (``tiered/fixed@base(uniform:2)`` -> ``tiered-fixed@base(uniform-2)``)."""
+    return re.sub(r"[^A-Za-z0-9@()+._-]", "-", name)
+
+
 def plot_study(data: Any, pair_table: Sequence[Dict[str, Any]], out_dir: str) -> List[str]:
     """Every plot of the study; returns the paths (one accuracy plot per point, the heatmap if asked)."""
     paths = [plot_accuracy(data, p, os.path.join(out_dir, f"acc_vs_time_{p.name}.png")) for p in data.study.points]
     if data.study.heatmap is not None:
         a, b = data.study.heatmap
-        paths.append(plot_heatmap(data, pair_table, os.path.join(out_dir, f"heatmap_{b}_over_{a}.png")))
+        name = f"heatmap_{_safe(b)}_over_{_safe(a)}.png"
+        paths.append(plot_heatmap(data, pair_table, os.path.join(out_dir, name)))
     return paths

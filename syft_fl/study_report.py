@@ -183,7 +183,7 @@ def pair_rows(data: StudyData) -> List[Dict[str, Any]]:
 
 
 def _write_csv(path: str, rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> None:
-    from .experiment import fmt
+    from .records import fmt
 
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")

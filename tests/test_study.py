@@ -10,6 +10,7 @@ import time
 import pytest
 
 from experiments.run_study import main
+from syft_fl import checkpoint
 from syft_fl.config import ConfigError
 from syft_fl.study import (StudyError, build_study, create_study_dir, grid, load_study, parse_seeds, parse_sweep,
                            pending_runs, read_study_file, run_finished, run_study)
@@ -74,7 +75,7 @@ def test_build_study_validates_every_point():
     assert [r.rel_dir for r in study.runs] == [os.path.join(f"point-{p}", f"seed-{s}") for p in (0, 1) for s in (0, 1)]
     assert [r.config.increment_window_s for r in study.runs] == [0.0, 0.0, 2.0, 2.0]
     assert [r.config.seed for r in study.runs] == [0, 1, 0, 1]
-    with pytest.raises(ConfigError, match=r"increment_window_s=-1.0 must be >= 0 \(sweep point increment_window_s=-1"):
+    with pytest.raises(ConfigError, match=r"window_s=-1.0 must be .*>= 0 \(sweep point increment_window_s=-1\)"):
         tiny_study(sweeps=["increment_window_s=0,-1"])
     with pytest.raises(ConfigError, match="unknown key dedline_s"):
         tiny_study(sweeps=["dedline_s=1,2"])
@@ -86,6 +87,19 @@ def test_build_study_validates_every_point():
         tiny_study(sweeps=["deadline_s=6,8", "increment_window_s=0,2"], heatmap="tiered/fixed")
     with pytest.raises(StudyError, match="--sustain-rounds 0"):
         tiny_study(sustain_rounds=0)
+
+
+def test_baselines_in_a_study():
+    study = tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
+                       sweeps=["deadline_s=6,8", "increment_window_s=0,2"],
+                       heatmap="tiered/fixed@all(uniform:8)+window")
+    assert study.strategies[0] == "tiered" and "fixed@base(uniform:2)" in study.strategies
+    assert study.heatmap == ("fixed@all(uniform:8)+window", "tiered")
+    window = [r.config.strategies["fixed@all(uniform:8)+window"].deadline_s for r in study.runs]
+    assert window[::2] == [6.0, 8.0, 8.0, 10.0]  # each point's baseline gets its own deadline + window
+    with pytest.raises(StudyError, match="every point must compare the same strategies"):
+        tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
+                   sweeps=["strategies.tiered.spec=['uniform:2+2+4,block=256', 'uniform:4+4,block=256']"])
 
 
 def test_a_study_block_in_the_config_file(tmp_path):
@@ -110,7 +124,7 @@ def test_a_study_block_in_the_config_file(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--seeds", "3-1"], "--seeds '3-1'"),
-    (["--sweep", "deadline_s=6,-8"], "deadline_s=-8.0 must be > 0"),
+    (["--sweep", "deadline_s=6,-8"], "deadline_s=-8.0 must be"),
     (["--sweep", "deadline_s"], "--sweep 'deadline_s'"),
     (["--strategies", "full,nope"], "--strategies 'nope'"),
     (["--workers", "-1"], "--workers -1"),
@@ -119,6 +133,7 @@ def test_a_study_block_in_the_config_file(tmp_path):
     (["--resume", "nowhere"], "has no study.json"),
     (["--resume", "nowhere", "--seeds", "1"], "drop --seeds"),
     (["--time-step-s", "0"], "--time-step-s 0.0"),
+    (["--set", "transport=ray"], "transport=ray runs cannot be Ray tasks of a study: use --workers 0"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -283,7 +298,7 @@ def test_killed_mid_run_and_resumed_gives_the_same_study_csv(reference_study, tm
     try:
         while time.monotonic() < deadline and proc.poll() is None:  # kill inside run 2, 3 or 4, past a checkpoint
             finished = [r for r in runs if (r / "summary.json").exists()]
-            midway = [r for r in runs if (r / "checkpoint.pt").exists() and not (r / "summary.json").exists()]
+            midway = [r for r in runs if (r / checkpoint.NAME).exists() and not (r / "summary.json").exists()]
             if finished and midway:
                 break
             time.sleep(0.01)
