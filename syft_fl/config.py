@@ -88,7 +88,7 @@ class StrategyConfig:
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_STARTS:
-            raise ValueError(f"window_start={self.window_start!r} is not one of {', '.join(policy.WINDOW_STARTS)}")
+            raise ValueError(f"window_start={short(self.window_start)} is not one of {', '.join(policy.WINDOW_STARTS)}")
         if not (math.isfinite(self.csi_error_db) and self.csi_error_db >= 0):
             raise ValueError(f"csi_error_db={self.csi_error_db!r} must be finite and >= 0")
         for name in ("early_close", "error_feedback"):
@@ -150,7 +150,7 @@ class RayConfig:
             raise ValueError(f"num_actors={self.num_actors!r} must be >= 0")
         if self.address is not None and not (self.address == "auto" or self.address.startswith("ray://")
                                              or self.address.rpartition(":")[2].isdigit()):
-            raise ValueError(f"address={self.address!r} is not null, auto, ray://HOST:PORT or HOST:PORT")
+            raise ValueError(f"address={short(self.address)} is not null, auto, ray://HOST:PORT or HOST:PORT")
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         return value
     if kind == Optional[int]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{key}={value!r} is not an integer or null")
+            raise ConfigError(f"{key}={short(value)} is not an integer or null")
         return value
     if kind == Optional[str]:
         if value is not None and not isinstance(value, str):
@@ -398,11 +398,11 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         return tuple(value)
     if kind is TierSpec:  # parsed by StrategyConfig, which names the key in its error
         if not isinstance(value, (str, TierSpec)):
-            raise ConfigError(f"{key}={value!r} is not a spec string")
+            raise ConfigError(f"{key}={short(value)} is not a spec string")
         return value
     if kind == Tuple[TierSpec, ...]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, TierSpec)) for v in value):
-            raise ConfigError(f"{key}={value!r} is not a list of spec strings")
+            raise ConfigError(f"{key}={short(value)} is not a list of spec strings")
         return tuple(value)
     raise ConfigError(f"{key}: unsupported type {kind!r}")  # a programming error, still one line
 
