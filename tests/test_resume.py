@@ -19,6 +19,7 @@ import yaml
 
 from syft_fl import checkpoint, experiment
 from syft_fl.config import load_config, to_dict
+from syft_fl.records import RoundRecord
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -88,10 +89,13 @@ def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
     for name in checkpoint.CSV_NAMES:
         (tmp_path / name).write_text("a,b\n1,2\n")
     model = OrderedDict(w=torch.randn(3, 4), b=torch.zeros(4), steps=torch.tensor(7))
-    history = [dict(strategy="full", round=0, test_acc=0.5, train_loss=float("nan"), n_full=np.int64(3),
-                    sim_time_s=np.float64(10.0))]
+    history = [RoundRecord(
+        strategy="full", round=0, sim_time_s=np.float64(10.0), round_length_s=10.0, test_acc=0.5, test_loss=1.0,
+        train_loss=float("nan"), uplink_bytes=123, downlink_bytes=0, n_selected=3, n_full=np.int64(3), n_partial=0,
+        n_base_only=0, n_dropped=0, n_rejected=0, n_crashed=0, n_corrupt_tiers=0, energy_j=1.5, n_early_closed=0,
+        n_missed=0)]
     state = dict(name="full", global_state=model, sim_time_s=10.0, uplink_bytes=123, downlink_bytes=0, energy_j=1.5,
-                 history=history)
+                 history=history, last_merged={2: 1})
     config = to_dict(load_config(None, TINY))
     np.random.seed(3), torch.manual_seed(4), random.seed(5)
     checkpoint.save(str(tmp_path), [state], config=config, wall_s={"full": 1.25})
@@ -106,7 +110,9 @@ def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
     assert (np.random.rand(), torch.rand(1).item(), random.random()) == expected
     (got,) = saved.states
     assert all(got["global_state"][k].equal(v) and got["global_state"][k].dtype == v.dtype for k, v in model.items())
-    assert got["history"][0]["n_full"] == 3 and np.isnan(got["history"][0]["train_loss"])
+    assert got["history"][0].n_full == 3 and np.isnan(got["history"][0].train_loss)
+    assert got["history"][0].sim_time_s == 10.0 and type(got["history"][0].n_full) is int
+    assert got["last_merged"] == {2: 1}  # UE indices come back as ints
     totals = {k: got[k] for k in ("sim_time_s", "uplink_bytes", "energy_j")}
     assert totals == dict(sim_time_s=10.0, uplink_bytes=123, energy_j=1.5)
     assert saved.wall_s == {"full": 1.25} and saved.config == config

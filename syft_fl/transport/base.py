@@ -73,9 +73,10 @@ class UploadReport:
 
     @classmethod
     def crashed(cls, err: BaseException) -> "UploadReport":
-        """The report of a UE whose round raised ``err``."""
+        """The report of a UE whose round raised ``err`` (its ``reason`` if it carries the UE's own, as a remote
+        error does: the same text whatever the transport)."""
         return cls(n_samples=0, train_loss=float("nan"), tier_bytes=(), payload_bytes=(),
-                   crash=f"{type(err).__name__}: {err}")
+                   crash=getattr(err, "reason", "") or f"{type(err).__name__}: {err}")
 
 
 class Transport(abc.ABC):

@@ -67,7 +67,12 @@ class UEAccessRefused(UEUnreachable):
 
 
 class RemoteUEError(RuntimeError):
-    """A command raised on the UE (e.g. an injected ``UECrash``); the connection is still usable."""
+    """A command raised on the UE (e.g. an injected ``UECrash``); the connection is still usable. ``reason`` is the
+    UE's own ``"<exception type>: <message>"``, as a UE in this process would report it."""
+
+    def __init__(self, what: str, type_name: str, message: str) -> None:
+        super().__init__(f"{what}: {type_name}: {message}")
+        self.reason = f"{type_name}: {message}"
 
 
 class UEClient(WebsocketClientWorker):
@@ -147,7 +152,7 @@ def frame_text(message: bytes) -> str:
 def raise_if_error(reply: Any, what: str) -> Any:
     """``reply`` unless it is the UE server's error answer, which is raised as :class:`RemoteUEError`."""
     if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == ERROR_TAG:
-        raise RemoteUEError(f"{what}: {reply[1]}: {reply[2]}")
+        raise RemoteUEError(what, reply[1], reply[2])
     return reply
 
 
