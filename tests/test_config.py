@@ -51,7 +51,7 @@ def test_yaml_strategies_replace_the_default_set(tmp_path):
     (["lr_decay=0"], ["lr_decay=0.0", "(0, 1]"]),
     (["lr_decay=1.5"], ["lr_decay=1.5"]),
     (["train_size=0"], ["train_size=0"]),
-    (["train_size=4500", "test_size=1000"], ["train_size=4500", "mnist5k has 5000"]),
+    (["train_size=4500", "test_size=1000"], ["train_size=4500", "5000 samples of mnist5k"]),
     (["dataset=fashion_mnist", "train_size=60001"], ["train_size=60001", "60000 / 10000"]),
     (["dataset=mnist"], ["dataset='mnist'", "needs data_root"]),
     (["train_size=many"], ["train_size='many'", "integer or null"]),
