@@ -22,6 +22,7 @@ Then :func:`syft_fl.study_report.write_report` turns the run folders into ``stud
 ``study_pairs.csv``, ``study.md`` and the plots.
 """
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -387,6 +388,8 @@ def execute_run(config: Config, run_dir: str) -> str:
     from . import checkpoint
     from .experiment import run
 
+    if config.torch_threads == 0:  # the run sets its threads from the config: one, in every process alike
+        config = dataclasses.replace(config, torch_threads=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
