@@ -278,7 +278,7 @@ class Config:
             raise ConfigError(f"data_root={short(self.data_root)} is not an existing folder")
         if self.dataset in ("mnist", "cifar10") and self.data_root is None:
             raise ConfigError(f"dataset={self.dataset!r} needs data_root (a folder with its files)")
-        if self.dataset != "mnist5k" and self.data_root is not None and not _listdir(self.data_root):
+        if self.dataset == "cifar10" and self.data_root is not None and not _listdir(self.data_root):
             raise ConfigError(f"data_root={short(self.data_root)} is empty (dataset={self.dataset!r} is read from "
                               "its files there)")
         if self.launch_local < 0:

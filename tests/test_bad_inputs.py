@@ -326,7 +326,7 @@ def _(tmp, ctx):
                    f"ue_secret_file={secret}", "--out", "o"]
 
 
-@case("config", "data-root-empty", "is empty")
+@case("config", "data-root-empty", "train-images")
 def _(tmp, ctx):
     (tmp / "data").mkdir()
     return SETS + ["--set", "dataset=mnist", "--set", f"data_root={tmp / 'data'}", "--out", "o"]
