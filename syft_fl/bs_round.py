@@ -119,16 +119,17 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         downlink_s = 0.0
         if cfg.downlink == "channel":
             downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
+        upload_start_s = downlink_s + compute_s  # as UEPlan.upload_start_s: what the BS plans with
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(
-            strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=downlink_s + compute_s,
+            strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=upload_start_s,
             rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
         num_tiers = spec.num_tiers
         plans.append(UEPlan(
             ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
             num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
-            trains=policy.can_send_base(downlink_s + compute_s, rate_bps, deadline_s=deadline_s)))
+            trains=policy.can_send_base(upload_start_s, rate_bps, deadline_s=deadline_s)))
     return plans
 
 
@@ -191,7 +192,7 @@ def merge_tiers(tiers: Sequence[bytes]) -> Tuple[Optional["OrderedDict[str, torc
     return None, 0
 
 
-def _status_before_reception(p: UEPlan, report: Optional[UploadReport]) -> str:
+def _status_before_reception(report: Optional[UploadReport]) -> str:
     if report is None:
         return "dropped"  # the base could not arrive in time: the UE did not train
     return "crashed" if report.crash else "rejected"  # crashed, or trained but its update was not finite
@@ -210,7 +211,7 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
         heard = reception.heard.get(p.ue)
         if heard is None:
             report = reports.get(p.ue)
-            statuses[p.ue] = _status_before_reception(p, report)
+            statuses[p.ue] = _status_before_reception(report)
             if report is not None:
                 reasons[p.ue] = report.crash or report.error
             continue
