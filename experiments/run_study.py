@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sustain-rounds", type=int, help="rounds the accuracy must stay >= target (default 3)")
     parser.add_argument("--time-step-s", type=float, help="simulated-time checkpoints for accuracy, s (default 50)")
     parser.add_argument("--reference", help="strategy the others are compared with, paired (default: the first)")
-    parser.add_argument("--heatmap", metavar="B/A", help="2-D sweep: heatmap of the time-to-target ratio B / A")
+    parser.add_argument("--heatmap", action="append", default=[], metavar="B/A",
+                        help="2-D sweep: heatmap of the time-to-target ratio B / A; repeatable")
     parser.add_argument("--out", help="output folder (default: results/study-<timestamp>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the interrupted study in DIR (its study.json)")
     parser.add_argument("--workers", type=int,
@@ -89,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             command = " ".join(["python experiments/run_study.py"] + [shlex.quote(a) for a in argv])
             study = build_study(config_path=args.config, overrides=args.set, strategies=strategies,
                                 sweeps=args.sweep, seeds=args.seeds, sustain_rounds=args.sustain_rounds,
-                                time_step_s=args.time_step_s, reference=args.reference, heatmap=args.heatmap,
+                                time_step_s=args.time_step_s, reference=args.reference, heatmaps=args.heatmap,
                                 command=command)
         address = args.ray_address or config_ray_address(study.runs[0].config)
         check_execution(study, args.workers, address)

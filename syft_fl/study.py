@@ -94,7 +94,7 @@ class Study:
     ``sustain_rounds``: rounds the accuracy must stay >= target for the robust time to target;
     ``time_step_s``: spacing of the simulated-time checkpoints (s) at which accuracy is compared;
     ``reference``: the strategy every other one is compared with (paired differences, b - reference);
-    ``heatmap``: (a, b) for the heatmap of the paired time-to-target ratio b / a over a 2-D sweep, or None.
+    ``heatmaps``: one (a, b) per heatmap of the paired time-to-target ratio b / a over a 2-D sweep.
     """
 
     command: str
@@ -106,7 +106,7 @@ class Study:
     sustain_rounds: int = 3
     time_step_s: float = 50.0
     reference: str = ""
-    heatmap: Optional[Tuple[str, str]] = None
+    heatmaps: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def target_accuracy(self) -> float:
@@ -187,7 +187,7 @@ def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
     """A YAML config with an optional ``study:`` block -> (the block, the rest of the file as ``--set`` overrides).
 
     The block may hold ``sweep`` (key -> list of values), ``seeds``, ``sustain_rounds``, ``time_step_s``,
-    ``reference`` and ``heatmap`` (``"tiered/fixed"``); command-line flags win over it.
+    ``reference`` and ``heatmap`` (``"tiered/fixed"``, or a list of them); command-line flags win over it.
     """
     try:
         with open(path) as fh:
@@ -212,7 +212,7 @@ def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
 def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] = (),
                 strategies: Optional[Sequence[str]] = None, sweeps: Sequence[str] = (), seeds: Any = None,
                 sustain_rounds: Optional[int] = None, time_step_s: Optional[float] = None,
-                reference: Optional[str] = None, heatmap: Optional[str] = None, command: str = "") -> Study:
+                reference: Optional[str] = None, heatmaps: Sequence[str] = (), command: str = "") -> Study:
     """Parse and validate a whole study (every point's config is loaded); raises StudyError or ConfigError.
 
     ``config_path`` may carry a ``study:`` block (see :func:`read_study_file`); explicit arguments win over it:
@@ -239,8 +239,8 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
     ref = reference if reference is not None else block.get("reference", names[0])
     if ref not in names:
         raise StudyError(f"--reference {ref!r} is not one of the strategies ({', '.join(names)})")
-    pair = heatmap if heatmap is not None else block.get("heatmap")
-    heat = _heatmap_pair(pair, names, len(parsed)) if pair else None
+    given = list(heatmaps) or block.get("heatmap") or []
+    heat = tuple(_heatmap_pair(text, names, len(parsed)) for text in ([given] if isinstance(given, str) else given))
 
     runs = []
     for point in points:
@@ -252,7 +252,7 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
             runs.append(RunSpec(point=point.index, seed=seed, rel_dir=os.path.join(point.name, f"seed-{seed}"),
                                 config=_with_seed(config, seed)))
     return Study(command=command, sweeps=tuple(parsed), seeds=seed_list, strategies=names, points=points,
-                 runs=tuple(runs), sustain_rounds=sustain, time_step_s=step, reference=ref, heatmap=heat)
+                 runs=tuple(runs), sustain_rounds=sustain, time_step_s=step, reference=ref, heatmaps=heat)
 
 
 def _point_config(overrides: List[str], strategies: Optional[Sequence[str]], point: Point) -> Config:
@@ -310,7 +310,7 @@ def study_to_dict(study: Study) -> Dict[str, Any]:
         "sustain_rounds": study.sustain_rounds,
         "time_step_s": study.time_step_s,
         "reference": study.reference,
-        "heatmap": None if study.heatmap is None else list(study.heatmap),
+        "heatmaps": [list(pair) for pair in study.heatmaps],
     }
 
 
@@ -351,11 +351,11 @@ def load_study(out_dir: str) -> Study:
     for r in raw["runs"]:
         config = load_config(os.path.join(out_dir, r["dir"], "config.yaml"))
         runs.append(RunSpec(point=r["point"], seed=r["seed"], rel_dir=r["dir"], config=config))
-    heat = raw["heatmap"]
+    heat = raw["heatmaps"] if "heatmaps" in raw else [raw["heatmap"]] if raw.get("heatmap") else []  # "heatmap": older
     return Study(command=raw["command"], sweeps=sweeps, seeds=tuple(raw["seeds"]),
                  strategies=tuple(raw["strategies"]), points=points, runs=tuple(runs),
                  sustain_rounds=raw["sustain_rounds"], time_step_s=raw["time_step_s"], reference=raw["reference"],
-                 heatmap=None if heat is None else tuple(heat))
+                 heatmaps=tuple(tuple(pair) for pair in heat))
 
 
 def run_finished(run_dir: str, config: Config) -> bool:

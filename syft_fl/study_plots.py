@@ -2,7 +2,7 @@
 import math
 import os
 import re
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -46,14 +46,14 @@ def plot_accuracy(data: Any, point: Any, path: str) -> str:
     return path
 
 
-def plot_heatmap(data: Any, pair_table: Sequence[Dict[str, Any]], path: str) -> str:
+def plot_heatmap(data: Any, pair_table: Sequence[Dict[str, Any]], pair: Tuple[str, str], path: str) -> str:
     """Heatmap over the 2-D sweep of the paired time-to-target ratio b / a (first crossing and sustained).
 
     The colour is log2 of the geometric-mean ratio (blue: b faster, red: b slower); each cell prints the ratio,
     a ``*`` (and a black frame) when its 95 % CI excludes 1, and the number of seeds where both reached the target.
     """
     study = data.study
-    a, b = study.heatmap
+    a, b = pair
     rows, cols = study.sweeps
     found = {(r["point"], r["metric"]): r for r in pair_table if (r["a"], r["b"]) == (a, b) and r["stat"] == "ratio"}
     fig, axes = plt.subplots(1, 2, figsize=(5.2 + 1.1 * 2 * len(cols.values), 1.2 + 0.8 * len(rows.values)),
@@ -96,10 +96,9 @@ def _safe(name: str) -> str:
 
 
 def plot_study(data: Any, pair_table: Sequence[Dict[str, Any]], out_dir: str) -> List[str]:
-    """Every plot of the study; returns the paths (one accuracy plot per point, the heatmap if asked)."""
+    """Every plot of the study; returns the paths (one accuracy plot per point, one per heatmap asked)."""
     paths = [plot_accuracy(data, p, os.path.join(out_dir, f"acc_vs_time_{p.name}.png")) for p in data.study.points]
-    if data.study.heatmap is not None:
-        a, b = data.study.heatmap
+    for a, b in data.study.heatmaps:
         name = f"heatmap_{_safe(b)}_over_{_safe(a)}.png"
-        paths.append(plot_heatmap(data, pair_table, os.path.join(out_dir, name)))
+        paths.append(plot_heatmap(data, pair_table, (a, b), os.path.join(out_dir, name)))
     return paths

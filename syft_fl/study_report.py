@@ -158,10 +158,9 @@ def summary_rows(data: StudyData) -> List[Dict[str, Any]]:
 
 
 def pairs(study: Study) -> List[Tuple[str, str]]:
-    """The compared pairs (a, b): every strategy against the reference, then the heatmap pair if new."""
+    """The compared pairs (a, b): every strategy against the reference, then each heatmap pair if new."""
     out = [(study.reference, b) for b in study.strategies if b != study.reference]
-    if study.heatmap is not None and study.heatmap not in out:
-        out.append(study.heatmap)
+    out += [pair for pair in study.heatmaps if pair not in out]
     return out
 
 
@@ -266,8 +265,8 @@ def markdown(data: StudyData, summary: Sequence[Dict[str, Any]], pair_table: Seq
                 lines.append(f"| {name} | " + " | ".join(_ci_text(c["mean"], c["ci_low"], c["ci_high"], 3)
                                                          for c in cells) + " |")
         lines.append("")
-    if study.heatmap is not None:
-        lines += heatmap_markdown(data, pair_by)
+    for pair in study.heatmaps:
+        lines += heatmap_markdown(data, pair_by, pair)
     return "\n".join(lines) + "\n"
 
 
@@ -277,10 +276,10 @@ def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False) -> str:
     return f"{text}{star}" + (f" ({row['n_pairs']})" if pairs else "")
 
 
-def heatmap_markdown(data: StudyData, pair_by: Dict[Tuple, Dict[str, Any]]) -> List[str]:
-    """The heatmap's numbers as markdown tables: the time-to-target ratio b / a per cell (first and sustained)."""
+def heatmap_markdown(data: StudyData, pair_by: Dict[Tuple, Dict[str, Any]], pair: Tuple[str, str]) -> List[str]:
+    """A heatmap's numbers as markdown tables: the time-to-target ratio b / a per cell (first and sustained)."""
     study = data.study
-    a, b = study.heatmap
+    a, b = pair
     rows_sweep, cols_sweep = study.sweeps
     lines = []
     for metric, title in (("time_to_target_s", "first crossing"), ("sustained_time_s", "sustained")):

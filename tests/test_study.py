@@ -82,9 +82,9 @@ def test_build_study_validates_every_point():
     with pytest.raises(StudyError, match="--reference 'fixed'"):
         tiny_study(reference="fixed")
     with pytest.raises(StudyError, match="needs exactly two --sweep keys"):
-        tiny_study(heatmap="tiered/full")
+        tiny_study(heatmaps=["tiered/full"])
     with pytest.raises(StudyError, match="--heatmap 'tiered/fixed'"):
-        tiny_study(sweeps=["deadline_s=6,8", "increment_window_s=0,2"], heatmap="tiered/fixed")
+        tiny_study(sweeps=["deadline_s=6,8", "increment_window_s=0,2"], heatmaps=["tiered/fixed"])
     with pytest.raises(StudyError, match="--sustain-rounds 0"):
         tiny_study(sustain_rounds=0)
 
@@ -92,9 +92,9 @@ def test_build_study_validates_every_point():
 def test_baselines_in_a_study():
     study = tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
                        sweeps=["deadline_s=6,8", "increment_window_s=0,2"],
-                       heatmap="tiered/fixed@all(uniform:8)+window")
+                       heatmaps=["tiered/fixed@all(uniform:8)+window", "tiered/fixed@base(uniform:2)"])
     assert study.strategies[0] == "tiered" and "fixed@base(uniform:2)" in study.strategies
-    assert study.heatmap == ("fixed@all(uniform:8)+window", "tiered")
+    assert study.heatmaps == (("fixed@all(uniform:8)+window", "tiered"), ("fixed@base(uniform:2)", "tiered"))
     window = [r.config.strategies["fixed@all(uniform:8)+window"].deadline_s for r in study.runs]
     assert window[::2] == [6.0, 8.0, 8.0, 10.0]  # each point's baseline gets its own deadline + window
     with pytest.raises(StudyError, match="every point must compare the same strategies"):
@@ -110,7 +110,7 @@ def test_a_study_block_in_the_config_file(tmp_path):
     assert block["seeds"] == "0-2" and "study" not in " ".join(overrides)
     study = build_study(config_path=str(path), strategies=["full", "tiered"])
     assert len(study.points) == 4 and study.seeds == (0, 1, 2) and study.sustain_rounds == 4
-    assert study.heatmap == ("full", "tiered")
+    assert study.heatmaps == (("full", "tiered"),)
     cfg = study.runs[-1].config
     assert (cfg.rounds, cfg.channel.fading, cfg.channel.shadowing_db, cfg.deadline_s) == (5, "rician", 8.0, 8.0)
     flags = build_study(config_path=str(path), strategies=["full", "tiered"], seeds="7",
@@ -150,7 +150,7 @@ def test_cli_refuses_a_non_empty_out(tmp_path, capsys):
 
 
 def test_a_study_round_trips_through_its_folder(tmp_path):
-    study = tiny_study(sweeps=["deadline_s=6,8.5", "channel.fading=rayleigh,rician"], heatmap="tiered/full",
+    study = tiny_study(sweeps=["deadline_s=6,8.5", "channel.fading=rayleigh,rician"], heatmaps=["tiered/full"],
                        reference="tiered")
     create_study_dir(study, str(tmp_path))
     assert load_study(str(tmp_path)) == study
@@ -181,7 +181,7 @@ def _fake_runs(study, out):
 
 
 def test_report_on_hand_made_runs(tmp_path):
-    study = tiny_study(sweeps=["deadline_s=10", "increment_window_s=0,2"], heatmap="tiered/full")
+    study = tiny_study(sweeps=["deadline_s=10", "increment_window_s=0,2"], heatmaps=["tiered/full", "full/tiered"])
     create_study_dir(study, str(tmp_path))
     _fake_runs(study, tmp_path)
     paths = write_report(study, str(tmp_path), record_timing(str(tmp_path), dict(
@@ -217,7 +217,9 @@ def test_report_on_hand_made_runs(tmp_path):
     md = (tmp_path / "study.md").read_text()
     assert "Command: `test`" in md and "| full | 1/2 | 20.0 | inf |" in md
     assert "## tiered / full: sim time to target (first crossing)" in md
-    for name in ("acc_vs_time_point-0.png", "acc_vs_time_point-1.png", "heatmap_tiered_over_full.png"):
+    assert "## full / tiered: sim time to target (first crossing)" in md  # each heatmap asked for
+    for name in ("acc_vs_time_point-0.png", "acc_vs_time_point-1.png", "heatmap_tiered_over_full.png",
+                 "heatmap_full_over_tiered.png"):
         assert str(tmp_path / name) in paths and os.path.getsize(tmp_path / name) > 1000
 
 
