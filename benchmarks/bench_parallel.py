@@ -10,13 +10,16 @@ deadline long enough that every UE trains and uploads), five federations built i
   logical CPUs so that the three actors exist at once; only one federation runs at a time);
 - ``websocket``: 20 local UE processes (``launch_local``), asked concurrently, 1 thread each.
 
-Rounds alternate between the federations so that all see the same machine state; round 0 warms up and is not
-counted; each figure is the median of the next ``--rounds`` rounds (the whole round: broadcast, training, upload,
-merge, the BS's test). Every federation with 1 thread must give the same rows (checked: results do not depend on
-the transport). Prints ``name value unit`` lines, each round time also as a ratio to ``virtual_default``, and
-the scaling of ray from 1 to 2 actors (throughput ratio).
+Each federation runs its rounds as a run does (:func:`syft_fl.bs_round.run_rounds`: the BS tests round r's
+model while the UEs train round r + 1, which overlaps on ray and is sequential elsewhere), one federation after
+another (its Ray actors must not train while another federation is timed), and is closed before the next starts.
+Round 0 warms up and is not counted; each figure is the median of the next ``--rounds`` rounds (the time between
+two rounds' records: broadcast, training, upload, merge, the BS's test). Every federation with 1 thread must give
+the same rows (checked: results do not depend on the transport). Prints ``name value unit`` lines, each round time
+also as a ratio to ``virtual_default``, and the scaling of ray from 1 to 2 actors (throughput ratio).
 """
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -29,7 +32,9 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from syft_fl.config import load_config  # noqa: E402
-from syft_fl.experiment import StrategyState, build_federation, fmt, run_round  # noqa: E402
+from syft_fl.bs_round import StrategyState, run_rounds  # noqa: E402
+from syft_fl.experiment import build_federation  # noqa: E402
+from syft_fl.records import fmt  # noqa: E402
 
 BASE = ["num_ues=20", "ues_per_round=20", "train_size=4000", "partition=iid", "model=cnn", "local_epochs=1",
         "batch_size=20", "deadline_s=1000", "increment_window_s=100"]
@@ -56,31 +61,30 @@ def main(argv=None):
     from syft_fl.transport.ray_actors import init_ray
 
     init_ray(None, num_cpus=3)  # logical CPUs: ray_1a's actor (1) and ray_2a's two (1 each) exist at once
-    feds, states, times, rows = OrderedDict(), {}, {}, {}
+    times, rows = OrderedDict(), {}
     try:
         for name, extra in variants(default_threads).items():
             if name in args.skip:
                 continue
             config = load_config(None, BASE + extra, strategies=["tiered"])
             started = time.perf_counter()
-            feds[name] = build_federation(config)
+            fed = build_federation(config)
             print(f"setup_{name} {time.perf_counter() - started:.2f} s", flush=True)
-            states[name] = StrategyState(name="tiered", global_state=OrderedDict(feds[name].initial_state))
             times[name], rows[name] = [], []
-        for rnd in range(args.rounds + 1):
-            for name, fed in feds.items():
-                torch.set_num_threads(fed.config.torch_threads)
+            try:
+                torch.set_num_threads(config.torch_threads)
+                state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
                 started = time.perf_counter()
-                row, uplinks = run_round(fed, fed.config.strategies["tiered"], states[name], rnd)
-                elapsed = time.perf_counter() - started
-                if rnd > 0:
-                    times[name].append(elapsed)
-                rows[name].append([sorted((k, fmt(v)) for k, v in r.items()) for r in [row] + uplinks])
-                print(f"round_{rnd}_{name} {elapsed:.3f} s (trained {row['n_selected'] - row['n_dropped']})",
-                      flush=True)
+                for row, uplinks in run_rounds(fed, config.strategies["tiered"], state, args.rounds + 1):
+                    elapsed, started = time.perf_counter() - started, time.perf_counter()
+                    if row.round > 0:
+                        times[name].append(elapsed)
+                    rows[name].append([[fmt(v) for v in dataclasses.astuple(r)] for r in [row] + uplinks])
+                    print(f"round_{row.round}_{name} {elapsed:.3f} s (trained {row.n_selected - row.n_dropped})",
+                          flush=True)
+            finally:
+                fed.transport.close()
     finally:
-        for fed in feds.values():
-            fed.transport.close()
         import ray
 
         ray.shutdown()

@@ -28,7 +28,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from syft_fl.config import load_config  # noqa: E402
-from syft_fl.experiment import StrategyState, build_federation, run_round  # noqa: E402
+from syft_fl.bs_round import StrategyState, run_round  # noqa: E402
+from syft_fl.experiment import build_federation  # noqa: E402
 from syft_fl.models import build_model  # noqa: E402
 from syft_fl.transport import RoundTask  # noqa: E402
 

@@ -3,20 +3,23 @@
 - :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
   times, its round-start rate, the tier spec it will send (:mod:`syft_fl.strategies`), its injected
   faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
-- :func:`dispatch`: one batch call into the transport for every UE that trains (one :class:`RoundTask` each);
-  each UE trains on its syft worker and its send hook uploads its tiers; one :class:`UploadReport` back each.
+- :func:`start_round` / :func:`finish_round` (dispatch): one batch call into the transport for every UE that trains
+  (one :class:`RoundTask` each), started and later collected; each UE trains on its syft worker and its send hook
+  uploads its tiers; one :class:`UploadReport` back each.
 - :func:`receive`: the channel turns each tier's metered bytes into air time; :mod:`syft_fl.policy` alone
   decides which tiers count, how long the round lasts and what each tier cost on the air.
 - :func:`merge_and_aggregate`: the BS merges each UE's accepted tier prefix, rejects what fails its CRC or is
   not finite, and averages (FedAvg).
 - :func:`record`: the round's :class:`RoundRecord` and one :class:`UplinkRecord` per UE and tier.
 
-:func:`run_round` chains them for one strategy and advances its :class:`StrategyState`.
+:func:`run_round` chains them for one strategy and advances its :class:`StrategyState`; :func:`run_rounds` does
+the same for a series of rounds and tests round r's model while the UEs train round r + 1 (the same records: the
+test changes nothing the next round uses).
 """
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -143,11 +146,50 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
                      merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None)
 
 
-def dispatch(fed: Federation, strategy: StrategyConfig, state: "StrategyState", rnd: int,
-             plans: Sequence[UEPlan]) -> Dict[int, UploadReport]:
-    """Every UE that can make the deadline trains and uploads, in one batch call; its report by UE."""
+@dataclass(frozen=True)
+class RoundInFlight:
+    """A round handed to the UEs: the BS's plans, the tasks of the UEs that train, the transport's handle on their
+    training (:meth:`Transport.submit`), and the broadcast's downlink bytes."""
+
+    rnd: int
+    plans: List[UEPlan]
+    tasks: List[RoundTask]
+    handle: Any
+    downlink_bytes: int
+
+
+def start_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState", rnd: int) -> RoundInFlight:
+    """Broadcast, plan, and start every UE that can make the deadline (one batch :meth:`Transport.submit`)."""
+    selected = fed.selected(rnd)
+    broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
+    downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
+    plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
     tasks = [round_task(fed.config, rnd, p, strategy, state) for p in plans if p.trains]
-    return {task.ue: report for task, report in zip(tasks, fed.transport.dispatch(tasks))}
+    return RoundInFlight(rnd=rnd, plans=plans, tasks=tasks, handle=fed.transport.submit(tasks),
+                         downlink_bytes=downlink_bytes)
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    """A round after the BS collected, listened and merged (the strategy's global model is already the new one)."""
+
+    flight: RoundInFlight
+    reports: Dict[int, UploadReport]
+    reception: Reception
+    merge: Merge
+
+
+def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState", flight: RoundInFlight) -> RoundDone:
+    """Collect the UEs' reports, receive, merge and aggregate; ``state`` gets the new global model and, per UE that
+    uploaded, how many tiers of it were merged (its pending upload for error feedback)."""
+    reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
+    reception = receive(fed, strategy, flight.rnd, flight.plans, reports)
+    merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state)
+    state.global_state = merge.global_state
+    for ue, report in reports.items():
+        if not report.crash and not report.error:
+            state.last_merged[ue] = merge.tiers_merged.get(ue, 0)
+    return RoundDone(flight=flight, reports=reports, reception=reception, merge=merge)
 
 
 def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence[UEPlan],
@@ -310,20 +352,35 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
     return row, uplinks
 
 
+def test_global_model(fed: Federation, state: StrategyState) -> Tuple[float, float]:
+    """The BS's test of the strategy's global model: (accuracy, mean loss) on the held-out set."""
+    fed.test_model.load_state_dict(state.global_state)
+    return evaluate(fed.test_model, fed.x_test, fed.y_test)
+
+
+def _record_done(fed: Federation, state: StrategyState, done: RoundDone,
+                 test: Tuple[float, float]) -> Tuple[RoundRecord, List[UplinkRecord]]:
+    f = done.flight
+    return record(fed, state, f.rnd, f.plans, done.reports, done.reception, done.merge, test, f.downlink_bytes)
+
+
 def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
               rnd: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
     """One round of one strategy: the stages above, in order; updates ``state``."""
-    selected = fed.selected(rnd)
-    broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
-    downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
-    plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
-    reports = dispatch(fed, strategy, state, rnd, plans)
-    reception = receive(fed, strategy, rnd, plans, reports)
-    merge = merge_and_aggregate(fed, rnd, plans, reports, reception, state.global_state)
-    state.global_state = merge.global_state
-    for ue, report in reports.items():  # a UE that uploaded now holds that upload as its pending one
-        if not report.crash and not report.error:
-            state.last_merged[ue] = merge.tiers_merged.get(ue, 0)
-    fed.test_model.load_state_dict(state.global_state)
-    test = evaluate(fed.test_model, fed.x_test, fed.y_test)
-    return record(fed, state, rnd, plans, reports, reception, merge, test, downlink_bytes)
+    done = finish_round(fed, strategy, state, start_round(fed, strategy, state, rnd))
+    return _record_done(fed, state, done, test_global_model(fed, state))
+
+
+def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
+               rounds: int) -> Iterator[Tuple[RoundRecord, List[UplinkRecord]]]:
+    """Rounds ``len(state.history)`` .. ``rounds - 1`` of one strategy, each yielded as :func:`run_round` returns
+    it, pipelined: once round r is merged, round r + 1 starts (:meth:`Transport.submit` returns at once on a
+    transport whose UEs run elsewhere) and the BS tests round r's model while the UEs train. Nothing round r + 1
+    uses depends on that test, so the records are those of :func:`run_round`. When the caller gets round r's
+    records, round r + 1 may be in flight (a checkpoint then still restarts at r + 1)."""
+    rnd = len(state.history)
+    flight = start_round(fed, strategy, state, rnd) if rnd < rounds else None
+    while flight is not None:
+        done = finish_round(fed, strategy, state, flight)
+        flight = start_round(fed, strategy, state, done.flight.rnd + 1) if done.flight.rnd + 1 < rounds else None
+        yield _record_done(fed, state, done, test_global_model(fed, state))

@@ -13,8 +13,9 @@ initial model, the same UE sampling, the same channel realisations and the same 
 - ``timing.json``: wall-clock seconds per strategy (kept apart: everything else is byte-identical for a seed);
 - PNG plots (:mod:`syft_fl.plots`).
 
-One round of one strategy is :func:`syft_fl.bs_round.run_round` (plan, dispatch, receive, merge and aggregate,
-record); the federation the strategies share is :func:`syft_fl.federation.build_federation`.
+A strategy's rounds are :func:`syft_fl.bs_round.run_rounds` (plan, dispatch, receive, merge and aggregate, record;
+the BS tests round r's model while the UEs train round r + 1); the federation the strategies share is
+:func:`syft_fl.federation.build_federation`.
 """
 import dataclasses
 import json
@@ -25,7 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import yaml
 
-from .bs_round import StrategyState, run_round
+from .bs_round import StrategyState, run_rounds
 from .config import Config, to_dict
 from .federation import Federation, build_federation
 from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord
@@ -167,8 +168,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
                 continue
             started, spent = time.perf_counter(), wall_s.get(name, 0.0)
             bar = tqdm(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", disable=not progress)
-            for rnd in range(len(state.history), config.rounds):
-                row, uplink_rows = run_round(fed, strategy, state, rnd)
+            for row, uplink_rows in run_rounds(fed, strategy, state, config.rounds):
                 rounds_log.write([row])
                 uplinks_log.write(uplink_rows)
                 wall_s[name] = spent + time.perf_counter() - started

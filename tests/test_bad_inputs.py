@@ -115,7 +115,7 @@ def alter(path, offset):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A finished run, one stopped in its second strategy (Ctrl-C), and a finished run with another seed."""
-    from syft_fl import experiment
+    from syft_fl import bs_round
 
     base = tmp_path_factory.mktemp("runs")
     made = {}
@@ -123,7 +123,7 @@ def runs(tmp_path_factory):
         made[name] = str(base / name)
         assert run_tiered.main(RUN + SETS + extra + ["--out", made[name]]) == 0
     made["stopped"] = str(base / "stopped")
-    original, calls = experiment.run_round, []
+    original, calls = bs_round.finish_round, []
 
     def stop_in_round_3(*args):
         calls.append(1)
@@ -131,11 +131,11 @@ def runs(tmp_path_factory):
             raise KeyboardInterrupt
         return original(*args)
 
-    experiment.run_round = stop_in_round_3
+    bs_round.finish_round = stop_in_round_3
     try:
         assert run_tiered.main(RUN + SETS + ["--out", made["stopped"]]) == 130
     finally:
-        experiment.run_round = original
+        bs_round.finish_round = original
     return made
 
 

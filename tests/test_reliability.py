@@ -10,9 +10,9 @@ from collections import OrderedDict
 
 import pytest
 
-from syft_fl import aggregate
+from syft_fl import aggregate, bs_round
 from syft_fl.config import load_config
-from syft_fl.bs_round import StrategyState, run_round
+from syft_fl.bs_round import StrategyState, run_round, run_rounds
 from syft_fl.federation import build_federation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,6 +56,33 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     for name in RESULT_FILES:
         assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_pipelined_rounds_test_while_the_next_round_trains_and_give_the_same_records(monkeypatch):
+    """run_rounds submits round r + 1 before it tests round r's model, and yields exactly run_round's records."""
+    config = load_config(None, TINY + ["rounds=3", "faults.ue_crash_prob=0.3"], strategies=["tiered"])
+    records, test = {}, bs_round.test_global_model
+    for how in ("one by one", "pipelined"):
+        fed, events = build_federation(config), []
+        submit = fed.transport.submit
+        monkeypatch.setattr(fed.transport, "submit", lambda tasks: events.append(("submit", tasks[0].round))
+                            or submit(tasks))
+        monkeypatch.setattr(bs_round, "test_global_model", lambda f, s: events.append(("test", len(s.history)))
+                            or test(f, s))
+        state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
+        try:
+            if how == "pipelined":
+                records[how] = list(run_rounds(fed, config.strategies["tiered"], state, config.rounds))
+            else:
+                records[how] = [run_round(fed, config.strategies["tiered"], state, r) for r in range(config.rounds)]
+        finally:
+            fed.transport.close()
+        records[how + " events"] = events
+    assert records["pipelined"] == records["one by one"]
+    assert records["one by one events"] == [("submit", 0), ("test", 0), ("submit", 1), ("test", 1), ("submit", 2),
+                                            ("test", 2)]
+    assert records["pipelined events"] == [("submit", 0), ("submit", 1), ("test", 0), ("submit", 2), ("test", 1),
+                                           ("test", 2)]
 
 
 def run_with_faults(overrides, rounds=2):

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from syft_fl import checkpoint, experiment
+from syft_fl import bs_round, checkpoint
 from syft_fl.config import load_config, to_dict
 from syft_fl.records import RoundRecord
 
@@ -38,7 +38,7 @@ def tree_digest(folder):
 def stopped_run(out, after_rounds, monkeypatch):
     """Run into ``out`` and stop (KeyboardInterrupt) as round number ``after_rounds`` (over both strategies)
     starts."""
-    original, calls = experiment.run_round, []
+    original, calls = bs_round.finish_round, []
 
     def stop(*args):
         calls.append(1)
@@ -47,7 +47,7 @@ def stopped_run(out, after_rounds, monkeypatch):
         return original(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(experiment, "run_round", stop)
+        patch.setattr(bs_round, "finish_round", stop)
         assert run_tiered.main(ARGS + ["--out", str(out)]) == 130
 
 
