@@ -478,7 +478,22 @@ def _set_path(raw: Dict[str, Any], path: List[str], value: Any) -> None:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a mapping giving the same key twice is an error (PyYAML keeps the last
-    silently: two strategies of the same name would become one)."""
+    silently: two strategies of the same name would become one), and so is nesting deeper than ``MAX_DEPTH``
+    (PyYAML's scanner is quadratic in the depth: 1,500 nested lists take it 9 s to reach Python's recursion limit).
+    """
+
+    MAX_DEPTH = 64
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= self.MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested too deeply (more than {self.MAX_DEPTH} levels)",
+                                              self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen = set()

@@ -1,6 +1,13 @@
 """Shared fixtures: a tiny data set and virtual federations (syft workers) torn down after each test."""
 import pytest
 import torch
+from hypothesis import settings
+
+from .examples import QUICK, examples
+
+if QUICK:  # the quick unit lane: property tests without an explicit count draw a tenth of hypothesis's 100 too
+    settings.register_profile("quick", max_examples=examples(100))
+    settings.load_profile("quick")
 
 
 @pytest.fixture

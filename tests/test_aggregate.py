@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from syft_fl import aggregate
 from syft_fl.rng import derive_seed, generator
+from .examples import examples
 
 
 def state(*values):
@@ -20,7 +21,7 @@ def test_weighted_mean_weights_by_samples():
     assert mean["n"].dtype == torch.int64 and int(mean["n"]) == 3
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=6), st.data())
 def test_weighted_mean_of_equal_states_is_that_state(values, data):
     weights = data.draw(st.lists(st.integers(1, 1000), min_size=len(values), max_size=len(values)))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from syft_fl.codec import bitpack, parallel, wire
 from syft_fl.codec import CodecError, TierSpec, decode_tiers, encode_tiers, parse_spec, tier_sizes
+from .examples import examples
 
 F32_ROUNDING = 2.0**-22  # float32 arithmetic slack of the uniform bounds, relative to the scale
 
@@ -227,7 +228,7 @@ uniform_specs = st.builds(
     rounding=st.sampled_from(["truncate", "stochastic"]),
     reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
 )
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
@@ -580,7 +581,7 @@ def test_fuzz_10000_mutations_always_raise_codec_error():
     specs = ["full", "float:16+16", "float:12+10+10", "uniform:2+2+4,block=8", "uniform:8,rounding=stochastic"]
     valid = [(encode_tiers(a, s, seed=1), encode_tiers(b, s, seed=1)) for s in specs]
     done = 0
-    while done < 10_000:
+    while done < examples(10_000):
         tiers, other = valid[int(rng.integers(0, len(valid)))]
         tiers = tiers[: int(rng.integers(1, len(tiers) + 1))]
         mutated = mutate(rng, tiers, other)
@@ -595,7 +596,7 @@ def test_fuzz_10000_mutations_always_raise_codec_error():
 def test_stochastic_rounding_is_unbiased():
     """Mean of K = 1500 seeded encodings with 2 bits: |mean - x| <= 5 standard errors (s' 2**-B / (2 sqrt K))."""
     x = np.array([0.1, -0.37, 0.5, 0.61, -0.9, 1.0, 0.0, 0.2501], np.float32)
-    spec, k = "uniform:2,rounding=stochastic", 1500
+    spec, k = "uniform:2,rounding=stochastic", examples(1500)
     draws = np.stack([decoded(one(x), spec, 1, seed=s)[0] for s in range(k)])
     step = 1.0 * 4 / 3 / 4  # s' 2**-B with s' = max|x| 2**B / (2**B - 1)
     assert np.all(np.abs(draws.mean(axis=0) - x) <= 5 * step / 2 / math.sqrt(k))

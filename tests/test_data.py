@@ -23,6 +23,7 @@ from syft_fl.data import (
     ue_shards,
 )
 from syft_fl.idx import IDX_FILES, read_idx, write_idx
+from .examples import examples
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +299,7 @@ def _balanced_labels(per_class=60, classes=10):
     return np.repeat(np.arange(classes), per_class)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     n=st.integers(1, 300),
     num_ues=st.integers(1, 40),
@@ -365,7 +366,7 @@ def test_dirichlet_skew_grows_as_alpha_shrinks():
     assert mean_labels_per_ue(1000.0) == 10
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     num_ues=st.integers(1, 60),
     min_samples=st.integers(0, 10),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from syft_fl.codec import decode_tiers, encode_tiers, parse_spec
 from syft_fl.feedback import Pending, carry, compensate, settle
+from .examples import examples
 
 SPECS = [
     "uniform:2+2+4,block=256",
@@ -49,7 +50,7 @@ def assert_conserved(pending, merged):
     return s
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 2**31),
     spec=st.sampled_from(SPECS),

@@ -8,6 +8,7 @@ from syft_fl.channel import Channel, ChannelConfig, upload_time_s
 from syft_fl.codec import TierSpec, parse_spec
 from syft_fl.policy import Reception, air_use, arrival_times_s, expected_tiers, predicted_arrivals_s, receive
 from syft_fl.strategies import STRATEGIES, AdaptiveTiered, choose_spec
+from .examples import examples
 
 INF = math.inf
 
@@ -105,7 +106,7 @@ def test_receive_rejects_bad_input(table, kwargs, match):
         receive(table, **kwargs)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(
         st.lists(st.one_of(st.floats(0, 30), st.just(INF)), min_size=1, max_size=4).map(sorted),
@@ -196,7 +197,7 @@ def test_early_close_hand_example_perfect_and_underestimated_rate():
         receive([arrivals], deadline_s=10.0, increment_window_s=1.0, early_close=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     ues=st.lists(
         st.tuples(
@@ -263,7 +264,7 @@ def _old_air_use(compute_s, tier_bytes, tx_times, arrivals, deadline_s, window_s
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     compute_s=st.floats(0, 20),
     tiers=st.lists(
@@ -393,7 +394,7 @@ def test_adaptive_tiered_float_finishes_to_lossless():
     assert choose("adaptive-tiered", 8e6, ladder=ladder) == "float:16+16"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     compute_s=st.floats(0, 20),
     rate_bps=st.one_of(st.just(0.0), st.floats(1e4, 1e8)),
@@ -433,7 +434,7 @@ def test_strategies_tuple():
     assert STRATEGIES == ("full", "fixed", "tiered", "adaptive", "adaptive-tiered")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 2**32),
     ue=st.integers(0, 9),
@@ -460,7 +461,7 @@ def test_adaptive_meets_deadline_on_the_simulated_channel(
         assert out.receptions[0].status == ("full" if poorest_fits else "dropped")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 2**32),
     ue=st.integers(0, 9),

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from syft_fl import stats
 from syft_fl.rng import generator
+from .examples import examples
 
 
 def test_t_ci_of_one_to_four():
@@ -121,7 +122,7 @@ def test_t_ci_columns_matches_t_ci():
     assert cols[0, 2] == 5.0 and np.isnan(cols[1, 2])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=30), st.floats(-1e3, 1e3))
 def test_paired_diff_of_a_constant_shift(a, shift):
     b = [x + shift for x in a]
@@ -130,7 +131,7 @@ def test_paired_diff_of_a_constant_shift(a, shift):
     assert ci.high - ci.low == pytest.approx(0.0, abs=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=30))
 def test_t_ci_contains_its_mean(x):
     ci = stats.t_ci(x)

@@ -180,12 +180,25 @@ def _fake_runs(study, out):
                     fh.write(f"{name},{r},{step * (r + 1)},{acc},{mb * 1000000 * (r + 1)}\n")
 
 
-def test_report_on_hand_made_runs(tmp_path):
+def _hand_made_report(tmp_path, plots):
     study = tiny_study(sweeps=["deadline_s=10", "increment_window_s=0,2"], heatmaps=["tiered/full", "full/tiered"])
     create_study_dir(study, str(tmp_path))
     _fake_runs(study, tmp_path)
-    paths = write_report(study, str(tmp_path), record_timing(str(tmp_path), dict(
-        wall_s=1.0, runs=4, executed=4, skipped=0, workers=1, ray=False, address=None)))
+    return write_report(study, str(tmp_path), record_timing(str(tmp_path), dict(
+        wall_s=1.0, runs=4, executed=4, skipped=0, workers=1, ray=False, address=None)), plots=plots)
+
+
+@pytest.mark.e2e
+def test_report_plots(tmp_path):
+    paths = _hand_made_report(tmp_path, plots=True)
+    for name in ("acc_vs_time_point-0.png", "acc_vs_time_point-1.png", "heatmap_tiered_over_full.png",
+                 "heatmap_full_over_tiered.png"):
+        assert str(tmp_path / name) in paths and os.path.getsize(tmp_path / name) > 1000
+
+
+def test_report_on_hand_made_runs(tmp_path):
+    paths = _hand_made_report(tmp_path, plots=False)
+    assert not [p for p in paths if p.endswith(".png")]
     rows = {(r["point"], r["seed"], r["strategy"]): r for r in read_csv(tmp_path / "study.csv")}
     # point 0 seed 0 full: 0.35 >= 0.3 at round 2 (20 s, 10 MB); sustained 2 rounds from round 2 too
     r = rows[("0", "0", "full")]
@@ -218,9 +231,6 @@ def test_report_on_hand_made_runs(tmp_path):
     assert "Command: `test`" in md and "| full | 1/2 | 20.0 | inf |" in md
     assert "## tiered / full: sim time to target (first crossing)" in md
     assert "## full / tiered: sim time to target (first crossing)" in md  # each heatmap asked for
-    for name in ("acc_vs_time_point-0.png", "acc_vs_time_point-1.png", "heatmap_tiered_over_full.png",
-                 "heatmap_full_over_tiered.png"):
-        assert str(tmp_path / name) in paths and os.path.getsize(tmp_path / name) > 1000
 
 
 def test_run_finished_needs_a_complete_summary(tmp_path):
