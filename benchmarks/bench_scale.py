@@ -31,34 +31,16 @@ from syft_fl.config import load_config  # noqa: E402
 from syft_fl.bs_round import StrategyState, run_round  # noqa: E402
 from syft_fl.experiment import build_federation  # noqa: E402
 from syft_fl.models import build_model  # noqa: E402
+from syft_fl.procs import descendants  # noqa: E402
 from syft_fl.transport import RoundTask  # noqa: E402
 
 GIB = 2.0 ** 30
 
 
-def tree_pids(root: int):
-    """``root`` and every process below it (from /proc's parent links)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [root], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def tree_memory_bytes(root: int):
     """(sum of RSS, sum of PSS) of the process tree under ``root``, in bytes."""
     rss = pss = 0
-    for pid in tree_pids(root):
+    for pid in [root] + descendants(root):
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
                 for line in fh:

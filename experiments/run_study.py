@@ -18,6 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from syft_fl import cli  # noqa: E402
+from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import ConfigError  # noqa: E402
 from syft_fl.study import (StudyError, build_study, check_execution, config_ray_address,  # noqa: E402
                            create_study_dir, load_study, run_study)
@@ -25,17 +27,12 @@ from syft_fl.study import (StudyError, build_study, check_execution, config_ray_
 PROG = "run_study.py"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0],
-                     epilog="Config keys: see python experiments/run_tiered.py --help. A --config file may carry a "
-                            "study: block (sweep: {key: [values]}, seeds, sustain_rounds, time_step_s, reference, "
-                            "heatmap); flags win over it.",
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0],
+                           epilog="Config keys: see python experiments/run_tiered.py --help. A --config file may "
+                                  "carry a study: block (sweep: {key: [values]}, seeds, sustain_rounds, time_step_s, "
+                                  "reference, heatmap); flags win over it.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML config, optionally with a study: block (default: the default config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one key; repeatable")
     parser.add_argument("--strategies", help="comma-separated names of configured strategies to run, in order")
@@ -63,8 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def fail(message: str) -> int:
     """Print one error line and return the exit code for bad input (2)."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
+    return cli.fail(PROG, message)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -18,8 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from syft_fl import cli  # noqa: E402
+from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
-    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, one_line, short, to_dict)
+    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, short, to_dict)
 
 
 def keys_help() -> str:
@@ -32,13 +34,8 @@ def keys_help() -> str:
     return "\n".join(lines)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own usage block is noise here)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="run_tiered.py",
         description="Federated learning over a fading uplink: tiered uploads vs full, fixed and adaptive "
                     "quantization, side by side on the same data, model init and channel.",
@@ -61,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def fail(message: str) -> int:
     """Print one error line (cut to a few hundred characters) and return the exit code for bad input (2)."""
-    print(f"run_tiered.py: error: {one_line(message)}", file=sys.stderr)
-    return 2
+    return cli.fail("run_tiered.py", message)
 
 
 def check_args(args: argparse.Namespace) -> Optional[str]:

@@ -1,5 +1,8 @@
-"""Helpers shared by the end-to-end tests: run an experiment into a folder, read its CSVs."""
+"""Helpers shared by the end-to-end tests: run an experiment into a folder, read its CSVs, wait for a run."""
 import csv
+import time
+
+import pytest
 
 from syft_fl.experiment import prepare_out_dir, run
 
@@ -13,3 +16,15 @@ def run_into(path, config):
 def read_csv(path):
     with open(path) as fh:
         return list(csv.DictReader(fh))
+
+
+def wait_for_first_round(proc, out, timeout_s):
+    """Wait until the run ``proc`` (a Popen with stderr piped) has written a round to ``out/rounds.csv``; if it
+    exits or ``timeout_s`` passes first, kill it and fail with the end of its stderr (never block on a live run)."""
+    deadline = time.monotonic() + timeout_s
+    rounds = out / "rounds.csv"
+    while not rounds.exists() or len(rounds.read_text().splitlines()) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no round within {timeout_s} s (exit code {proc.poll()}): {proc.communicate()[1][-2000:]}")
+        time.sleep(0.1)

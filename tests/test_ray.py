@@ -12,9 +12,10 @@ import time
 import pytest
 
 from syft_fl.config import load_config
+from syft_fl.procs import descendants, gone
 from syft_fl.transport import ray_actors
 
-from .helpers import read_csv, run_into
+from .helpers import read_csv, run_into, wait_for_first_round
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=4", "ues_per_round=4", "model=2nn", "train_size=300", "test_size=100",
@@ -86,33 +87,6 @@ def test_importing_and_running_virtual_does_not_import_ray():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
-def descendants(pid):
-    """Pids of every process below ``pid`` (from /proc's parent links)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def gone(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 @pytest.mark.e2e
 def test_ctrl_c_shuts_ray_down_and_leaves_no_process(tmp_path):
     """SIGINT to run_tiered.py with transport: ray (Ray started by the run): exit code 130, and every process
@@ -124,10 +98,7 @@ def test_ctrl_c_shuts_ray_down_and_leaves_no_process(tmp_path):
          "--no-plots", "--strategies", "tiered", *[a for kv in args for a in ("--set", kv)]],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     try:
-        deadline = time.monotonic() + 180
-        while not (out / "rounds.csv").exists() or len((out / "rounds.csv").read_text().splitlines()) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
-            time.sleep(0.2)
+        wait_for_first_round(proc, out, 180)
         started = descendants(proc.pid)
         assert len(started) >= 3  # Ray's processes and the actor
         proc.send_signal(signal.SIGINT)

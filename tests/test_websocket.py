@@ -27,7 +27,7 @@ from syft_fl.transport.access import SECRET_ENV, SECRET_HEADER, new_secret, pars
 from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
-from .helpers import read_csv, run_into
+from .helpers import read_csv, run_into, wait_for_first_round
 
 pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
 
@@ -222,10 +222,7 @@ def test_ctrl_c_stops_the_ue_processes(tmp_path):
          "--no-plots", "--strategies", "tiered", *[a for kv in TINY + WS + ["rounds=1000"] for a in ("--set", kv)]],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (out / "rounds.csv").exists() or len((out / "rounds.csv").read_text().splitlines()) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
-            time.sleep(0.1)
+        wait_for_first_round(proc, out, 180)
         children = ue_server_pids(proc.pid)
         assert len(children) == 3
         proc.send_signal(signal.SIGINT)
