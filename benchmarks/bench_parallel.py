@@ -13,8 +13,10 @@ deadline long enough that every UE trains and uploads), five federations built i
 Each federation runs its rounds as a run does (:func:`syft_fl.bs_round.run_rounds`: the BS tests round r's
 model while the UEs train round r + 1, which overlaps on ray and is sequential elsewhere), one federation after
 another (its Ray actors must not train while another federation is timed), and is closed before the next starts.
-Round 0 warms up and is not counted; each figure is the median of the next ``--rounds`` rounds (the time between
-two rounds' records: broadcast, training, upload, merge, the BS's test). Every federation with 1 thread must give
+Each figure is the median of ``--rounds`` rounds, each timed from the previous round's record to its own: one
+round's training (for the virtual and websocket transports, the next round's, since their submit trains at once),
+collection, merge and the BS's test. Round 0 warms up and the extra last round (nothing trains after it) is not
+counted. Every federation with 1 thread must give
 the same rows (checked: results do not depend on the transport). Prints ``name value unit`` lines, each round time
 also as a ratio to ``virtual_default``, and the scaling of ray from 1 to 2 actors (throughput ratio).
 """
@@ -52,7 +54,7 @@ def variants(default_threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (after one warm-up round)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (between a warm-up and a last round)")
     parser.add_argument("--skip", nargs="*", default=[], help="variants to leave out (e.g. websocket)")
     args = parser.parse_args(argv)
     default_threads = torch.get_num_threads()
@@ -75,9 +77,9 @@ def main(argv=None):
                 torch.set_num_threads(config.torch_threads)
                 state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
                 started = time.perf_counter()
-                for row, uplinks in run_rounds(fed, config.strategies["tiered"], state, args.rounds + 1):
+                for row, uplinks in run_rounds(fed, config.strategies["tiered"], state, args.rounds + 2):
                     elapsed, started = time.perf_counter() - started, time.perf_counter()
-                    if row.round > 0:
+                    if 0 < row.round <= args.rounds:
                         times[name].append(elapsed)
                     rows[name].append([[fmt(v) for v in dataclasses.astuple(r)] for r in [row] + uplinks])
                     print(f"round_{row.round}_{name} {elapsed:.3f} s (trained {row.n_selected - row.n_dropped})",
