@@ -352,7 +352,7 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
     return row, uplinks
 
 
-def test_global_model(fed: Federation, state: StrategyState) -> Tuple[float, float]:
+def evaluate_global_model(fed: Federation, state: StrategyState) -> Tuple[float, float]:
     """The BS's test of the strategy's global model: (accuracy, mean loss) on the held-out set."""
     fed.test_model.load_state_dict(state.global_state)
     return evaluate(fed.test_model, fed.x_test, fed.y_test)
@@ -368,7 +368,7 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
               rnd: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
     """One round of one strategy: the stages above, in order; updates ``state``."""
     done = finish_round(fed, strategy, state, start_round(fed, strategy, state, rnd))
-    return _record_done(fed, state, done, test_global_model(fed, state))
+    return _record_done(fed, state, done, evaluate_global_model(fed, state))
 
 
 def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
@@ -383,4 +383,4 @@ def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     while flight is not None:
         done = finish_round(fed, strategy, state, flight)
         flight = start_round(fed, strategy, state, done.flight.rnd + 1) if done.flight.rnd + 1 < rounds else None
-        yield _record_done(fed, state, done, test_global_model(fed, state))
+        yield _record_done(fed, state, done, evaluate_global_model(fed, state))

@@ -61,13 +61,13 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
 def test_pipelined_rounds_test_while_the_next_round_trains_and_give_the_same_records(monkeypatch):
     """run_rounds submits round r + 1 before it tests round r's model, and yields exactly run_round's records."""
     config = load_config(None, TINY + ["rounds=3", "faults.ue_crash_prob=0.3"], strategies=["tiered"])
-    records, test = {}, bs_round.test_global_model
+    records, test = {}, bs_round.evaluate_global_model
     for how in ("one by one", "pipelined"):
         fed, events = build_federation(config), []
         submit = fed.transport.submit
         monkeypatch.setattr(fed.transport, "submit", lambda tasks: events.append(("submit", tasks[0].round))
                             or submit(tasks))
-        monkeypatch.setattr(bs_round, "test_global_model", lambda f, s: events.append(("test", len(s.history)))
+        monkeypatch.setattr(bs_round, "evaluate_global_model", lambda f, s: events.append(("test", len(s.history)))
                             or test(f, s))
         state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
         try:
