@@ -21,7 +21,8 @@ if ROOT not in sys.path:
 from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
-    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, short, to_dict)
+    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict)
+from syft_fl.errors import short  # noqa: E402
 
 
 def keys_help() -> str:

@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from .config import one_line
+from .errors import one_line
 
 #: exit code of a command refused for bad input (before it writes anything)
 BAD_INPUT = 2

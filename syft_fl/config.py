@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import os
-import reprlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -22,6 +21,8 @@ from . import codec, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
+from .config_yaml import parse_override, read_yaml, set_path
+from .errors import SHOWN_CHARS, ConfigError, one_line, short
 from .data import DATASETS, MNIST5K_SAMPLES, PARTITIONS, SPLIT_SIZES, resolve_sizes
 from .fields import documented as _key
 from .models import MODELS
@@ -30,30 +31,7 @@ from .transport.access import SecretError, parse_address, read_secret
 DEFAULT_CONFIG_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs", "default.yaml"
 )
-
-
-class ConfigError(ValueError):
-    """A bad config key or value; the message is one line naming both."""
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
 MAX_INT = 2 ** 63 - 1  # integer keys fit in 64 bits
-SHOWN_CHARS = 80  # a value quoted in an error is cut to this many characters
-MESSAGE_CHARS = 400  # and a whole message to this many
-
-
-def short(value: Any) -> str:
-    """``repr(value)`` cut to :data:`SHOWN_CHARS` without ever building the whole repr (a YAML alias bomb's
-    value has billions of elements)."""
-    text = _REPR.repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
-
-
-def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
-    """``message`` on one line, cut to ``limit`` characters."""
-    text = " ".join(str(message).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -449,92 +427,6 @@ def to_dict(config: Any) -> Any:
     return config
 
 
-def parse_override(text: str) -> Tuple[List[str], Any]:
-    """``"channel.fading=rician"`` -> (["channel", "fading"], "rician"); the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"--set {short(text)} is not key=value")
-    key, _, value = text.partition("=")
-    path = key.strip().split(".")
-    if not all(path):
-        raise ConfigError(f"--set {short(text)} has an empty key")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
-    return path, parsed
-
-
-def _set_path(raw: Dict[str, Any], path: List[str], value: Any) -> None:
-    node = raw
-    for i, part in enumerate(path[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(one_line(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section"))
-        node = child
-    node[path[-1]] = value
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a mapping giving the same key twice is an error (PyYAML keeps the last
-    silently: two strategies of the same name would become one), and so is nesting deeper than ``MAX_DEPTH``
-    (PyYAML's scanner is quadratic in the depth: 1,500 nested lists take it 9 s to reach Python's recursion limit).
-    """
-
-    MAX_DEPTH = 64
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self._depth >= self.MAX_DEPTH:
-            raise yaml.composer.ComposerError(None, None, f"nested too deeply (more than {self.MAX_DEPTH} levels)",
-                                              self.peek_event().start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the base class reports it
-                break
-            if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"key {short(key)} given twice",
-                                                        key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(source: str) -> Any:
-    """The YAML document at ``source`` as plain data; ConfigError (one line) if unreadable, not UTF-8, not YAML,
-    nested too deeply, or giving a key twice."""
-    try:
-        with open(source, "rb") as fh:
-            data = fh.read()
-    except OSError as err:
-        raise ConfigError(f"--config {short(source)}: {err.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"--config {short(source)} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
-                          f"{err.start})") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None)
-        reason = f": {one_line(problem, 120)}" if problem else ""
-        raise ConfigError(f"--config {short(source)}: not valid YAML{where}{reason}") from None
-    except RecursionError:
-        raise ConfigError(f"--config {short(source)}: nested too deeply") from None
-
-
 def load_config(
     path: Optional[str] = None,
     overrides: Sequence[str] = (),
@@ -548,7 +440,7 @@ def load_config(
     ``strategies:`` mapping replaces the default set; ``--set strategies.NAME.KEY=...`` edits or adds one.
     """
     source = DEFAULT_CONFIG_PATH if path is None else path
-    raw = _read_yaml(source)
+    raw = read_yaml(source)
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {short(source)}: top level is not a mapping of keys")
@@ -559,7 +451,7 @@ def load_config(
             merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
     for text in overrides:
         key_path, value = parse_override(text)
-        _set_path(merged, key_path, value)
+        set_path(merged, key_path, value)
     if seed is not None:
         merged["seed"] = seed
     if strategies is not None and isinstance(merged.get("strategies") or {}, Mapping):

@@ -34,7 +34,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import yaml
 
-from .config import Config, ConfigError, load_config, parse_override, to_dict
+from .config import Config, ConfigError, load_config, to_dict
+from .config_yaml import parse_override
 
 STUDY_FILE = "study.json"
 POINT_FILE = "point.yaml"

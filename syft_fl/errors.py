@@ -1,0 +1,26 @@
+"""Error messages about bad input: one line, naming the key and the value, with long values cut."""
+import reprlib
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message is one line naming both."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
+SHOWN_CHARS = 80  # a value quoted in an error is cut to this many characters
+MESSAGE_CHARS = 400  # and a whole message to this many
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut to :data:`SHOWN_CHARS` without ever building the whole repr (a YAML alias bomb's
+    value has billions of elements)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """``message`` on one line, cut to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
