@@ -228,7 +228,8 @@ uniform_specs = st.builds(
     rounding=st.sampled_from(["truncate", "stochastic"]),
     reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
 )
-PROPERTY = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(150), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @PROPERTY
