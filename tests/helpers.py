@@ -1,5 +1,6 @@
 """Helpers shared by the end-to-end tests: run an experiment into a folder, read its CSVs, wait for a run."""
 import csv
+import signal
 import time
 
 import pytest
@@ -28,3 +29,10 @@ def wait_for_first_round(proc, out, timeout_s):
             proc.kill()
             pytest.fail(f"no round within {timeout_s} s (exit code {proc.poll()}): {proc.communicate()[1][-2000:]}")
         time.sleep(0.1)
+
+
+def sigint_default():
+    """``preexec_fn`` of a child a test will Ctrl-C: SIGINT back to its default, so that Python turns it into
+    KeyboardInterrupt even when the tests themselves were started in the background by a shell without job
+    control, which makes SIGINT ignored in every descendant."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,7 +15,7 @@ from syft_fl.config import load_config
 from syft_fl.procs import descendants, gone
 from syft_fl.transport import ray_actors
 
-from .helpers import read_csv, run_into, wait_for_first_round
+from .helpers import read_csv, run_into, sigint_default, wait_for_first_round
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=4", "ues_per_round=4", "model=2nn", "train_size=300", "test_size=100",
@@ -96,7 +96,7 @@ def test_ctrl_c_shuts_ray_down_and_leaves_no_process(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), "--out", str(out), "--no-progress",
          "--no-plots", "--strategies", "tiered", *[a for kv in args for a in ("--set", kv)]],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, preexec_fn=sigint_default)
     try:
         wait_for_first_round(proc, out, 180)
         started = descendants(proc.pid)

@@ -27,7 +27,7 @@ from syft_fl.transport.access import SECRET_ENV, SECRET_HEADER, new_secret, pars
 from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
-from .helpers import read_csv, run_into, wait_for_first_round
+from .helpers import read_csv, run_into, sigint_default, wait_for_first_round
 
 pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
 
@@ -220,7 +220,7 @@ def test_ctrl_c_stops_the_ue_processes(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), "--out", str(out), "--no-progress",
          "--no-plots", "--strategies", "tiered", *[a for kv in TINY + WS + ["rounds=1000"] for a in ("--set", kv)]],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, preexec_fn=sigint_default)
     try:
         wait_for_first_round(proc, out, 180)
         children = ue_server_pids(proc.pid)
