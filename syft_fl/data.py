@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .idx import IDX_FILES, IDXError, find_idx, read_idx_set
+from .idx import IDX_FILES, IDXError, MissingIDXFile, find_idx, read_idx_set
 from .rng import derive_seed
 
 __all__ = [
@@ -260,18 +260,25 @@ def require_files(name: str, data_root: Optional[str]) -> None:
     folder = idx_folder(name, data_root)
     missing = [base for base in IDX_FILES.values() if find_idx(folder, base) is None]
     if missing:
-        how = (f"install it with: {APT_FASHION_MNIST}" if folder == DEBIAN_FASHION_MNIST
-               else f"put the four IDX files from {_UPSTREAM[name]} there")
-        if name == "fashion_mnist" and folder != DEBIAN_FASHION_MNIST:
-            how += f" (or {APT_FASHION_MNIST} and leave data_root unset)"
-        raise DataError(f"{name}: no {missing[0]}[.gz] in {folder}; {how}")
+        raise _missing_file(name, folder, missing[0])
+
+
+def _missing_file(name: str, folder: str, base: str) -> DataError:
+    """The error for IDX file ``base`` of ``name`` missing from ``folder``, saying how to get the data."""
+    how = (f"install it with: {APT_FASHION_MNIST}" if folder == DEBIAN_FASHION_MNIST
+           else f"put the four IDX files from {_UPSTREAM[name]} there")
+    if name == "fashion_mnist" and folder != DEBIAN_FASHION_MNIST:
+        how += f" (or {APT_FASHION_MNIST} and leave data_root unset)"
+    return DataError(f"{name}: no {base}[.gz] in {folder}; {how}")
 
 
 def _read_idx_set(name: str, data_root: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
     """[(images N x 1 x 28 x 28, labels N)] for train and test, from the IDX files of ``name``."""
-    require_files(name, data_root)
+    folder = idx_folder(name, data_root)
     try:
-        return [(images[:, None], labels) for images, labels in read_idx_set(idx_folder(name, data_root))]
+        return [(images[:, None], labels) for images, labels in read_idx_set(folder)]
+    except MissingIDXFile as exc:
+        raise _missing_file(name, folder, exc.base) from None
     except IDXError as exc:
         raise DataError(f"{name}: {exc}") from exc
 

@@ -35,7 +35,11 @@ class IDXError(ValueError):
 
 
 class MissingIDXFile(IDXError):
-    """One of the four standard files is in neither its plain nor its ``.gz`` form."""
+    """One of the four standard files (``base``) is in neither its plain nor its ``.gz`` form."""
+
+    def __init__(self, folder: str, base: str) -> None:
+        super().__init__(f"no {base}[.gz] in {folder}")
+        self.folder, self.base = folder, base
 
 
 def find_idx(folder: str, base: str) -> Optional[str]:
@@ -53,16 +57,14 @@ def read_idx_set(folder: str) -> List[Tuple[np.ndarray, np.ndarray]]:
     Raises :class:`MissingIDXFile` naming the first missing file and the folder, :class:`IDXError` for an
     invalid file, images that are not 28 x 28, counts of images and labels that differ, or a label above 9.
     """
+    paths = {}
+    for key, base in IDX_FILES.items():  # all four found before any is read
+        paths[key] = find_idx(folder, base)
+        if paths[key] is None:
+            raise MissingIDXFile(folder, base)
     out = []
     for split in ("train", "test"):
-        arrays = []
-        for kind, ndim in (("images", 3), ("labels", 1)):
-            base = IDX_FILES[(split, kind)]
-            path = find_idx(folder, base)
-            if path is None:
-                raise MissingIDXFile(f"no {base}[.gz] in {folder}")
-            arrays.append(read_idx(path, ndim=ndim))
-        images, labels = arrays
+        images, labels = (read_idx(paths[(split, kind)], ndim=ndim) for kind, ndim in (("images", 3), ("labels", 1)))
         if images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(labels):
             raise IDXError(f"{split} files in {folder} hold images {images.shape} and labels {labels.shape}; "
                            "expected N x 28 x 28 and N with N >= 1")
