@@ -5,7 +5,9 @@
 CNN, on ``--transport`` (virtual | ray). After each round it reads the memory of the whole process tree (this
 process and every descendant: Ray's processes and actors) from /proc: the sum of RSS, and the sum of PSS (shared
 pages split between the processes sharing them, so the sum does not count them twice); a thread samples the same
-every 0.25 s for the peak. Prints per checkpoint round the tree's RSS and PSS (GiB) and the wall time per round.
+every 0.25 s for the peak. The rounds run as a run runs them (pipelined: the BS tests round r while round r + 1
+trains). Prints per checkpoint round the tree's RSS and PSS (GiB) and the mean wall time per round since the last
+checkpoint (from one round's record to the next).
 
 ``setup``: for each ``--ues`` N, builds the transport (virtual with synthetic 4-sample shards, so N may exceed the
 5,000 samples of mnist5k; ray with the run's own split) and places the shards (s, and ms per UE), then runs one
@@ -28,7 +30,7 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from syft_fl.config import load_config  # noqa: E402
-from syft_fl.bs_round import StrategyState, run_round  # noqa: E402
+from syft_fl.bs_round import StrategyState, run_rounds  # noqa: E402
 from syft_fl.experiment import build_federation  # noqa: E402
 from syft_fl.models import build_model  # noqa: E402
 from syft_fl.procs import descendants  # noqa: E402
@@ -87,10 +89,11 @@ def memory(args) -> None:
     first = None
     try:
         round_times = []
-        for rnd in range(max(checkpoints)):
-            started = time.perf_counter()
-            row, _ = run_round(fed, config.strategies["tiered"], state, rnd)
+        started = time.perf_counter()
+        for row, _ in run_rounds(fed, config.strategies["tiered"], state, max(checkpoints)):
+            rnd = row.round
             round_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
             if rnd + 1 in checkpoints:
                 rss, pss = tree_memory_bytes(os.getpid())
                 first = pss if first is None else first
@@ -100,7 +103,7 @@ def memory(args) -> None:
                 print(f"after_round_{done}_peak_tree_rss {sampler.peak_rss / GIB:.3f} GiB", flush=True)
                 print(f"after_round_{done}_peak_tree_pss {sampler.peak_pss / GIB:.3f} GiB", flush=True)
                 print(f"after_round_{done}_wall_per_round {sum(round_times) / len(round_times):.3f} s "
-                      f"(trained {row['n_selected'] - row['n_dropped'] - row['n_crashed']})", flush=True)
+                      f"(trained {row.n_selected - row.n_dropped - row.n_crashed})", flush=True)
                 round_times = []
     finally:
         fed.transport.close()

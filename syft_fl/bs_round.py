@@ -27,6 +27,7 @@ import torch
 from . import aggregate, codec, faults, policy, strategies
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
+from .data import black_level
 from .federation import Federation
 from .records import RoundRecord, UplinkRecord, short_reason
 from .rng import derive_seed
@@ -143,7 +144,8 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
                      codec_seed=derive_seed(cfg.seed, "codec", rnd, p.ue), payload=cfg.payload,
                      fault=p.faults.training, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                      strategy=state.name, error_feedback=strategy.error_feedback,
-                     merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None)
+                     merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None,
+                     augment=cfg.augment, fill=black_level(cfg.dataset, cfg.normalize) if cfg.augment != "none" else ())
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from .channel import ChannelConfig
 from .compute import ComputeConfig
 from .config_yaml import parse_override, read_yaml, set_path
 from .errors import SHOWN_CHARS, ConfigError, one_line, short
-from .data import DATASETS, MNIST5K_SAMPLES, PARTITIONS, SPLIT_SIZES, resolve_sizes
+from .data import DATASETS, MNIST5K_SAMPLES, NORMALIZATIONS, PARTITIONS, SPLIT_SIZES, resolve_sizes
 from .fields import documented as _key
 from .models import MODELS
+from .training import AUGMENTATIONS
 from .transport.access import SecretError, parse_address, read_secret
 
 DEFAULT_CONFIG_PATH = os.path.join(
@@ -157,6 +158,12 @@ class Config:
                                      "training split otherwise", "samples", default=None)
     test_size: Optional[int] = _key("held-out test samples the BS evaluates on; null = 1000 for mnist5k, the whole "
                                     "test split otherwise", "samples", default=None)
+    normalize: str = _key("pixel scaling: dataset ((x/255 - mean) / std of the training set) | mnist (MNIST's mean "
+                          "and std, as Flower's Fashion-MNIST examples) | none (x/255 in [0, 1], as NIID-Bench)",
+                          default="dataset")
+    augment: str = _key("local data augmentation per sample and epoch: none | crop_flip (a random 28 x 28 crop of the "
+                        "4-pixel zero-padded image, then a horizontal flip with probability 1/2; torchvision's "
+                        "RandomCrop(28, padding=4) + RandomHorizontalFlip); needs training: worker", default="none")
     partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
     alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
     payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
@@ -228,6 +235,8 @@ class Config:
             "model": tuple(MODELS),
             "dataset": DATASETS,
             "partition": PARTITIONS,
+            "normalize": NORMALIZATIONS,
+            "augment": AUGMENTATIONS,
             "payload": ("delta", "model"),
             "downlink": ("ideal", "channel"),
             "training": ("worker", "pointers"),
@@ -238,6 +247,9 @@ class Config:
             if value not in allowed:
                 raise ConfigError(f"{name}={short(value)} is not one of {', '.join(allowed)}"
                                   f"{_did_you_mean(value, allowed)}")
+        if self.augment != "none" and self.training == "pointers":
+            raise ConfigError(f"augment={self.augment} needs training: worker (training: pointers trains op by op, "
+                              "without augmentation)")
         # null sizes become the data set's own, so the written config.yaml states them
         sizes = resolve_sizes(self.dataset, self.train_size, self.test_size)
         object.__setattr__(self, "train_size", sizes[0])

@@ -36,11 +36,14 @@ from .rng import derive_seed
 __all__ = [
     "DATASETS",
     "DEBIAN_FASHION_MNIST",
+    "NORMALIZATIONS",
     "PARTITIONS",
     "DataError",
     "Dataset",
+    "black_level",
     "load_dataset",
     "mnist5k_path",
+    "normalization",
     "partition",
     "require_files",
     "resolve_sizes",
@@ -60,6 +63,10 @@ _NORMALIZATION = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
+
+# How pixels are scaled: the data set's own statistics, MNIST's (what Flower's Fashion-MNIST examples apply to
+# Fashion-MNIST too), or none (torchvision's bare ToTensor: x/255 in [0, 1]).
+NORMALIZATIONS = ("dataset", "mnist", "none")
 
 # (train, test) samples of each official split; mnist5k is one file of 5,000 split by train_size/test_size.
 SPLIT_SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}
@@ -85,7 +92,7 @@ class DataError(ValueError):
 class Dataset:
     """A train/test split held in memory.
 
-    ``x_*`` are float32 N x C x H x W, normalized per channel ((pixel/255 - mean) / std); ``y_*``
+    ``x_*`` are float32 N x C x H x W, normalized per channel ((pixel/255 - mean) / std) or pixel/255; ``y_*``
     are int64 class indices in ``[0, num_classes)``. MNIST-like sets are 1 x 28 x 28, CIFAR-10
     3 x 32 x 32.
     ``eq=False``: tensors have no truth value, so two data sets compare by identity.
@@ -122,6 +129,7 @@ def load_dataset(
     train_size: Optional[int] = None,
     test_size: Optional[int] = None,
     download: bool = False,
+    normalize: str = "dataset",
 ) -> Dataset:
     """Load a data set and split it, deterministically for ``seed``.
 
@@ -136,11 +144,13 @@ def load_dataset(
     For these three, ``train_size`` / ``test_size`` draw a seeded random subset of the official
     train / test split; ``None`` (or the split's whole size) keeps the whole split in file order.
 
+    ``normalize`` (:func:`normalization`): ``"dataset"`` (default): pixels become ``(x/255 - mean) / std`` per
+    channel with the training set's statistics; ``"mnist"``: with MNIST's; ``"none"``: ``x/255`` in [0, 1].
+
     Raises :class:`DataError` for an unknown name, a missing folder or file (the message names it
     and says how to get the data), an invalid IDX file, or sizes larger than what is available.
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    mean, std = normalization(name, normalize)
     _check_seed(seed)
     for key, value in (("train_size", train_size), ("test_size", test_size)):
         if value is not None and (not _is_int(value) or value < 1):
@@ -156,7 +166,6 @@ def load_dataset(
         splits = _read_idx_set(name, data_root)
         (x_train, y_train), (x_test, y_test) = _subsample(name, splits, seed, (train_size, test_size))
         num_classes = 10
-    mean, std = _NORMALIZATION[name]
     return Dataset(
         name=name,
         x_train=_normalize(x_train, mean, std),
@@ -165,6 +174,28 @@ def load_dataset(
         y_test=torch.from_numpy(np.ascontiguousarray(y_test, dtype=np.int64)),
         num_classes=num_classes,
     )
+
+
+def normalization(name: str, mode: str = "dataset") -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Per-channel ``(mean, std)`` that :func:`load_dataset` standardizes ``x/255`` of data set ``name`` with, for
+    ``mode`` in :data:`NORMALIZATIONS` (``"none"``: 0 and 1). Raises :class:`DataError` for an unknown name or mode."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if mode not in NORMALIZATIONS:
+        raise DataError(f"unknown normalization {mode!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    mean, std = _NORMALIZATION[name]
+    if mode == "mnist":
+        mean, std = _NORMALIZATION["mnist"][0] * len(mean), _NORMALIZATION["mnist"][1] * len(std)
+    elif mode == "none":
+        mean, std = (0.0,) * len(mean), (1.0,) * len(std)
+    return mean, std
+
+
+def black_level(name: str, mode: str = "dataset") -> Tuple[float, ...]:
+    """The value a black pixel (0) of data set ``name`` takes after :func:`normalization` ``mode``, per channel:
+    what a zero-padded crop pads with (``training.crop_flip``)."""
+    mean, std = normalization(name, mode)
+    return tuple(-m / s for m, s in zip(mean, std))
 
 
 def mnist5k_path() -> str:
@@ -491,7 +522,7 @@ def load_split(config) -> Tuple[Dataset, List[np.ndarray]]:
     The same in every process: the BS, and each websocket UE server or Ray actor placing only its own shards.
     """
     dataset = load_dataset(config.dataset, data_root=config.data_root, seed=derive_seed(config.seed, "data"),
-                           train_size=config.train_size, test_size=config.test_size)
+                           train_size=config.train_size, test_size=config.test_size, normalize=config.normalize)
     indices = partition(dataset.y_train, config.num_ues, config.partition,
                         seed=derive_seed(config.seed, "partition"), alpha=config.alpha)
     return dataset, indices

@@ -1,4 +1,4 @@
-"""Model registry: the networks of McMahan et al. (2017) and a small CIFAR CNN.
+"""Model registry: the networks of McMahan et al. (2017), NIID-Bench's small CNN and a small CIFAR CNN.
 
 Every model's ``forward`` returns logits; the softmax lives in the loss (``cross_entropy``).
 Build by name with :func:`build_model`; a seed makes the initial weights reproducible without
@@ -13,9 +13,11 @@ from torch import nn
 
 __all__ = [
     "MODELS",
+    "CNN16x32",
     "CifarCNN",
     "FedAvgCNN",
     "MLP2NN",
+    "SimpleCNN",
     "build_model",
     "count_parameters",
 ]
@@ -70,6 +72,63 @@ class MLP2NN(nn.Module):
         return self.layers(torch.flatten(x, 1))
 
 
+class SimpleCNN(nn.Module):
+    """NIID-Bench's ``simple-cnn`` for 28x28 images (Li et al., ICDE 2022; ``SimpleCNNMNIST`` in its code).
+
+    5x5 conv 6 (no padding), ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc 256 -> 120 -> 84 -> classes.
+    44,426 parameters for 1 channel and 10 classes (0.18 MB per full-precision upload).
+    Input: N x in_channels x 28 x 28.
+    """
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        _check_shape_args(in_channels, num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * 4 * 4, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class CNN16x32(nn.Module):
+    """A small CNN for 28x28 images: the ``Net`` of a Flower FedAvg study on Fashion-MNIST (S. Lolli,
+    github.com/samuele-lolli/Aggregation-Federated-Learning-Analysis, ``task.py``), reproduced in
+    ``experiments/configs/flower_fmnist.yaml``.
+
+    5x5 conv 16 (no padding), ReLU, 2x2 max-pool, 5x5 conv 32, ReLU, 2x2 max-pool, fc 512 -> 128, ReLU,
+    fc 128 -> classes. 80,202 parameters for 1 channel and 10 classes. Input: N x in_channels x 28 x 28.
+    """
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        _check_shape_args(in_channels, num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 16, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 class CifarCNN(nn.Module):
     """The PyTorch-tutorial CNN for 32x32 images.
 
@@ -104,6 +163,8 @@ class CifarCNN(nn.Module):
 MODELS: Dict[str, Callable[..., nn.Module]] = {
     "cnn": FedAvgCNN,
     "2nn": MLP2NN,
+    "simple_cnn": SimpleCNN,
+    "cnn16x32": CNN16x32,
     "cifar_cnn": CifarCNN,
 }
 
@@ -117,7 +178,7 @@ def build_model(
 ) -> nn.Module:
     """Build the registered model ``name``.
 
-    ``in_channels=None`` uses the model's own default (1 for ``cnn``/``2nn``, 3 for ``cifar_cnn``).
+    ``in_channels=None`` uses the model's own default (1 for the 28x28 models, 3 for ``cifar_cnn``).
     With ``seed``, the initial weights depend on the seed only: they are drawn inside
     ``torch.random.fork_rng`` so the caller's global RNG state is left as it was.
     Raises ``ValueError`` for an unknown name (listing the choices) or bad sizes / seed.

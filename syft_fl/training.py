@@ -3,10 +3,16 @@
 Minibatch order comes from a ``torch.Generator`` seeded by the caller, so a UE's local training is a pure
 function of (global model, shard, seed): the same on a virtual worker, through pointers, or in a reference loop.
 """
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from .rng import derive_seed
+
+# Local data augmentations (config key ``augment``).
+AUGMENTATIONS = ("none", "crop_flip")
+CROP_PADDING = 4  # [pixels] on each side, torchvision's RandomCrop(size, padding=4)
 
 
 def batch_order(num_samples: int, batch_size: int, epochs: int, seed: int) -> List[torch.Tensor]:
@@ -20,21 +26,53 @@ def batch_order(num_samples: int, batch_size: int, epochs: int, seed: int) -> Li
     return batches
 
 
+def crop_flip(x: torch.Tensor, gen: torch.Generator, fill: Sequence[float]) -> torch.Tensor:
+    """torchvision's ``RandomCrop(H, padding=4)`` then ``RandomHorizontalFlip()``, drawn per sample from ``gen``.
+
+    ``x``: a batch N x C x H x W; each sample is padded by :data:`CROP_PADDING` pixels of ``fill`` (per channel: a
+    black pixel's normalized value, ``data.black_level``) on every side, cropped back to H x W at a uniformly drawn
+    offset, then mirrored left-right with probability 1/2. Returns a new tensor; ``x`` is left as it is.
+    """
+    n, c, h, w = x.shape
+    if len(fill) != c:
+        raise ValueError(f"fill has {len(fill)} values for {c} channels")
+    pad = CROP_PADDING
+    padded = torch.tensor(list(fill), dtype=x.dtype).view(1, c, 1, 1).repeat(n, 1, h + 2 * pad, w + 2 * pad)
+    padded[:, :, pad:pad + h, pad:pad + w] = x
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen).tolist()
+    flips = (torch.rand(n, generator=gen) < 0.5).tolist()
+    crops = []
+    for sample, (top, left), flip in zip(padded, offsets, flips):
+        crop = sample[:, top:top + h, left:left + w]
+        crops.append(crop.flip(2) if flip else crop)
+    return torch.stack(crops)
+
+
 def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
-                lr: float, seed: int, momentum: float = 0.0, weight_decay: float = 0.0) -> float:
+                lr: float, seed: int, momentum: float = 0.0, weight_decay: float = 0.0, augment: str = "none",
+                fill: Sequence[float] = ()) -> float:
     """SGD on (x, y) in place; returns the mean cross-entropy over the last epoch's batches.
 
     ``torch.optim.SGD`` with ``momentum`` (heavy ball, buffer starting at zero on every call: local state does not
     outlive a round) and ``weight_decay`` (``weight_decay x w`` added to each gradient); 0 and 0 give plain SGD.
+    ``augment``: ``"none"`` or ``"crop_flip"`` (each batch through :func:`crop_flip` with ``fill``, from a generator
+    seeded by ``seed`` apart from the batch order's).
     """
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}")
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     batches = batch_order(len(x), batch_size, epochs, seed)
     per_epoch = -(-len(x) // batch_size)
+    augment_gen = torch.Generator()
+    augment_gen.manual_seed(derive_seed(seed, "augment"))
     model.train()
     losses = []
     for idx in batches:
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+        inputs = x.index_select(0, idx)
+        if augment == "crop_flip":
+            inputs = crop_flip(inputs, augment_gen, fill)
+        loss = F.cross_entropy(model(inputs), y.index_select(0, idx))
         loss.backward()
         optimizer.step()
         losses.append(float(loss.item()))

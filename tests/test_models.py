@@ -15,14 +15,16 @@ CENTRAL_MIN_ACCURACY = 0.92
 
 
 @pytest.mark.parametrize(
-    "name, count", [("cnn", 1_663_370), ("2nn", 199_210), ("cifar_cnn", 62_006)]
+    "name, count", [("cnn", 1_663_370), ("2nn", 199_210), ("simple_cnn", 44_426), ("cnn16x32", 80_202),
+                    ("cifar_cnn", 62_006)]
 )
 def test_parameter_counts(name, count):
     assert count_parameters(build_model(name)) == count
 
 
 @pytest.mark.parametrize(
-    "name, shape", [("cnn", (1, 28, 28)), ("2nn", (1, 28, 28)), ("cifar_cnn", (3, 32, 32))]
+    "name, shape", [("cnn", (1, 28, 28)), ("2nn", (1, 28, 28)), ("simple_cnn", (1, 28, 28)), ("cnn16x32", (1, 28, 28)),
+                    ("cifar_cnn", (3, 32, 32))]
 )
 def test_forward_returns_logits_per_class(name, shape):
     model = build_model(name, seed=0)
@@ -47,7 +49,7 @@ def test_seeded_init_is_deterministic_and_leaves_the_global_rng_alone(name):
 
 
 def test_unknown_model_and_bad_arguments():
-    with pytest.raises(ValueError, match="'resnet'.*cnn, 2nn, cifar_cnn"):
+    with pytest.raises(ValueError, match="'resnet'.*cnn, 2nn, simple_cnn, cnn16x32, cifar_cnn"):
         build_model("resnet")
     for kwargs in ({"num_classes": 1}, {"in_channels": 0}, {"seed": -1}, {"seed": 1.5}):
         with pytest.raises(ValueError):

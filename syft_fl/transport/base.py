@@ -24,7 +24,8 @@ class RoundTask:
     error-feedback state per strategy); ``error_feedback`` (add what the BS did not merge of this UE's last upload
     to this one, :mod:`syft_fl.feedback`); ``merged_tiers`` (how many tiers of that last upload the BS merged:
     0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy); ``momentum`` and
-    ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD).
+    ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD); ``augment`` and ``fill`` (local
+    data augmentation and the per-channel value it pads with, ``training.crop_flip``).
     """
 
     round: int
@@ -43,6 +44,8 @@ class RoundTask:
     strategy: str = ""
     error_feedback: bool = False
     merged_tiers: Optional[int] = None
+    augment: str = "none"
+    fill: Tuple[float, ...] = ()
 
     def to_wire(self) -> Dict[str, Any]:
         """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""
