@@ -185,7 +185,9 @@ def test_fmnist_config_loads_and_validates():
     assert (cfg.train_size, cfg.test_size) == (60000, 10000)
     assert (cfg.num_ues, cfg.ues_per_round, cfg.partition, cfg.alpha, cfg.model) == (100, 10, "dirichlet", 0.5, "cnn")
     assert 0 < cfg.target_accuracy < 1 and cfg.deadline_s > 0
-    assert list(cfg.strategies) == list(Config().strategies), "all the strategies"
+    kinds = {s.kind for s in cfg.strategies.values()}
+    assert kinds == {s.kind for s in Config().strategies.values()}, "every kind of strategy"
+    assert "fixed@base(uniform:2)" in cfg.strategies and cfg.strategies["fixed@all(uniform:8)+window"].deadline_s == 25
     assert load_config(path, ["deadline_s=1e9"], seed=3).seed == 3
 
 
