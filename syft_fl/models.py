@@ -1,4 +1,5 @@
-"""Model registry: the networks of McMahan et al. (2017), NIID-Bench's small CNN and a small CIFAR CNN.
+"""Model registry: the networks of McMahan et al. (2017), two small CNNs of published FedAvg set-ups on
+Fashion-MNIST (NIID-Bench's, a Flower study's) and a small CIFAR CNN.
 
 Every model's ``forward`` returns logits; the softmax lives in the loss (``cross_entropy``).
 Build by name with :func:`build_model`; a seed makes the initial weights reproducible without
@@ -72,15 +73,13 @@ class MLP2NN(nn.Module):
         return self.layers(torch.flatten(x, 1))
 
 
-class SimpleCNN(nn.Module):
-    """NIID-Bench's ``simple-cnn`` for 28x28 images (Li et al., ICDE 2022; ``SimpleCNNMNIST`` in its code).
+class _LeNetLike(nn.Module):
+    """5x5 conv 6, ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc -> 120 -> 84 -> classes, no padding,
+    for ``side`` x ``side`` images."""
 
-    5x5 conv 6 (no padding), ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc 256 -> 120 -> 84 -> classes.
-    44,426 parameters for 1 channel and 10 classes (0.18 MB per full-precision upload).
-    Input: N x in_channels x 28 x 28.
-    """
+    side = 0
 
-    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(self, *, in_channels: int, num_classes: int) -> None:
         super().__init__()
         _check_shape_args(in_channels, num_classes)
         self.features = nn.Sequential(
@@ -91,8 +90,9 @@ class SimpleCNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
+        flat = ((self.side - 4) // 2 - 4) // 2
         self.classifier = nn.Sequential(
-            nn.Linear(16 * 4 * 4, 120),
+            nn.Linear(16 * flat * flat, 120),
             nn.ReLU(),
             nn.Linear(120, 84),
             nn.ReLU(),
@@ -101,6 +101,20 @@ class SimpleCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class SimpleCNN(_LeNetLike):
+    """NIID-Bench's ``simple-cnn`` for 28x28 images (Li et al., ICDE 2022; ``SimpleCNNMNIST`` in its code): the
+    LeNet-like stack, fc 256 -> 120 -> 84 -> classes.
+
+    44,426 parameters for 1 channel and 10 classes (0.18 MB per full-precision upload).
+    Input: N x in_channels x 28 x 28.
+    """
+
+    side = 28
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__(in_channels=in_channels, num_classes=num_classes)
 
 
 class CNN16x32(nn.Module):
@@ -129,35 +143,17 @@ class CNN16x32(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-class CifarCNN(nn.Module):
-    """The PyTorch-tutorial CNN for 32x32 images.
-
-    5x5 conv 6, ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc 400 -> 120 -> 84 -> classes.
+class CifarCNN(_LeNetLike):
+    """The PyTorch-tutorial CNN for 32x32 images (also NIID-Bench's ``simple-cnn`` for CIFAR-10): the LeNet-like
+    stack, fc 400 -> 120 -> 84 -> classes.
 
     62,006 parameters for 3 channels and 10 classes. Input: N x in_channels x 32 x 32.
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10) -> None:
-        super().__init__()
-        _check_shape_args(in_channels, num_classes)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.classifier = nn.Sequential(
-            nn.Linear(16 * 5 * 5, 120),
-            nn.ReLU(),
-            nn.Linear(120, 84),
-            nn.ReLU(),
-            nn.Linear(84, num_classes),
-        )
+    side = 32
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__(in_channels=in_channels, num_classes=num_classes)
 
 
 MODELS: Dict[str, Callable[..., nn.Module]] = {

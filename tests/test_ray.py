@@ -44,8 +44,9 @@ def local_ray():
 @pytest.mark.e2e
 def test_ray_run_equals_virtual_run(tmp_path, local_ray):
     virtual, on_ray = tmp_path / "virtual", tmp_path / "ray"
-    run_into(virtual, config_of(*FAULTY))
-    run_into(on_ray, config_of(*FAULTY, *RAY))
+    # with local augmentation on, so its task fields (augment, fill) cross the transport too
+    run_into(virtual, config_of(*FAULTY, "augment=crop_flip"))
+    run_into(on_ray, config_of(*FAULTY, "augment=crop_flip", *RAY))
 
     for name in ("rounds.csv", "uplinks.csv", "summary.json"):
         assert (on_ray / name).read_bytes() == (virtual / name).read_bytes(), name

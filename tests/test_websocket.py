@@ -106,8 +106,9 @@ def servers(tmp_path, secret_file):
 def test_websocket_run_equals_virtual_run(tmp_path, transports):
     """3 UE processes, 2 rounds, 2nn, with faults: rounds.csv, uplinks.csv and summary.json are byte-identical."""
     virtual, websocket = tmp_path / "virtual", tmp_path / "websocket"
-    run_into(virtual, config_of(*FAULTY))
-    run_into(websocket, config_of(*FAULTY, *WS))
+    # with local augmentation on, so its task fields (augment, fill) cross the transport too
+    run_into(virtual, config_of(*FAULTY, "augment=crop_flip"))
+    run_into(websocket, config_of(*FAULTY, "augment=crop_flip", *WS))
 
     for name in ("rounds.csv", "uplinks.csv", "summary.json"):
         assert (websocket / name).read_bytes() == (virtual / name).read_bytes(), name
