@@ -10,9 +10,9 @@ trains). Prints per checkpoint round the tree's RSS and PSS (GiB) and the mean w
 checkpoint (from one round's record to the next).
 
 ``setup``: for each ``--ues`` N, builds the transport (virtual with synthetic 4-sample shards, so N may exceed the
-5,000 samples of mnist5k; ray with the run's own split) and places the shards (s, and ms per UE), then runs one
-round of ``--per-round`` UEs (``dispatch`` only: delivery of the broadcast, training, encoding, upload) and prints
-its ms per UE: it must not grow with N.
+5,000 samples of mnist5k; ray with the run's own split of ``--dataset``) and places the shards (s, and ms per UE),
+then runs one round of ``--per-round`` UEs (``dispatch`` only: delivery of the broadcast, training, encoding,
+upload) and prints its ms per UE: it must not grow with N.
 
 Prints ``name value unit`` lines; ``memory`` ends with ``ratio <last/first checkpoint PSS>``, ``setup`` with
 ``ratio <ms per UE of set-up at the largest N / at the smallest>``.
@@ -133,7 +133,7 @@ def setup(args) -> None:
 
             config = load_config(None, [f"num_ues={n}", f"ues_per_round={min(n, args.per_round)}", "partition=iid",
                                         f"model={args.model}", "transport=ray", "torch_threads=1",
-                                        f"train_size={max(4000, n)}", "test_size=100"])
+                                        f"dataset={args.dataset}", f"train_size={max(4000, n)}", "test_size=100"])
             dataset, indices = load_split(config)
             shards = ue_shards(dataset, indices)
             started, cpu = time.perf_counter(), time.process_time()
@@ -176,6 +176,8 @@ def main(argv=None) -> int:
     st.add_argument("--ues", type=int, nargs="+", default=[20, 1000, 10000])
     st.add_argument("--per-round", type=int, default=20)
     st.add_argument("--model", default="2nn")
+    st.add_argument("--dataset", default="mnist5k", help="ray only: the data set the actors split (mnist5k has 5,000 "
+                    "samples; fashion_mnist's 60,000 allow 10,000 UEs)")
     args = parser.parse_args(argv)
     memory(args) if args.what == "memory" else setup(args)
     return 0
