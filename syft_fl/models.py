@@ -7,7 +7,7 @@ touching the global torch RNG. No syft in here.
 """
 
 import numbers
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -24,7 +24,26 @@ __all__ = [
 ]
 
 
-class FedAvgCNN(nn.Module):
+def _conv_blocks(in_channels: int, widths: Tuple[int, ...], *, padding: int = 0) -> nn.Sequential:
+    """One block per width: 5x5 conv to ``width`` channels (``padding`` pixels), ReLU, 2x2 max-pool."""
+    layers: List[nn.Module] = []
+    for width in widths:
+        layers += [nn.Conv2d(in_channels, width, kernel_size=5, padding=padding), nn.ReLU(), nn.MaxPool2d(2)]
+        in_channels = width
+    return nn.Sequential(*layers)
+
+
+class _ConvNet(nn.Module):
+    """``features`` (conv blocks), flattened, then ``classifier`` (fully connected layers): the CNNs below."""
+
+    features: nn.Sequential
+    classifier: nn.Sequential
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class FedAvgCNN(_ConvNet):
     """The FedAvg "CNN" for 28x28 digits (McMahan et al. 2017, sec. 3).
 
     5x5 conv 32 (same padding), ReLU, 2x2 max-pool, 5x5 conv 64 (same padding), ReLU, 2x2 max-pool,
@@ -35,20 +54,10 @@ class FedAvgCNN(nn.Module):
     def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()
         _check_shape_args(in_channels, num_classes)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, kernel_size=5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, kernel_size=5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
+        self.features = _conv_blocks(in_channels, (32, 64), padding=2)
         self.classifier = nn.Sequential(
             nn.Linear(7 * 7 * 64, 512), nn.ReLU(), nn.Linear(512, num_classes)
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 class MLP2NN(nn.Module):
@@ -73,7 +82,7 @@ class MLP2NN(nn.Module):
         return self.layers(torch.flatten(x, 1))
 
 
-class _LeNetLike(nn.Module):
+class _LeNetLike(_ConvNet):
     """5x5 conv 6, ReLU, 2x2 max-pool, 5x5 conv 16, ReLU, 2x2 max-pool, fc -> 120 -> 84 -> classes, no padding,
     for ``side`` x ``side`` images."""
 
@@ -82,14 +91,7 @@ class _LeNetLike(nn.Module):
     def __init__(self, *, in_channels: int, num_classes: int) -> None:
         super().__init__()
         _check_shape_args(in_channels, num_classes)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
+        self.features = _conv_blocks(in_channels, (6, 16))
         flat = ((self.side - 4) // 2 - 4) // 2
         self.classifier = nn.Sequential(
             nn.Linear(16 * flat * flat, 120),
@@ -98,9 +100,6 @@ class _LeNetLike(nn.Module):
             nn.ReLU(),
             nn.Linear(84, num_classes),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 class SimpleCNN(_LeNetLike):
@@ -117,7 +116,7 @@ class SimpleCNN(_LeNetLike):
         super().__init__(in_channels=in_channels, num_classes=num_classes)
 
 
-class CNN16x32(nn.Module):
+class CNN16x32(_ConvNet):
     """A small CNN for 28x28 images: the ``Net`` of a Flower FedAvg study on Fashion-MNIST (S. Lolli,
     github.com/samuele-lolli/Aggregation-Federated-Learning-Analysis, ``task.py``), reproduced in
     ``experiments/configs/flower_fmnist.yaml``.
@@ -129,18 +128,8 @@ class CNN16x32(nn.Module):
     def __init__(self, *, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()
         _check_shape_args(in_channels, num_classes)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 16, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, kernel_size=5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
+        self.features = _conv_blocks(in_channels, (16, 32))
         self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 class CifarCNN(_LeNetLike):
