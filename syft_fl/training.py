@@ -63,8 +63,9 @@ def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epo
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     batches = batch_order(len(x), batch_size, epochs, seed)
     per_epoch = -(-len(x) // batch_size)
-    augment_gen = torch.Generator()
-    augment_gen.manual_seed(derive_seed(seed, "augment"))
+    if augment == "crop_flip":
+        augment_gen = torch.Generator()
+        augment_gen.manual_seed(derive_seed(seed, "augment"))
     model.train()
     losses = []
     for idx in batches:
