@@ -56,6 +56,8 @@ def baseline_strategies(
             tiered, kind="fixed", spec=spec
         )
     deadline = tiered.deadline_s if tiered.deadline_s is not None else deadline_s
+    if tiered.increment_window_s is not None:
+        increment_window_s = tiered.increment_window_s
     out["{}fixed@all({})+window".format(prefix, specs[-1].text.split(",")[0])] = dataclasses.replace(
         tiered, kind="fixed", spec=specs[-1], deadline_s=deadline + increment_window_s
     )

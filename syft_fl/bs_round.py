@@ -127,7 +127,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=upload_start_s,
-            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.increment_window_s,
+            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.window_for(strategy),
             tier_bytes=fed.predicted_tier_bytes)
         num_tiers = spec.num_tiers
         plans.append(UEPlan(
@@ -207,7 +207,7 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
         arrivals[p.ue] = policy.arrival_times_s(p.upload_start_s, tx[p.ue])
     outcome = policy.receive(
         [arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_for(strategy),
-        increment_window_s=cfg.increment_window_s, window_start=strategy.window_start,
+        increment_window_s=cfg.window_for(strategy), window_start=strategy.window_start,
         early_close=strategy.early_close, tier_bytes=[reports[p.ue].tier_bytes for p in sending],
         rate_estimates_bps=[p.rate_bps for p in sending], silent_ues=len(plans) - len(sending))
     heard = {}
@@ -216,7 +216,7 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
                              tx_times_s=tx[p.ue])
         expected = policy.expected_tiers(
             reports[p.ue].tier_bytes, compute_s=p.upload_start_s, rate_estimate_bps=p.rate_bps,
-            deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.increment_window_s,
+            deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.window_for(strategy),
             window_start=strategy.window_start)
         heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air,
                             missed=reception.tiers_used < expected)

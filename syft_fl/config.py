@@ -53,8 +53,12 @@ class StrategyConfig:
                                        "s", default=None)
     early_close: bool = _key("the BS stops listening for a UE's increments it predicts (from the round-start rate "
                              "estimate and the tier sizes) will miss the window", default=False)
-    window_start: str = _key("increment window counts from: " + " | ".join(policy.WINDOW_STARTS)
-                             + " (each UE's own base arrival)", default="deadline")
+    window_start: str = _key("increment window opens at: " + " | ".join(policy.WINDOW_STARTS)
+                             + " (deadline; each UE's own base arrival; when the base alone would close the round, "
+                             "the fair close rule: syft_fl.policy)", default="deadline")
+    increment_window_s: Optional[float] = _key("this strategy's increment window; null = the run's "
+                                               "increment_window_s (0 with window_start last_base: the round closes "
+                                               "when the base alone's would)", "s", default=None)
     csi_error_db: float = _key("std of the BS's round-start SNR estimate error (log-normal), used by the adaptive "
                                "kinds and early close; 0 = perfect CSI", "dB", default=0.0)
     error_feedback: bool = _key("a UE adds what the BS did not merge of its last upload to its next one",
@@ -68,8 +72,14 @@ class StrategyConfig:
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_STARTS:
             raise ValueError(f"window_start={short(self.window_start)} is not one of {', '.join(policy.WINDOW_STARTS)}")
+        if self.increment_window_s is not None and not (
+                math.isfinite(self.increment_window_s) and self.increment_window_s >= 0):
+            raise ValueError(f"increment_window_s={self.increment_window_s!r} must be null or finite and >= 0")
         if not (math.isfinite(self.csi_error_db) and self.csi_error_db >= 0):
             raise ValueError(f"csi_error_db={self.csi_error_db!r} must be finite and >= 0")
+        if self.early_close is True and self.window_start == "last_base":
+            raise ValueError("early_close=true has nothing to predict under window_start=last_base (the window end "
+                             "is known only when the last base arrives)")
         for name in ("early_close", "error_feedback"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not true/false")
@@ -289,6 +299,10 @@ class Config:
     def deadline_for(self, strategy: StrategyConfig) -> float:
         """The BS deadline [s] of ``strategy``: its own ``deadline_s`` or else the run's."""
         return self.deadline_s if strategy.deadline_s is None else strategy.deadline_s
+
+    def window_for(self, strategy: StrategyConfig) -> float:
+        """The increment window [s] of ``strategy``: its own ``increment_window_s`` or else the run's."""
+        return self.increment_window_s if strategy.increment_window_s is None else strategy.increment_window_s
 
     def _check_transport(self) -> None:
         if self.transport != "websocket":

@@ -8,8 +8,9 @@ Rules (``receive``), with ``D = deadline_s``, ``W = increment_window_s`` and ``a
 arrival:
 
 * the base tier (tier 0) is accepted iff it arrives by ``D``; otherwise the UE is dropped;
-* the UE's increment window ends at ``E = D + W`` (``window_start="deadline"``, the default) or at
-  ``E = a0 + W`` (``window_start="base_arrival"``: the window opens when the base arrives);
+* the UE's increment window ends at ``E = D + W`` (``window_start="deadline"``, the default), at
+  ``E = a0 + W`` (``window_start="base_arrival"``: the window opens when the base arrives) or at
+  ``E = B + W`` (``window_start="last_base"``, the fair close rule below);
 * increment ``j >= 1`` is accepted iff every tier before it was accepted (no skipping: a tier lost
   to outage or lateness ends the prefix), it arrives by ``E`` and the BS still listens for it;
 * the BS knows each UE's tier count (the spec is fixed at round start and carried in the base
@@ -21,6 +22,16 @@ arrival:
 * the round lasts ``max_u close(u)``, and at least ``D`` when the round has no UE or when some
   selected UE sent nothing at all (``silent_ues > 0``: the BS cannot know that it is not coming);
   so it closes before the deadline when every UE's last tier is in early.
+
+The fair close rule (``window_start="last_base"``). ``B`` is when the BS would close the round if every UE sent its
+base alone: the latest accepted base arrival, or ``D`` when some UE's base is late or lost or some selected UE sent
+nothing (``B = D`` for a round with no UE). The window opens there, for every UE at once: ``E = B + W``. With
+``W = 0`` the round closes exactly when the base alone's round would (same channel, same base bytes), and every
+increment that has arrived by then is merged; the increments cost the round no waiting at all, so a comparison of
+``tiered`` with its base alone measures what the increments buy, not how long the BS waited for them. A dropped UE
+gets no window (the BS listens for its tiers until ``D``, as under ``base_arrival``). Early close has nothing to
+predict under this rule (the window end is not known when a base arrives) and is refused with it. A single UE's own
+prediction (``expected_tiers``) is ``B = a0``: the earliest the window can end, a lower bound of the tiers it gets.
 
 Early close (``early_close=True``). What the BS knows, and when: at round start, the UE's rate
 estimate ``rate_estimate_bps`` from CSI (``channel.Channel.estimated_rate_bps``); at the base's
@@ -62,7 +73,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from syft_fl.channel import upload_time_s
 
 STATUSES = ("full", "partial", "base_only", "dropped")
-WINDOW_STARTS = ("deadline", "base_arrival")
+WINDOW_STARTS = ("deadline", "base_arrival", "last_base")
 
 
 def arrival_times_s(compute_s: float, tx_times_s: Sequence[float]) -> List[float]:
@@ -209,6 +220,7 @@ def _receive_one(
     increment_window_s: float,
     window_start: str,
     predicted: Optional[Tuple[float, ...]],
+    last_base_s: float = math.nan,
 ) -> Reception:
     n = len(arrivals)
     if arrivals[0] > deadline_s:
@@ -227,7 +239,8 @@ def _receive_one(
             listen_until_s=listen,
         )
     base = arrivals[0]
-    end = deadline_s + increment_window_s if window_start == "deadline" else base + increment_window_s
+    opens = {"deadline": deadline_s, "base_arrival": base, "last_base": last_base_s}[window_start]
+    end = opens + increment_window_s
     arrived = _prefix_by(arrivals, end)  # what the plain rule accepts
     listened = n if predicted is None else _prefix_by(predicted, end)
     used = min(arrived, listened)
@@ -278,6 +291,8 @@ def receive(
         raise ValueError("silent_ues must be an int >= 0, got {!r}".format(silent_ues))
     table = [_check_arrivals(a, ue) for ue, a in enumerate(arrivals_s)]
     predictions: List[Optional[Tuple[float, ...]]] = [None] * len(table)
+    if early_close and window_start == "last_base":
+        raise ValueError("early_close has nothing to predict under window_start='last_base'")
     if early_close:
         if tier_bytes is None or rate_estimates_bps is None:
             raise ValueError("early_close needs tier_bytes and rate_estimates_bps for every UE")
@@ -296,14 +311,25 @@ def receive(
                 predictions[ue] = predicted_arrivals_s(arrivals[0], sizes, rate)
             else:
                 predictions[ue] = ()  # dropped: closed at D, nothing to predict
+    last_base_s = base_alone_close_s(table, deadline_s=deadline_s, silent_ues=silent_ues)
     receptions = tuple(
-        _receive_one(a, deadline_s, increment_window_s, window_start, p)
+        _receive_one(a, deadline_s, increment_window_s, window_start, p, last_base_s)
         for a, p in zip(table, predictions)
     )
     length = max((r.close_s for r in receptions), default=deadline_s)
     if silent_ues:
         length = max(length, deadline_s)
     return RoundOutcome(receptions=receptions, round_length_s=length)
+
+
+def base_alone_close_s(arrivals_s: Sequence[Sequence[float]], *, deadline_s: float, silent_ues: int = 0) -> float:
+    """When the BS would close the round [s since broadcast] if every UE sent only its base: the latest base arrival
+    ``min(a0, D)`` over the UEs (a late or lost base keeps the BS until ``D``), and ``D`` when some selected UE sent
+    nothing or no UE sent anything. The opening of the ``last_base`` window."""
+    closes = [min(a[0], deadline_s) for a in arrivals_s]
+    if silent_ues or not closes:
+        closes.append(deadline_s)
+    return max(closes)
 
 
 def air_use(

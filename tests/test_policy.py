@@ -169,6 +169,53 @@ def test_window_start_base_arrival_counts_from_each_base():
         receive(table, deadline_s=10.0, increment_window_s=3.0, window_start="base")
 
 
+def test_window_start_last_base_closes_when_the_base_alone_would():
+    # D = 10 s, W = 0: the last accepted base arrives at 8 s, so the round closes at 8 s and every increment in by
+    # then is merged; the base alone (one tier per UE, same base arrivals) closes at the same moment
+    table = [
+        [4.0, 6.0, 7.5],  # 0: everything in by 8 -> full, closes at 7.5
+        [8.0, 9.0, 9.5],  # 1: the last base; its increments come after 8 -> base_only
+        [2.0, 5.0, 8.5],  # 2: tier 1 by 8, tier 2 late -> partial
+        [10.5, 11.0],  # 3: base late -> dropped; listens until D, so the round lasts D
+    ]
+    out = receive(table[:3], deadline_s=10.0, increment_window_s=0.0, window_start="last_base")
+    got = [(r.status, r.tiers_used, r.close_s, r.window_end_s) for r in out.receptions]
+    assert got == [("full", 3, 7.5, 8.0), ("base_only", 1, 8.0, 8.0), ("partial", 2, 8.0, 8.0)]
+    assert out.round_length_s == 8.0
+    base_alone = receive([a[:1] for a in table[:3]], deadline_s=10.0, increment_window_s=0.0)
+    assert base_alone.round_length_s == out.round_length_s
+    assert out.receptions[1].listen_until_s == (10.0, 8.0, 8.0)
+    # a late base (or a silent UE) keeps the base alone until D: the window opens there
+    late = receive(table, deadline_s=10.0, increment_window_s=0.0, window_start="last_base")
+    assert [r.tiers_used for r in late.receptions] == [3, 3, 3, 0]
+    assert late.round_length_s == 10.0 and late.receptions[3].listen_until_s == (10.0, 10.0)
+    silent = receive(table[:3], deadline_s=10.0, increment_window_s=0.0, window_start="last_base", silent_ues=1)
+    assert [r.tiers_used for r in silent.receptions] == [3, 3, 3]
+    # W > 0 extends the common window from B = 8 s
+    wide = receive(table[:3], deadline_s=10.0, increment_window_s=1.0, window_start="last_base")
+    assert [r.tiers_used for r in wide.receptions] == [3, 2, 3] and wide.round_length_s == 9.0
+    with pytest.raises(ValueError, match="early_close"):
+        receive(table, deadline_s=10.0, increment_window_s=0.0, window_start="last_base", early_close=True,
+                tier_bytes=[[1, 1, 1]] * 3 + [[1, 1]], rate_estimates_bps=[1.0] * 4)
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(0, 30), st.just(INF)), min_size=1, max_size=4).map(sorted),
+        max_size=6,
+    ),
+    st.floats(0, 20),
+    st.integers(0, 2),
+)
+def test_last_base_with_zero_window_has_the_base_alones_clock(table, deadline, silent):
+    fair = receive(table, deadline_s=deadline, increment_window_s=0.0, window_start="last_base", silent_ues=silent)
+    alone = receive([a[:1] for a in table], deadline_s=deadline, increment_window_s=0.0, silent_ues=silent)
+    assert fair.round_length_s == alone.round_length_s
+    assert [r.tiers_used > 0 for r in fair.receptions] == [r.tiers_used > 0 for r in alone.receptions]
+    for r in fair.receptions:
+        assert all(a <= fair.round_length_s for a, ok in zip(r.arrivals_s, r.accepted) if ok)
+
+
 def test_early_close_hand_example_perfect_and_underestimated_rate():
     # base at 4 s, increments of 1e6 B at 2 Mbit/s = 4 s each: 8 s, 12 s; D = 10 s, E = 11 s
     arrivals = arrival_times_s(2.0, [2.0, 4.0, 4.0])
