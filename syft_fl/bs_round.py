@@ -145,6 +145,8 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
                      fault=p.faults.training, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                      strategy=state.name, error_feedback=strategy.error_feedback,
                      merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None,
+                     ef_on_drop=strategy.ef_on_drop, ef_decay=strategy.ef_decay,
+                     ef_residual_cap=strategy.ef_residual_cap,
                      augment=cfg.augment, fill=black_level(cfg.dataset, cfg.normalize) if cfg.augment != "none" else ())
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from . import baselines as _baselines
-from . import codec, policy, strategies
+from . import codec, feedback, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
@@ -63,6 +63,12 @@ class StrategyConfig:
                                "kinds and early close; 0 = perfect CSI", "dB", default=0.0)
     error_feedback: bool = _key("a UE adds what the BS did not merge of its last upload to its next one",
                                 default=False)
+    ef_on_drop: str = _key("error feedback, for an upload the BS merged nothing of: " + " | ".join(feedback.ON_DROP)
+                           + " (keep nothing; keep it all; keep ef_decay of it)", default="discard")
+    ef_decay: float = _key("error feedback's share kept of an upload the BS merged nothing of (ef_on_drop decay), "
+                           "in [0, 1)", default=0.5)
+    ef_residual_cap: float = _key("error feedback's largest residual norm, relative to the update's norm it is "
+                                  "added to", default=1.0)
 
     def __post_init__(self) -> None:
         """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
@@ -80,6 +86,7 @@ class StrategyConfig:
         if self.early_close is True and self.window_start == "last_base":
             raise ValueError("early_close=true has nothing to predict under window_start=last_base (the window end "
                              "is known only when the last base arrives)")
+        feedback.FeedbackRule(on_drop=self.ef_on_drop, decay=self.ef_decay, residual_cap=self.ef_residual_cap)
         for name in ("early_close", "error_feedback"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not true/false")

@@ -1,12 +1,20 @@
-"""Error feedback: a UE keeps what the BS did not merge and adds it to its next update.
+"""Error feedback: a UE keeps what the BS did not merge of a delivered upload and adds it to its next update.
 
 A UE that uploads ``target = update + residual`` as tiers learns, in its next task, how many of
 those tiers the BS merged (``merged_tiers``: 0 if it was dropped or rejected). What the BS merged
-is ``delivered = decode_tiers(tiers[:merged_tiers])`` (zeros for 0), and the UE carries the rest,
+is ``delivered = decode_tiers(tiers[:merged_tiers])``, and the UE carries the rest,
 ``residual = target - delivered``, into its next upload. For ``tiered`` the residual is the
 increments the BS did not merge plus the quantization error of the whole spec:
 ``(target - decode(all tiers)) + (decode(all tiers) - delivered)``; for ``fixed`` it is the
-quantization error (everything, if the upload was dropped).
+quantization error.
+
+Error feedback corrects compression error, not lost rounds (``FeedbackRule``). An upload the BS did not merge at
+all (``merged_tiers == 0``) is not a compression error: by default (``on_drop="discard"``) the UE keeps nothing of
+it, since carrying it made a UE dropped k times in a row upload k updates at once, stale ones included. ``keep``
+carries the whole target (the classic rule: ``residual = target``), ``decay`` carries ``decay * target``, which
+bounds what k drops accumulate by ``||update|| / (1 - decay)``. Whatever the rule, the residual added to an update
+is scaled down, if needed, to ``||residual|| <= residual_cap * ||update||`` (L2 norms over every float entry as one
+vector): a UE never uploads more than ``1 + residual_cap`` updates' worth (``carry``).
 
 The UE worker's calls, per dispatched task (pure torch, no syft; the worker keeps one
 ``Pending`` per UE between its participations)::
@@ -27,6 +35,7 @@ residual to the next update (``carry``) rounds to the update's dtype like any fl
 A non-finite update never leaves the UE (the codec refuses it): the worker then keeps its pending
 upload unchanged.
 """
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Tuple
@@ -36,6 +45,28 @@ import torch
 from syft_fl import codec
 
 State = "OrderedDict[str, torch.Tensor]"
+
+ON_DROP = ("discard", "keep", "decay")
+
+
+@dataclass(frozen=True)
+class FeedbackRule:
+    """What error feedback carries (module docstring): ``on_drop`` (one of ``ON_DROP``) for an upload the BS merged
+    nothing of; ``decay`` (in [0, 1)) the share of it ``decay`` keeps; ``residual_cap`` (>= 0) the largest
+    ``||residual|| / ||update||`` added to an update. Invalid values raise ValueError naming the field."""
+
+    on_drop: str = "discard"
+    decay: float = 0.5
+    residual_cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.on_drop not in ON_DROP:
+            raise ValueError("ef_on_drop={!r} is not one of {}".format(self.on_drop, ", ".join(ON_DROP)))
+        if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or not 0.0 <= self.decay < 1.0:
+            raise ValueError("ef_decay={!r} must be in [0, 1)".format(self.decay))
+        cap = self.residual_cap
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (math.isfinite(cap) and cap >= 0):
+            raise ValueError("ef_residual_cap={!r} must be finite and >= 0".format(cap))
 
 
 @dataclass(frozen=True)
@@ -111,13 +142,50 @@ def compensate(
     return out
 
 
-def carry(
-    update: Mapping[str, torch.Tensor], pending: Optional[Pending], merged_tiers: Optional[int]
+def _norm(state: Mapping[str, torch.Tensor], keys: Sequence[str]) -> float:
+    """L2 norm of the float entries ``keys`` of ``state`` as one vector (float64)."""
+    return math.sqrt(sum(float((state[k].to(torch.float64) ** 2).sum()) for k in keys))
+
+
+def kept(pending: Pending, merged_tiers: int, rule: FeedbackRule) -> Optional["OrderedDict[str, torch.Tensor]"]:
+    """What the UE keeps of ``pending`` once it learns the BS merged ``merged_tiers`` of its tiers, before the cap:
+    the settlement's residual for a merged upload; for one the BS merged nothing of, ``rule.on_drop``'s share of the
+    target (None: nothing)."""
+    if merged_tiers != 0:
+        return settle(pending, merged_tiers).residual
+    settle(pending, 0)  # validates the pending upload alike
+    if rule.on_drop == "discard":
+        return None
+    share = 1.0 if rule.on_drop == "keep" else rule.decay
+    return OrderedDict((k, pending.target[k].to(torch.float64) * share) for k in _floats(pending.target))
+
+
+def capped(
+    residual: Mapping[str, torch.Tensor], update: Mapping[str, torch.Tensor], residual_cap: float
 ) -> "OrderedDict[str, torch.Tensor]":
-    """The UE's target this round: ``update`` plus the residual of its last upload ``pending``,
-    of which the BS merged ``merged_tiers`` tiers (None only when there is no pending upload)."""
+    """``residual`` scaled by ``min(1, residual_cap * ||update|| / ||residual||)`` (float entries, one L2 norm)."""
+    keys = [k for k in residual]
+    r_norm, u_norm = _norm(residual, keys), _norm(update, keys)
+    if r_norm <= residual_cap * u_norm:
+        return OrderedDict(residual)
+    scale = residual_cap * u_norm / r_norm
+    return OrderedDict((k, v * scale) for k, v in residual.items())
+
+
+def carry(
+    update: Mapping[str, torch.Tensor],
+    pending: Optional[Pending],
+    merged_tiers: Optional[int],
+    rule: FeedbackRule = FeedbackRule(),
+) -> "OrderedDict[str, torch.Tensor]":
+    """The UE's target this round: ``update`` plus what ``rule`` keeps of its last upload ``pending``, of which the
+    BS merged ``merged_tiers`` tiers (None only when there is no pending upload), capped at
+    ``rule.residual_cap * ||update||``."""
     if pending is None:
         return OrderedDict(update)
     if merged_tiers is None:
         raise ValueError("merged_tiers is needed to settle the pending upload")
-    return compensate(update, settle(pending, merged_tiers).residual)
+    residual = kept(pending, merged_tiers, rule)
+    if residual is None:
+        return OrderedDict(update)
+    return compensate(update, capped(residual, update, rule.residual_cap))

@@ -203,7 +203,9 @@ class UEMixin:
             upload = nan_state(upload)
         pending = self._pending_uploads(task["strategy"]) if task.get("error_feedback") else None
         if pending is not None:
-            upload = feedback.carry(upload, pending.get(0), task["merged_tiers"])
+            rule = feedback.FeedbackRule(on_drop=task["ef_on_drop"], decay=task["ef_decay"],
+                                         residual_cap=task["ef_residual_cap"])
+            upload = feedback.carry(upload, pending.get(0), task["merged_tiers"], rule)
         try:
             tiers = codec.encode_tiers(upload, task["spec"], seed=task["codec_seed"])
         except codec.CodecError as err:  # a non-finite update never leaves the UE (its pending upload stays)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syft_fl.codec import decode_tiers, encode_tiers, parse_spec
-from syft_fl.feedback import Pending, carry, compensate, settle
+from syft_fl.feedback import FeedbackRule, Pending, capped, carry, compensate, kept, settle
 from .examples import examples
 
 SPECS = [
@@ -128,3 +128,72 @@ def test_inexact_elements_are_counted_beyond_the_stated_exponent_gap():
     error = (d + r - target["x"].double()).abs()
     assert float(error[1]) <= 2.0**-53 * float(d[1].abs()) and float(error[1]) > 0
     assert math.isclose(float(r[1]), 1e-12 - 0.125, rel_tol=1e-15)
+
+
+# ---------------------------------------------------------------- what is carried: compression error, not lost rounds
+
+
+def _norm(state):
+    return math.sqrt(sum(float((v.double() ** 2).sum()) for v in state.values() if v.is_floating_point()))
+
+
+@pytest.mark.parametrize(
+    "rule, bound",
+    [
+        (FeedbackRule(), 1.0),  # discard: a dropped upload leaves nothing behind
+        (FeedbackRule(on_drop="keep"), 2.0),  # keep: capped at 1 x the update
+        (FeedbackRule(on_drop="decay", decay=0.5), 2.0),
+        (FeedbackRule(on_drop="keep", residual_cap=1e9), None),  # the classic rule, uncapped
+    ],
+)
+def test_a_ue_dropped_k_times_never_uploads_k_updates_worth(rule, bound):
+    # Prepare: the same update every round, every upload dropped (the BS merges 0 tiers) 16 times in a row
+    spec = parse_spec("uniform:2+2+4,block=256")
+    update = update_like(7)
+    pending, norms = None, []
+    for _ in range(16):
+        target = carry(update, pending, None if pending is None else 0, rule)
+        norms.append(_norm(target) / _norm(update))
+        pending = upload(target, spec)
+    # Assert: bounded by the rule, or (uncapped keep) k updates' worth after k drops
+    if bound is None:
+        assert norms[-1] == pytest.approx(16.0, rel=1e-5)
+    else:
+        assert max(norms) <= bound * (1 + 1e-6)
+    if rule.on_drop == "discard":
+        assert norms == [1.0] * 16
+
+
+def test_a_merged_upload_still_carries_its_compression_error_under_every_rule():
+    spec = parse_spec("uniform:2+2+4,block=256")
+    update = update_like(3)
+    pending = upload(update, spec)
+    for rule in (FeedbackRule(), FeedbackRule(on_drop="keep"), FeedbackRule(on_drop="decay", decay=0.2)):
+        got = carry(update, pending, 1, rule)
+        residual = settle(pending, 1).residual
+        want = compensate(update, capped(residual, update, rule.residual_cap))
+        assert all(torch.equal(got[k], want[k]) for k in want)
+        assert any(not torch.equal(got[k], update[k]) for k in residual)
+
+
+def test_decay_keeps_its_share_and_the_cap_scales_the_residual_to_its_bound():
+    spec = parse_spec("uniform:2+2+4,block=256")
+    update = update_like(5)
+    pending = upload(update, spec)
+    half = kept(pending, 0, FeedbackRule(on_drop="decay", decay=0.5))
+    assert all(torch.equal(half[k], update[k].double() * 0.5) for k in half)
+    assert kept(pending, 0, FeedbackRule()) is None
+    big = OrderedDict((k, v * 10.0) for k, v in half.items())
+    cut = capped(big, update, 0.3)
+    assert _norm(cut) == pytest.approx(0.3 * _norm(update), rel=1e-9)
+    assert capped(half, update, 5.0) == half
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"on_drop": "forget"}, "ef_on_drop"), ({"decay": 1.0}, "ef_decay"), ({"decay": -0.1}, "ef_decay"),
+     ({"residual_cap": -1.0}, "ef_residual_cap"), ({"residual_cap": math.nan}, "ef_residual_cap")],
+)
+def test_feedback_rule_refuses_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeedbackRule(**kwargs)

@@ -121,9 +121,12 @@ def test_a_tier_message_is_the_same_bytes_in_every_process():
 
 
 @pytest.mark.e2e
-def test_error_feedback_carries_what_the_bs_did_not_merge_into_the_next_upload(virtual_transport, tiny_shards):
+@pytest.mark.parametrize("on_drop, factor", [("keep", 2), ("discard", 1)])
+def test_error_feedback_carries_what_the_bs_did_not_merge_into_the_next_upload(virtual_transport, tiny_shards, on_drop,
+                                                                               factor):
     """Two identical rounds (same global model, same batches) under error feedback: the first upload was dropped
-    (merged_tiers=0), so the second one's target is the update plus all of the first: exactly twice the update."""
+    (merged_tiers=0). With ``ef_on_drop: keep`` the second one's target is the update plus all of the first: exactly
+    twice the update; with the default ``discard`` it is the update alone (the task's rule crosses the transport)."""
     transport = virtual_transport(3)
     transport.place_data(tiny_shards)
     g = global_state()
@@ -131,12 +134,12 @@ def test_error_feedback_carries_what_the_bs_did_not_merge_into_the_next_upload(v
     for rnd, merged in ((0, None), (1, 0)):
         transport.broadcast(g, rnd, [0])
         t = dataclasses.replace(task(0, rnd=rnd, spec="uniform:2,block=256"), strategy="fixed", error_feedback=True,
-                                merged_tiers=merged)
+                                merged_tiers=merged, ef_on_drop=on_drop)
         (report,) = transport.dispatch([t])
         assert report.error == "" and not report.crash
         transport.discard_tiers(0, rnd, 1)
         targets.append(transport.ues[0]._fl_pending[1][0].target)
     first, second = targets
     for name in first:
-        assert torch.equal(second[name], first[name] + first[name]), name
+        assert torch.equal(second[name], first[name] * factor), name
     assert any(float(v.abs().max()) > 0 for v in first.values())

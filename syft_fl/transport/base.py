@@ -23,7 +23,9 @@ class RoundTask:
     ``crash`` or ``nan``; drawn by the BS, applied by the UE); ``strategy`` (whose upload this is: a UE keeps
     error-feedback state per strategy); ``error_feedback`` (add what the BS did not merge of this UE's last upload
     to this one, :mod:`syft_fl.feedback`); ``merged_tiers`` (how many tiers of that last upload the BS merged:
-    0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy); ``momentum`` and
+    0 if it was dropped or rejected; None if the UE has no earlier upload under this strategy); ``ef_on_drop``,
+    ``ef_decay``, ``ef_residual_cap`` (error feedback's ``feedback.FeedbackRule``: what is kept of an upload the BS
+    merged nothing of, and the cap on the residual's norm relative to the update's); ``momentum`` and
     ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD); ``augment`` and ``fill`` (local
     data augmentation and the per-channel value it pads with, ``training.crop_flip``).
     """
@@ -44,6 +46,9 @@ class RoundTask:
     strategy: str = ""
     error_feedback: bool = False
     merged_tiers: Optional[int] = None
+    ef_on_drop: str = "discard"
+    ef_decay: float = 0.5
+    ef_residual_cap: float = 1.0
     augment: str = "none"
     fill: Tuple[float, ...] = ()
 
