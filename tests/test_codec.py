@@ -116,7 +116,7 @@ def test_parse_spec_canonical_round_trip(text, canonical, tiers):
         ("uniform:4,block=-3", "-3"),
         ("uniform:4,rounding=nearest", "nearest"),
         ("uniform:4,reconstruction=mean", "mean"),
-        ("float:16,reconstruction=deadzone", "reconstruction=deadzone applies to scheme 'uniform' only"),
+        ("float:16,reconstruction=deadzone", "reconstruction=deadzone applies to schemes 'uniform', 'sign' only"),
         ("uniform:4,block=2,block=3", "twice"),
         ("float:16+16,block=4", "block=4 applies"),
         ("float:16+16,rounding=stochastic", "rounding=stochastic applies"),
@@ -228,6 +228,13 @@ uniform_specs = st.builds(
     rounding=st.sampled_from(["truncate", "stochastic"]),
     reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
 )
+sign_specs = st.builds(
+    lambda rest, block, rounding, reconstruction: TierSpec("sign", (1,) + rest, block, rounding, reconstruction),
+    st.one_of(st.just(()), split_bits(1, 31, 1)),
+    block=st.one_of(st.none(), st.integers(1, 40)),
+    rounding=st.sampled_from(["truncate", "stochastic"]),
+    reconstruction=st.sampled_from(["midpoint", "truncate", "deadzone"]),
+)
 PROPERTY = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -292,7 +299,7 @@ def test_uniform_zero_preservation(x, spec, seed):
 @given(
     arrays=st.lists(float_arrays(), min_size=0, max_size=4),
     ints=st.lists(st.sampled_from([torch.int64, torch.int32, torch.uint8, torch.bool, torch.int8]), max_size=2),
-    spec=st.one_of(st.just(parse_spec("full")), float_specs, uniform_specs),
+    spec=st.one_of(st.just(parse_spec("full")), float_specs, uniform_specs, sign_specs),
 )
 def test_sizes_are_packed_bits_plus_small_header(arrays, ints, spec):
     state = OrderedDict(("layer{}.w".format(i), torch.from_numpy(a)) for i, a in enumerate(arrays))
@@ -311,13 +318,16 @@ def test_sizes_are_packed_bits_plus_small_header(arrays, ints, spec):
         if spec.scheme == "uniform":
             block = spec.block
             bodies[0] += math.ceil(n / 8) + 4 * sum(math.ceil(a.size / (block or a.size)) for a in arrays if a.size)
+        if spec.scheme == "sign":  # the sign is plane 0; the means (and with increments the maxima) per block
+            scales = sum(math.ceil(a.size / (spec.block or a.size)) for a in arrays if a.size)
+            bodies[0] += 4 * scales * (2 if spec.num_tiers > 1 else 1)
     headers = [len(t) - body for t, body in zip(payload, bodies)]
     assert all(52 <= h <= 64 for h in headers[1:])  # increments: tens of bytes
     assert 52 + table <= headers[0] <= 64 + table
 
 
 @PROPERTY
-@given(arrays=st.lists(float_arrays(), min_size=1, max_size=3), spec=st.one_of(float_specs, uniform_specs))
+@given(arrays=st.lists(float_arrays(), min_size=1, max_size=3), spec=st.one_of(float_specs, uniform_specs, sign_specs))
 def test_prefix_decodes_keep_names_shapes_dtypes_and_order(arrays, spec):
     state = OrderedDict(("t{}".format(i), torch.from_numpy(a)) for i, a in enumerate(reversed(arrays)))
     state["num_batches_tracked"] = torch.tensor(123456789012)
@@ -646,7 +656,8 @@ def test_tierspec_prefix_merges_the_first_tiers():
 
 
 @PROPERTY
-@given(x=float_arrays(), spec=st.one_of(float_specs, uniform_specs.filter(lambda s: s.rounding == "truncate")))
+@given(x=float_arrays(), spec=st.one_of(float_specs, *(s.filter(lambda s: s.rounding == "truncate")
+                                                      for s in (uniform_specs, sign_specs))))
 def test_prefix_spec_decodes_as_the_first_tiers(x, spec):
     """Deterministic rounding: the single-tier prefix(k) spec decodes exactly as tiers[:k] of the spec."""
     tiers = encode_tiers(one(x), spec)
@@ -661,8 +672,8 @@ def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
     from syft_fl.codec.bitpack import pack_field, unpack_fields
     from syft_fl.codec.schemes.base import Scheme
 
-    class Sign(Scheme):
-        name, wire_id, max_total_bits = "sign", 200, 1
+    class SignBit(Scheme):
+        name, wire_id, max_total_bits = "signbit", 200, 1
 
         def encode(self, layout, floats, seed):
             lanes = np.zeros(layout.n + (-layout.n) % 8, np.uint8)
@@ -682,11 +693,48 @@ def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
             return [job]
 
     monkeypatch.setattr(spec_module, "_REGISTRY", dict(spec_module._REGISTRY))
-    spec_module.register(Sign())
+    spec_module.register(SignBit())
     state = OrderedDict(a=torch.tensor([-2.0, 3.0, 0.5]), n=torch.tensor([7]), b=torch.tensor([[-1e-3, 4.0]]))
-    tiers = encode_tiers(state, "sign:1")
-    assert [len(t) for t in tiers] == tier_sizes("sign:1", state)
+    tiers = encode_tiers(state, "signbit:1")
+    assert [len(t) for t in tiers] == tier_sizes("signbit:1", state)
     out = decode_tiers(tiers)
     assert out["a"].tolist() == [-1.0, 1.0, 1.0] and out["b"].tolist() == [[-1.0, 1.0]] and out["n"].tolist() == [7]
-    with pytest.raises(CodecError, match="sign tiers total 2 bits > 1"):
-        parse_spec("sign:1+1")
+    with pytest.raises(CodecError, match="signbit tiers total 2 bits > 1"):
+        parse_spec("signbit:1+1")
+
+
+# ----------------------------------------------------------------------------------- the sign base
+@PROPERTY
+@given(x=float_arrays(), spec=sign_specs)
+def test_sign_base_is_the_least_squares_scaled_sign_and_increments_are_uniforms(x, spec):
+    """The base alone: sign(x) * mean|x| per block (the least-squares scale: error below ||x||^2); the first k >= 2
+    tiers: exactly the first k - 1 tiers of uniform:b1+b2+... (same block and options, same seed)."""
+    tiers = encode_tiers(one(x), spec, seed=3)
+    base = decode_tiers(tiers[:1])["x"].double().numpy().ravel()
+    a = np.abs(x.astype(np.float64).ravel())
+    block = spec.block or max(a.size, 1)
+    for i in range(0, a.size, block):
+        m = np.float32(a[i : i + block].mean())
+        want = np.where(np.signbit(x.ravel()[i : i + block]), -m, m)
+        assert np.array_equal(base[i : i + block], want.astype(np.float64))
+        err = ((x.ravel()[i : i + block].astype(np.float64) - base[i : i + block]) ** 2).sum()
+        assert err <= (a[i : i + block] ** 2).sum() * (1 + 1e-5) + 1e-30
+    if spec.num_tiers > 1:
+        magnitude = TierSpec("uniform", spec.bits[1:], spec.block, spec.rounding, spec.reconstruction)
+        again = encode_tiers(one(x), magnitude, seed=3)
+        for k in range(2, spec.num_tiers + 1):
+            assert torch.equal(decode_tiers(tiers[:k])["x"], decode_tiers(again[: k - 1])["x"])
+
+
+def test_sign_spec_grammar_and_bits_per_element():
+    assert parse_spec("sign:1+2+4,block=256").element_bits == (1.25, 2.0, 4.0)
+    assert parse_spec("sign:1,block=256").element_bits == (1.125,)
+    assert parse_spec("uniform:2+2+4,block=256").element_bits == (3.125, 2.0, 4.0)
+    assert parse_spec("uniform:2").element_bits == (3.0,)
+    assert parse_spec("full").element_bits == (32.0,)
+    assert [parse_spec("sign:1+2+4,block=8").prefix(k).text for k in (1, 2, 3)] == [
+        "sign:1,block=8", "uniform:2,block=8", "uniform:6,block=8"]
+    for bad, piece in (("sign:2+4", "sign base tier is the sign: 1 bit"), ("sign", "no tiers"),
+                       ("sign:1+32", "sign tiers total 33 bits > 32")):
+        with pytest.raises(CodecError, match=piece):
+            parse_spec(bad)

@@ -132,7 +132,13 @@ class TierSpec:
         """
         if type(k) is not int or not 1 <= k <= self.num_tiers:
             raise CodecError("prefix length must be an int in [1, {}], got {!r}".format(self.num_tiers, k))
-        return self.with_widths((sum(self.bits[:k]),)) if self.bits else self
+        return scheme_of(self.scheme).prefix(self, k)
+
+    @property
+    def element_bits(self) -> Tuple[float, ...]:
+        """Bits per element each tier puts on the wire, the sign and block scales included (``Scheme.element_bits``):
+        ``uniform:2+2+4,block=256`` -> (3.125, 2.0, 4.0); ``sign:1+2+4,block=256`` -> (1.25, 2.0, 4.0)."""
+        return scheme_of(self.scheme).element_bits(self)
 
 
 _INT = re.compile(r"^[0-9]+$")

@@ -7,8 +7,9 @@ from ..spec import register
 from .base import Scheme
 from .float_planes import FloatBitPlanes
 from .full import Full
+from .sign import Sign
 from .uniform import Uniform
 
 __all__ = ["Scheme", "SCHEMES"]
 
-SCHEMES = register(Full(), FloatBitPlanes(), Uniform())
+SCHEMES = register(Full(), FloatBitPlanes(), Uniform(), Sign())

@@ -62,6 +62,16 @@ class Scheme(abc.ABC):
         """Bits per element of each tier's plane (their count is the number of tiers)."""
         return spec.bits
 
+    def prefix(self, spec: TierSpec, k: int) -> TierSpec:
+        """The single-tier spec that decodes as the first ``k`` tiers of ``spec`` (``TierSpec.prefix``; ``k`` checked
+        there): by default the same scheme with the tiers' widths summed into one."""
+        return spec.with_widths((sum(spec.bits[:k]),)) if spec.bits else spec
+
+    def element_bits(self, spec: TierSpec) -> Tuple[float, ...]:
+        """Bits per element each tier puts on the wire, sign and block scales included (side information that comes
+        once per tensor is left out); headers and the tensor table are not counted."""
+        return tuple(float(b) for b in spec.bits)
+
     def side_bytes(self, layout: Layout) -> int:
         """Bytes of side information (e.g. signs, scales) the base body carries after plane 0."""
         return 0

@@ -24,6 +24,9 @@ class Full(Scheme):
     def plane_widths(self, spec: TierSpec) -> Tuple[int, ...]:
         return (0,)  # one tier, and its plane is empty
 
+    def element_bits(self, spec: TierSpec) -> Tuple[float, ...]:
+        return (32.0,)  # float32 tensors (a float16 or float64 tensor travels in its own width)
+
     def encode(self, layout: Layout, floats: Sequence[np.ndarray], seed: int) -> Tuple[Planes, List[np.ndarray]]:
         for i, x in zip(layout.floats, floats):
             check_finite(layout.entries[i].name, x)

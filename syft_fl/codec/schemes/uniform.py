@@ -46,7 +46,7 @@ from ..bitpack import pack_field, plane_slice, uint_for, unpack_fields
 from ..layout import Layout, as_float32, chunk_pieces, mul_blocks
 from .. import parallel
 from ..parallel import chunks, pmap, scratch
-from ..spec import CodecError
+from ..spec import CodecError, TierSpec
 from .base import Jobs, Planes, Scheme
 
 FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
@@ -61,6 +61,12 @@ class Uniform(Scheme):
     takes_block = True
     roundings = ("truncate", "stochastic")
     reconstructions = ("midpoint", "truncate", "deadzone")
+
+    def element_bits(self, spec: TierSpec) -> Tuple[float, ...]:
+        """The base: the sign, b0 bits and a float32 scale per block; tier j: b_j bits. ``uniform:2,block=256`` is
+        3.125 bits per element, not 2."""
+        per_scale = 32.0 / spec.block if spec.block else 0.0
+        return (1.0 + spec.bits[0] + per_scale,) + tuple(float(b) for b in spec.bits[1:])
 
     def side_bytes(self, layout: Layout) -> int:
         return -(-layout.n // 8) + 4 * layout.n_scales  # the sign plane, the float32 scales
