@@ -124,3 +124,19 @@ def test_a_charged_downlink_delays_every_upload(tmp_path):
         assert float(b["arrival_s"]) > float(a["arrival_s"])  # ... but starts once the broadcast has arrived
     s_ideal, s_charged = ideal["strategies"]["tiered"], charged["strategies"]["tiered"]
     assert s_charged["downlink_bytes"] == 3 * s_ideal["downlink_bytes"]  # one broadcast, charged per UE
+
+
+def test_the_fair_close_rule_gives_tiered_its_base_alones_clock(tmp_path):
+    """``window_start: last_base`` with a zero window: every round of ``tiered`` lasts exactly as long as the same
+    round of its base sent alone (same channel, same base bytes), and some increments still make it."""
+    fair = ["strategies.fair.kind=tiered", "strategies.fair.spec=uniform:2+2+4,block=256",
+            "strategies.fair.window_start=last_base", "strategies.fair.increment_window_s=0",
+            "strategies.base.kind=fixed", "strategies.base.spec=uniform:2,block=256", "deadline_s=3",
+            "channel.efficiency=0.05"]
+    config = load_config(None, TINY + ["rounds=4"] + fair, strategies=["fair", "base"])
+    run_into(tmp_path, config)
+    rounds = read_csv(tmp_path / "rounds.csv")
+    length = {(r["strategy"], r["round"]): float(r["round_length_s"]) for r in rounds}
+    assert [length["fair", str(k)] for k in range(4)] == [length["base", str(k)] for k in range(4)]
+    uplinks = [u for u in read_csv(tmp_path / "uplinks.csv") if u["strategy"] == "fair" and u["tier"] != "0"]
+    assert any(u["accepted"] == "1" for u in uplinks)
