@@ -21,7 +21,7 @@ if ROOT not in sys.path:
 from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
-    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict)
+    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_choices, describe_keys, load_config, to_dict)
 from syft_fl.errors import short  # noqa: E402
 
 
@@ -32,6 +32,14 @@ def keys_help() -> str:
     for key, unit, default, doc in rows:
         lines.append(f"  {key:<{width}}  [{unit or '-'}] default {default}")
         lines.extend(textwrap.wrap(doc, 100, initial_indent=" " * (width + 4), subsequent_indent=" " * (width + 4)))
+    lines.append("")
+    lines.append("choices (each registered with its doc; adding one is one registration line):")
+    last = None
+    for key, name, doc in describe_choices():
+        if key != last:
+            lines.append(f"  {key}:")
+            last = key
+        lines.append(f"    {name:<16} {doc}")
     return "\n".join(lines)
 
 

@@ -2,10 +2,11 @@
 
 A state is an ``OrderedDict[str, Tensor]`` in the model's ``state_dict`` order. The BS calls
 ``weighted_mean`` over the accepted UEs' decoded uploads (weights = their sample counts, McMahan et al.) and then
-``apply_update`` (``payload: delta``) or ``step_towards`` (``payload: model``).
+the payload's step: ``apply_update`` (``payload: delta``) or ``step_towards`` (``payload: model``). A payload
+(:class:`Payload`: what a UE uploads, how the BS steps) is registered by name in ``syft_fl.choices.PAYLOADS``.
 """
 from collections import OrderedDict
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
@@ -64,3 +65,19 @@ def step_towards(global_state: Mapping[str, torch.Tensor], mean_model: Mapping[s
 def difference(local: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> State:
     """local - reference, tensor by tensor: the update a UE uploads with ``payload: delta``."""
     return OrderedDict((k, local[k] - reference[k]) for k in reference)
+
+
+class Payload(NamedTuple):
+    """What a UE uploads (``upload(local, global)``) and how the BS steps (``step(global, mean, server_lr)``)."""
+
+    upload: Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+    step: Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor], float], State]
+
+
+def _whole_model(local: Mapping[str, torch.Tensor],
+                 reference: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    return local
+
+
+DELTA = Payload(upload=difference, step=apply_update)  # ``payload: delta``
+MODEL = Payload(upload=_whole_model, step=step_towards)  # ``payload: model``

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import aggregate, codec, faults, policy, strategies
+from .choices import PAYLOADS
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .data import black_level
@@ -282,10 +283,7 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
     new_state = global_state
     if uploads:
         mean = aggregate.weighted_mean(uploads, weights)
-        if cfg.payload == "delta":
-            new_state = aggregate.apply_update(global_state, mean, cfg.server_lr)
-        else:
-            new_state = aggregate.step_towards(global_state, mean, cfg.server_lr)
+        new_state = PAYLOADS[cfg.payload].step(global_state, mean, cfg.server_lr)
     return Merge(statuses=statuses, reasons=reasons, tiers_merged=tiers_merged, corrupt_tiers=n_corrupt,
                  global_state=new_state)
 

@@ -30,11 +30,20 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from syft_fl.fields import documented as _key, float_field, keyword_only
+from syft_fl.registry import Registry
 from syft_fl.rng import generator
 
-FADING_KINDS = ("none", "rayleigh", "rician")
-COHERENCE_KINDS = ("round", "tier")
-BANDWIDTH_MODES = ("per_ue", "shared")
+#: Small-scale fading models: name -> ``gain(rng, *, rician_k_db, size)``, the unit-mean power gain ``|h|^2``
+#: (a new model is one function and one ``FADING.add`` line; see ``_rician`` below).
+FADING = Registry("fading model")
+#: What one fading draw covers (``coherence``).
+COHERENCE = Registry("coherence")
+COHERENCE.add("round", doc="one gain per UE and round: every tier of a round sees tier 0's")
+COHERENCE.add("tier", doc="a gain per tier: tier 0 keeps the round-start gain, later tiers are redrawn")
+#: How the band is given out (``bandwidth_mode``).
+BANDWIDTH_MODE = Registry("bandwidth_mode")
+BANDWIDTH_MODE.add("per_ue", doc="every UE has bandwidth_hz")
+BANDWIDTH_MODE.add("shared", doc="FDMA: bandwidth_hz split equally among the UEs uploading this round")
 
 
 @keyword_only
@@ -52,7 +61,7 @@ class ChannelConfig:
         "path loss per decade of distance in km (10 x path-loss exponent)", "dB", 37.6
     )
     shadowing_db: float = _key("std of log-normal shadowing, fixed per UE for the run", "dB", 8.0)
-    fading: str = _key("small-scale fading: none | rayleigh | rician", "-", "rayleigh")
+    fading: str = _key("small-scale fading: none | rayleigh | rician (channel.FADING)", "-", "rayleigh")
     rician_k_db: float = _key("Rician K factor, LOS to scattered power", "dB", 6.0)
     coherence: str = _key("fading block: round (one gain per round) | tier", "-", "round")
     tx_power_dbm: float = _key("UE transmit power", "dBm", 10.0)
@@ -84,21 +93,15 @@ class ChannelConfig:
         )
         _check(self.pathloss_slope_db > 0, "pathloss_slope_db", self.pathloss_slope_db, "> 0")
         _check(self.shadowing_db >= 0, "shadowing_db", self.shadowing_db, ">= 0")
-        _check(
-            self.fading in FADING_KINDS, "fading", self.fading, "one of " + ", ".join(FADING_KINDS)
-        )
-        _check(
-            self.coherence in COHERENCE_KINDS,
-            "coherence",
-            self.coherence,
-            "one of " + ", ".join(COHERENCE_KINDS),
-        )
+        for name, registry in (("fading", FADING), ("coherence", COHERENCE)):
+            value = getattr(self, name)
+            _check(value in registry, name, value, "one of " + ", ".join(registry))
         _check(self.bandwidth_hz > 0, "bandwidth_hz", self.bandwidth_hz, "> 0")
         _check(
-            self.bandwidth_mode in BANDWIDTH_MODES,
+            self.bandwidth_mode in BANDWIDTH_MODE,
             "bandwidth_mode",
             self.bandwidth_mode,
-            "one of " + ", ".join(BANDWIDTH_MODES),
+            "one of " + ", ".join(BANDWIDTH_MODE),
         )
         _check(0 < self.efficiency <= 1, "efficiency", self.efficiency, "in (0, 1]")
         _check(
@@ -124,20 +127,34 @@ def fading_power(
 ) -> np.ndarray:
     """Small-scale power gain ``|h|^2`` (linear, unit mean) drawn from ``rng``.
 
-    ``none``: 1. ``rayleigh``: Exp(1). ``rician``: ``|sqrt(K/(K+1)) + CN(0, 1/(K+1))|^2`` with
-    ``K = 10^(rician_k_db/10)``; tends to 1 (no fading) as K grows.
+    ``fading`` names a model of :data:`FADING`: ``none``: 1. ``rayleigh``: Exp(1). ``rician``:
+    ``|sqrt(K/(K+1)) + CN(0, 1/(K+1))|^2`` with ``K = 10^(rician_k_db/10)``; tends to 1 (no fading) as K grows.
     """
-    if fading == "none":
-        return np.ones(size) if size is not None else np.float64(1.0)
-    if fading == "rayleigh":
-        return rng.standard_exponential(size)
-    if fading == "rician":
-        k = 10.0 ** (rician_k_db / 10.0)
-        scatter = math.sqrt(1.0 / (2.0 * (k + 1.0)))
-        re = math.sqrt(k / (k + 1.0)) + scatter * rng.standard_normal(size)
-        im = scatter * rng.standard_normal(size)
-        return re * re + im * im
-    raise ValueError("fading must be one of {}, got {!r}".format(FADING_KINDS, fading))
+    if fading not in FADING:
+        raise ValueError("fading must be one of {}, got {!r}".format(FADING.names(), fading))
+    return FADING[fading](rng, rician_k_db=rician_k_db, size=size)
+
+
+def _no_fading(rng: np.random.Generator, *, rician_k_db: float, size=None) -> np.ndarray:
+    return np.ones(size) if size is not None else np.float64(1.0)
+
+
+def _rayleigh(rng: np.random.Generator, *, rician_k_db: float, size=None) -> np.ndarray:
+    return rng.standard_exponential(size)
+
+
+def _rician(rng: np.random.Generator, *, rician_k_db: float, size=None) -> np.ndarray:
+    k = 10.0 ** (rician_k_db / 10.0)
+    scatter = math.sqrt(1.0 / (2.0 * (k + 1.0)))
+    re = math.sqrt(k / (k + 1.0)) + scatter * rng.standard_normal(size)
+    im = scatter * rng.standard_normal(size)
+    return re * re + im * im
+
+
+FADING.add("none", _no_fading, doc="no small-scale fading: gain 1")
+FADING.add("rayleigh", _rayleigh, doc="Rayleigh: gain ~ Exp(1) (no line of sight)")
+FADING.add("rician", _rician, doc="Rician with K = rician_k_db: a line of sight plus scatter, unit mean")
+FADING_KINDS, COHERENCE_KINDS, BANDWIDTH_MODES = FADING.names(), COHERENCE.names(), BANDWIDTH_MODE.names()  # older
 
 
 class Channel:

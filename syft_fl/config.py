@@ -5,10 +5,12 @@
 prints that line and exits 2; nothing runs and nothing is written before the config is valid.
 
 Every key carries its unit and a one-line description in its field metadata: ``describe_keys()`` turns them into
-the ``--help`` text, and the README's key table is made from the same source.
+the ``--help`` text, and the README's key table is made from the same source. A key that names a choice (a model, a
+transport, a fading model, ...) takes its allowed values and their docs from that choice's registry
+(:mod:`syft_fl.choices` and the registries of ``channel``, ``policy``, ``strategies`` and the codec;
+``describe_choices()`` lists them); a transport checks its own keys (``Transport.check_config``).
 """
 import dataclasses
-import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -17,17 +19,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from . import baselines as _baselines
-from . import codec, feedback, policy, strategies
+from . import channel, choices, codec, feedback, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
 from .config_yaml import parse_override, read_yaml, set_path
 from .errors import SHOWN_CHARS, ConfigError, one_line, short
-from .data import DATASETS, MNIST5K_SAMPLES, NORMALIZATIONS, PARTITIONS, SPLIT_SIZES, resolve_sizes
+from .errors import did_you_mean as _did_you_mean
+from .data import MNIST5K_SAMPLES, SPLIT_SIZES, resolve_sizes
 from .fields import documented as _key
-from .models import MODELS
-from .training import AUGMENTATIONS
-from .transport.access import SecretError, parse_address, read_secret
 
 DEFAULT_CONFIG_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs", "default.yaml"
@@ -53,9 +53,7 @@ class StrategyConfig:
                                        "s", default=None)
     early_close: bool = _key("the BS stops listening for a UE's increments it predicts (from the round-start rate "
                              "estimate and the tier sizes) will miss the window", default=False)
-    window_start: str = _key("increment window opens at: " + " | ".join(policy.WINDOW_STARTS)
-                             + " (deadline; each UE's own base arrival; when the base alone would close the round, "
-                             "the fair close rule: syft_fl.policy)", default="deadline")
+    window_start: str = _key("increment window opens at: " + policy.WINDOW_START.describe(), default="deadline")
     increment_window_s: Optional[float] = _key("this strategy's increment window; null = the run's "
                                                "increment_window_s (0 with window_start last_base: the round closes "
                                                "when the base alone's would)", "s", default=None)
@@ -63,7 +61,7 @@ class StrategyConfig:
                                "kinds and early close; 0 = perfect CSI", "dB", default=0.0)
     error_feedback: bool = _key("a UE adds what the BS did not merge of its last upload to its next one",
                                 default=False)
-    ef_on_drop: str = _key("error feedback, for an upload the BS merged nothing of: " + " | ".join(feedback.ON_DROP)
+    ef_on_drop: str = _key("error feedback, for an upload the BS merged nothing of: " + feedback.ON_DROP.describe()
                            + " (keep nothing; keep it all; keep ef_decay of it)", default="discard")
     ef_decay: float = _key("error feedback's share kept of an upload the BS merged nothing of (ef_on_drop decay), "
                            "in [0, 1)", default=0.5)
@@ -73,11 +71,12 @@ class StrategyConfig:
     def __post_init__(self) -> None:
         """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
         if self.kind not in strategies.KINDS:
-            raise ValueError(f"kind={short(self.kind)} is not one of {', '.join(strategies.STRATEGIES)}")
+            raise ValueError(f"kind={short(self.kind)} is not one of {', '.join(strategies.KINDS)}")
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
-        if self.window_start not in policy.WINDOW_STARTS:
-            raise ValueError(f"window_start={short(self.window_start)} is not one of {', '.join(policy.WINDOW_STARTS)}")
+        if self.window_start not in policy.WINDOW_START:
+            raise ValueError(f"window_start={short(self.window_start)} is not one of "
+                             f"{policy.WINDOW_START.describe(', ')}")
         if self.increment_window_s is not None and not (
                 math.isfinite(self.increment_window_s) and self.increment_window_s >= 0):
             raise ValueError(f"increment_window_s={self.increment_window_s!r} must be null or finite and >= 0")
@@ -166,8 +165,8 @@ class Config:
     weight_decay: float = _key("local SGD L2 penalty added to the gradient (weight_decay x w), >= 0", "-",
                                default=0.0)
     server_lr: float = _key("BS step on the weighted mean update (payload: delta)", "-", default=1.0)
-    model: str = _key("model: " + " | ".join(MODELS), default="cnn")
-    dataset: str = _key("data set: " + " | ".join(DATASETS) + " (mnist5k is embedded)", default="mnist5k")
+    model: str = _key("model: " + choices.MODELS.describe(), default="cnn")
+    dataset: str = _key("data set: " + choices.DATASETS.describe() + " (mnist5k is embedded)", default="mnist5k")
     data_root: Optional[str] = _key("folder with the data set's files: the 4 IDX files of mnist / fashion_mnist, "
                                     "torchvision's cifar-10-batches-py; null: mnist5k embedded, fashion_mnist from "
                                     "/usr/share/datasets/fashion-mnist (Debian)", default=None)
@@ -181,7 +180,7 @@ class Config:
     augment: str = _key("local data augmentation per sample and epoch: none | crop_flip (a random 28 x 28 crop of the "
                         "4-pixel zero-padded image, then a horizontal flip with probability 1/2; torchvision's "
                         "RandomCrop(28, padding=4) + RandomHorizontalFlip); needs training: worker", default="none")
-    partition: str = _key("data split over UEs: " + " | ".join(PARTITIONS), default="shards")
+    partition: str = _key("data split over UEs: " + choices.PARTITIONS.describe(), default="shards")
     alpha: float = _key("Dirichlet concentration for partition: dirichlet", "-", default=0.5)
     payload: str = _key("what a UE uploads: delta (local minus global) | model", default="delta")
     deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=10.0)
@@ -248,22 +247,11 @@ class Config:
             raise ConfigError(f"target_accuracy={self.target_accuracy!r} must be in (0, 1]")
         if self.ues_per_round > self.num_ues:
             raise ConfigError(f"ues_per_round={self.ues_per_round} is more than num_ues={self.num_ues}")
-        choices = {
-            "model": tuple(MODELS),
-            "dataset": DATASETS,
-            "partition": PARTITIONS,
-            "normalize": NORMALIZATIONS,
-            "augment": AUGMENTATIONS,
-            "payload": ("delta", "model"),
-            "downlink": ("ideal", "channel"),
-            "training": ("worker", "pointers"),
-            "transport": ("virtual", "websocket", "ray"),
-        }
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ConfigError(f"{name}={short(value)} is not one of {', '.join(allowed)}"
-                                  f"{_did_you_mean(value, allowed)}")
+        for name, registry in choices.TOP_LEVEL.items():
+            try:
+                registry.check(name, getattr(self, name))
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if self.augment != "none" and self.training == "pointers":
             raise ConfigError(f"augment={self.augment} needs training: worker (training: pointers trains op by op, "
                               "without augmentation)")
@@ -291,8 +279,6 @@ class Config:
         if self.launch_local < 0:
             raise ConfigError(f"launch_local={self.launch_local!r} must be >= 0")
         self._check_transport()
-        if self.transport == "ray" and self.training != "worker":
-            raise ConfigError(f"training={self.training!r} is not supported with transport=ray (use training=worker)")
         if not self.strategies:
             raise ConfigError("strategies={} names no strategy")
         if self.baselines:
@@ -312,41 +298,16 @@ class Config:
         return self.increment_window_s if strategy.increment_window_s is None else strategy.increment_window_s
 
     def _check_transport(self) -> None:
+        """The websocket keys need transport=websocket; then the chosen transport checks the config itself."""
         if self.transport != "websocket":
             for name in ("launch_local", "ue_addresses", "ue_secret_file"):
                 if getattr(self, name):
                     raise ConfigError(f"{name}={short(getattr(self, name))} needs transport=websocket (transport="
                                       f"{self.transport!r})")
-            return
-        if self.training != "worker":
-            raise ConfigError(f"training={self.training!r} is not supported with transport=websocket "
-                              "(use training=worker)")
-        if self.launch_local and (self.ue_addresses or self.ue_secret_file):
-            which = "ue_addresses" if self.ue_addresses else "ue_secret_file"
-            raise ConfigError(f"launch_local={self.launch_local} starts its own UE servers (with a secret of its "
-                              f"own): drop {which}")
-        seen = {}
-        for address in self.ue_addresses:
-            try:
-                host, port = parse_address(address)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-            if (host, port) in seen:
-                raise ConfigError(f"ue_addresses entry {short(address)} is given twice (ue{seen[host, port]} and "
-                                  f"ue{len(seen)})")
-            seen[host, port] = len(seen)
-        have = self.launch_local or len(self.ue_addresses)
-        if have != self.num_ues:
-            raise ConfigError(f"transport=websocket needs num_ues={self.num_ues} UE servers: launch_local="
-                              f"{self.launch_local}, ue_addresses has {len(self.ue_addresses)}")
-        if self.ue_addresses:
-            if self.ue_secret_file is None:
-                raise ConfigError("ue_addresses needs ue_secret_file: the file holding the secret the UE servers "
-                                  "were started with (ue_server --secret-file)")
-            try:
-                read_secret(self.ue_secret_file, "ue_secret_file")
-            except SecretError as err:
-                raise ConfigError(str(err)) from None
+        try:
+            choices.TRANSPORTS[self.transport].check_config(self)
+        except ValueError as err:
+            raise ConfigError(one_line(err)) from None
 
 
 def _listdir(path: str) -> List[str]:
@@ -354,11 +315,6 @@ def _listdir(path: str) -> List[str]:
         return os.listdir(path)
     except OSError as err:
         raise ConfigError(f"data_root={short(path)}: {err.strerror}") from None
-
-
-def _did_you_mean(word: Any, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _field_types(cls: type) -> Dict[str, dataclasses.Field]:
@@ -533,3 +489,14 @@ def describe_keys() -> List[Tuple[str, str, str, str]]:
 
     walk(Config, Config(), "")
     return rows
+
+
+def describe_choices() -> List[Tuple[str, str, str]]:
+    """Every key that names a registered choice, as (dotted key, value, one-line doc), in registry order: what
+    ``--help`` lists under the key table. Read from the registries, so a newly registered value shows up here."""
+    registries = [(key, registry) for key, registry in choices.TOP_LEVEL.items()]
+    registries += [("channel.fading", channel.FADING), ("channel.coherence", channel.COHERENCE),
+                   ("channel.bandwidth_mode", channel.BANDWIDTH_MODE),
+                   ("strategies.*.kind", strategies.KINDS), ("strategies.*.window_start", policy.WINDOW_START),
+                   ("codec scheme (spec's first word)", codec.SCHEMES)]
+    return [(key, name, doc) for key, registry in registries for name, doc in registry.table()]

@@ -30,6 +30,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from . import choices
 from .idx import IDX_FILES, IDXError, MissingIDXFile, find_idx, read_idx_set
 from .rng import derive_seed
 
@@ -50,8 +51,8 @@ __all__ = [
     "ue_shards",
 ]
 
-DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
-PARTITIONS = ("iid", "shards", "dirichlet")
+DATASETS = choices.DATASETS.names()  # registered, each with its doc, in syft_fl.choices
+PARTITIONS = choices.PARTITIONS.names()
 
 MNIST5K_SAMPLES = 5000
 MNIST5K_RELPATH = os.path.join("data", "data", "mnist_5k.csv.gz")
@@ -66,7 +67,7 @@ _NORMALIZATION = {
 
 # How pixels are scaled: the data set's own statistics, MNIST's (what Flower's Fashion-MNIST examples apply to
 # Fashion-MNIST too), or none (torchvision's bare ToTensor: x/255 in [0, 1]).
-NORMALIZATIONS = ("dataset", "mnist", "none")
+NORMALIZATIONS = choices.NORMALIZATIONS.names()
 
 # (train, test) samples of each official split; mnist5k is one file of 5,000 split by train_size/test_size.
 SPLIT_SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}

@@ -1,6 +1,7 @@
 """Error messages about bad input: one line, naming the key and the value, with long values cut."""
+import difflib
 import reprlib
-from typing import Any
+from typing import Any, Iterable
 
 
 class ConfigError(ValueError):
@@ -24,3 +25,9 @@ def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
     """``message`` on one line, cut to ``limit`` characters."""
     text = " ".join(str(message).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``word``, or ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -43,10 +43,15 @@ from typing import Mapping, Optional, Sequence, Tuple
 import torch
 
 from syft_fl import codec
+from syft_fl.registry import Registry
 
 State = "OrderedDict[str, torch.Tensor]"
 
-ON_DROP = ("discard", "keep", "decay")
+#: What error feedback keeps of an upload the BS merged nothing of (``ef_on_drop``): one registration line a rule.
+ON_DROP = Registry("ef_on_drop")
+ON_DROP.add("discard", doc="nothing: error feedback carries compression error, not lost rounds")
+ON_DROP.add("keep", doc="the whole target (the classic rule), within the residual cap")
+ON_DROP.add("decay", doc="ef_decay x the target: k drops in a row carry at most ||update|| / (1 - ef_decay)")
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class FeedbackRule:
 
     def __post_init__(self) -> None:
         if self.on_drop not in ON_DROP:
-            raise ValueError("ef_on_drop={!r} is not one of {}".format(self.on_drop, ", ".join(ON_DROP)))
+            raise ValueError("ef_on_drop={!r} is not one of {}".format(self.on_drop, ON_DROP.describe(", ")))
         if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or not 0.0 <= self.decay < 1.0:
             raise ValueError("ef_decay={!r} must be in [0, 1)".format(self.decay))
         cap = self.residual_cap

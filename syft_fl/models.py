@@ -7,10 +7,12 @@ touching the global torch RNG. No syft in here.
 """
 
 import numbers
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
+
+from . import choices
 
 __all__ = [
     "MODELS",
@@ -145,13 +147,7 @@ class CifarCNN(_LeNetLike):
         super().__init__(in_channels=in_channels, num_classes=num_classes)
 
 
-MODELS: Dict[str, Callable[..., nn.Module]] = {
-    "cnn": FedAvgCNN,
-    "2nn": MLP2NN,
-    "simple_cnn": SimpleCNN,
-    "cnn16x32": CNN16x32,
-    "cifar_cnn": CifarCNN,
-}
+MODELS = choices.MODELS  # name -> model class, registered (with its doc) in syft_fl.choices
 
 
 def build_model(

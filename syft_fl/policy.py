@@ -71,9 +71,17 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from syft_fl.channel import upload_time_s
+from syft_fl.registry import Registry
 
 STATUSES = ("full", "partial", "base_only", "dropped")
-WINDOW_STARTS = ("deadline", "base_arrival", "last_base")
+
+#: Where a strategy's increment window opens (``window_start``): one registration line a rule.
+WINDOW_START = Registry("window_start")
+WINDOW_START.add("deadline", doc="at the deadline, for every UE: increments count until deadline + window")
+WINDOW_START.add("base_arrival", doc="at each UE's own base arrival: its increments count until base + window")
+WINDOW_START.add("last_base", doc="when the base alone would close the round (the last accepted base, or the deadline "
+                 "if a base is late or a UE silent), for every UE: the fair close rule")
+WINDOW_STARTS = WINDOW_START.names()  # the names, as a tuple (older name)
 
 
 def arrival_times_s(compute_s: float, tx_times_s: Sequence[float]) -> List[float]:
@@ -285,8 +293,8 @@ def receive(
     estimate [bit/s]). ``silent_ues``: selected UEs that send nothing (not in ``arrivals_s``).
     """
     _check_clock(deadline_s, increment_window_s)
-    if window_start not in WINDOW_STARTS:
-        raise ValueError("window_start must be one of {}, got {!r}".format(WINDOW_STARTS, window_start))
+    if window_start not in WINDOW_START:
+        raise ValueError("window_start must be one of {}, got {!r}".format(WINDOW_START.names(), window_start))
     if isinstance(silent_ues, bool) or not isinstance(silent_ues, int) or silent_ues < 0:
         raise ValueError("silent_ues must be an int >= 0, got {!r}".format(silent_ues))
     table = [_check_arrivals(a, ue) for ue, a in enumerate(arrivals_s)]

@@ -4,7 +4,8 @@ A kind is one class with a ``name``, a ``check`` of its configured spec and ladd
 ``choose`` of the spec a UE sends, from what the BS knows at the broadcast: the UE's upload start ``compute_s``
 [s since broadcast], its round-start rate estimate ``rate_bps`` [bit/s, 0 = outage], the deadline and increment
 window [s], and ``tier_bytes`` (a TierSpec -> each tier's predicted on-air bytes). A new kind is one class here
-and one entry in :data:`KINDS`; config validation, ``--help`` and the round pick it up.
+(its docstring's first line is its doc) and one entry in the ``register`` line of :data:`KINDS` (a
+:class:`~syft_fl.registry.Registry`); config validation, ``--help`` and the round pick it up.
 
 - ``full``, ``fixed``, ``tiered``: the configured spec, every round (lossless; one tier; several tiers).
 - ``adaptive``: the richest single-tier ladder entry predicted to arrive by the deadline (the poorest if none).
@@ -12,20 +13,23 @@ and one entry in :data:`KINDS`; config validation, ``--help`` and the round pick
 """
 import abc
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from .channel import upload_time_s
 from .codec import TierSpec, parse_spec
 from .policy import arrival_times_s
+from .registry import Registry, first_line
 
 SpecLike = Union[str, TierSpec]
 TierBytes = Callable[[TierSpec], List[int]]
 
 
 class StrategyKind(abc.ABC):
-    """One way of choosing a UE's upload spec; ``name`` is the ``kind`` a config names it by."""
+    """One way of choosing a UE's upload spec; ``name`` is the ``kind`` a config names it by, ``doc`` (or the
+    class docstring's first sentence) its one-line doc."""
 
     name: str = ""
+    doc: str = ""
 
     def check(self, spec: TierSpec, ladder: Sequence[TierSpec]) -> None:
         """Raise ValueError (one line naming the value) if ``spec``/``ladder`` do not suit this kind."""
@@ -46,6 +50,8 @@ class Configured(StrategyKind):
 
 
 class Full(Configured):
+    """The lossless spec ``full`` every round."""
+
     name = "full"
 
     def check(self, spec: TierSpec, ladder: Sequence[TierSpec]) -> None:
@@ -54,6 +60,8 @@ class Full(Configured):
 
 
 class Fixed(Configured):
+    """One single-tier lossy spec every round."""
+
     name = "fixed"
 
     def check(self, spec: TierSpec, ladder: Sequence[TierSpec]) -> None:
@@ -62,6 +70,8 @@ class Fixed(Configured):
 
 
 class Tiered(Configured):
+    """One multi-tier spec every round: the base by the deadline, increments within the window."""
+
     name = "tiered"
 
 
@@ -75,6 +85,7 @@ class Adaptive(StrategyKind):
     Under perfect CSI the choice never misses the deadline when some entry meets it."""
 
     name = "adaptive"
+    doc = "per UE and round, the richest single-tier ladder entry predicted to arrive by the deadline"
 
     def check(self, spec: TierSpec, ladder: Sequence[TierSpec]) -> None:
         if not ladder:
@@ -109,6 +120,7 @@ class AdaptiveTiered(Adaptive):
     options are kept (``TierSpec.with_widths``), e.g. ``uniform:4+4+8,block=256``."""
 
     name = "adaptive-tiered"
+    doc = "adaptive's base, plus increments predicted to arrive within the window"
 
     def __init__(self, *, uniform_max_bits: int = 16, max_tiers: int = 3) -> None:
         uniform_cap = TierSpec.scheme_max_bits("uniform")
@@ -143,19 +155,18 @@ class AdaptiveTiered(Adaptive):
         return best
 
 
-def register(*kinds: StrategyKind) -> Dict[str, StrategyKind]:
-    """The registry: kind name -> its one instance (names must be unique)."""
-    out: Dict[str, StrategyKind] = {}
+def register(*kinds: StrategyKind) -> Registry:
+    """A registry of ``kinds``: kind name -> its one instance, documented by its class docstring's first line
+    (names must be unique)."""
+    out = Registry("upload strategy kind")
     for kind in kinds:
-        if not kind.name or kind.name in out:
-            raise ValueError(f"strategy kind name {kind.name!r} is empty or registered twice")
-        out[kind.name] = kind
+        out.add(kind.name, kind, doc=getattr(kind, "doc", "") or first_line(type(kind).__doc__) or kind.name)
     return out
 
 
 #: Every strategy kind, by name (the order ``--help`` lists them in).
 KINDS = register(Full(), Fixed(), Tiered(), Adaptive(), AdaptiveTiered())
-STRATEGIES = tuple(KINDS)
+STRATEGIES = KINDS.names()
 
 
 def choose_spec(kind: str, *, spec: Optional[SpecLike], ladder: Sequence[SpecLike], compute_s: float, rate_bps: float,

@@ -8,10 +8,11 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from . import choices
 from .rng import derive_seed
 
-# Local data augmentations (config key ``augment``).
-AUGMENTATIONS = ("none", "crop_flip")
+# Local data augmentations (config key ``augment``), registered with their docs in syft_fl.choices.
+AUGMENTATIONS = choices.AUGMENTATIONS.names()
 CROP_PADDING = 4  # [pixels] on each side, torchvision's RandomCrop(size, padding=4)
 
 

@@ -24,7 +24,7 @@ from syft.messaging.message import ObjectMessage
 from syft.serde.msgpack import torch_serde
 
 from . import codec, feedback
-from .aggregate import difference
+from .choices import PAYLOADS
 from .models import build_model
 from .training import local_train
 
@@ -198,7 +198,7 @@ class UEMixin:
     def _upload(self, task: Dict[str, Any], local: "OrderedDict[str, torch.Tensor]",
                 global_state: "OrderedDict[str, torch.Tensor]") -> Dict[str, Any]:
         """The send hook: encode the upload into tiers here on the UE and send each tier as its own message."""
-        upload = difference(local, global_state) if task["payload"] == "delta" else local
+        upload = PAYLOADS[task["payload"]].upload(local, global_state)
         if task["fault"] == "nan":
             upload = nan_state(upload)
         pending = self._pending_uploads(task["strategy"]) if task.get("error_feedback") else None

@@ -296,3 +296,26 @@ def test_csi_error_can_make_the_bs_see_an_outage_that_is_not():
     assert ch.rate_bps(0, 0) > 0
     est = [ch.estimated_rate_bps(0, rnd, csi_error_db=2.0) for rnd in range(200)]
     assert 0 < sum(r == 0.0 for r in est) < 200
+
+
+# ---------------------------------------------------------------- extending: a new channel model
+
+
+def test_a_new_fading_model_is_one_function_and_one_registration_line():
+    """docs/architecture.md, "Add a channel model", followed as written: a fading model that always halves the
+    received power (-3.01 dB), registered with one line, is valid in a config, listed in --help and used."""
+    from syft_fl.channel import FADING
+    from syft_fl.config import ConfigError, describe_choices, load_config
+
+    def half_power(rng, *, rician_k_db, size=None):
+        return np.full(size, 0.5) if size is not None else np.float64(0.5)
+
+    with FADING.extended("half", half_power, doc="a constant gain of 1/2 (-3 dB)"):  # in a module: FADING.add(...)
+        cfg = load_config(None, ["channel.fading=half", "channel.shadowing_db=0"])
+        assert ("channel.fading", "half", "a constant gain of 1/2 (-3 dB)") in describe_choices()
+        halved = Channel(cfg.channel, num_ues=1, seed=0)
+        plain = Channel(dataclasses.replace(cfg.channel, fading="none"), num_ues=1, seed=0)
+        assert halved.snr_db(0, 0) == pytest.approx(plain.snr_db(0, 0) - 10 * math.log10(2), abs=1e-12)
+        assert fading_power(np.random.default_rng(0), "half", size=3).tolist() == [0.5] * 3
+    with pytest.raises(ConfigError, match=r"^channel\.fading='half' must be one of none, rayleigh, rician$"):
+        load_config(None, ["channel.fading=half"])

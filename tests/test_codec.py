@@ -668,8 +668,8 @@ def test_prefix_spec_decodes_as_the_first_tiers(x, spec):
 
 def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
     """A toy scheme (the sign of every float, 1 bit) registered like the real ones: encode, size, decode."""
-    from syft_fl.codec import spec as spec_module
     from syft_fl.codec.bitpack import pack_field, unpack_fields
+    from syft_fl.codec.registry import SCHEMES, register
     from syft_fl.codec.schemes.base import Scheme
 
     class SignBit(Scheme):
@@ -692,8 +692,9 @@ def test_a_new_scheme_is_one_class_and_one_registry_line(monkeypatch):
 
             return [job]
 
-    monkeypatch.setattr(spec_module, "_REGISTRY", dict(spec_module._REGISTRY))
-    spec_module.register(SignBit())
+    monkeypatch.setattr(SCHEMES, "_entries", dict(SCHEMES._entries))
+    monkeypatch.setattr(SCHEMES, "_docs", dict(SCHEMES._docs))
+    register(SignBit())
     state = OrderedDict(a=torch.tensor([-2.0, 3.0, 0.5]), n=torch.tensor([7]), b=torch.tensor([[-1e-3, 4.0]]))
     tiers = encode_tiers(state, "signbit:1")
     assert [len(t) for t in tiers] == tier_sizes("signbit:1", state)

@@ -14,7 +14,7 @@ Schemes, each with its error bound in its module docstring:
 ``uniform:b0+b1+...``           sign + magnitude on a per-block grid, absolute bound; options ``block``,
                                 ``rounding`` and ``reconstruction`` (``schemes/uniform.py``)
 
-Modules: ``spec`` (grammar, TierSpec, the scheme registry), ``table`` (tensor table), ``layout`` (where everything
+Modules: ``errors`` (CodecError), ``registry`` (the scheme registry), ``spec`` (grammar, TierSpec), ``table`` (tensor table), ``layout`` (where everything
 sits), ``bitpack`` (planes), ``wire`` (header, CRC), ``parallel`` (chunks, thread pool), ``schemes`` (one class
 each, one registry line), ``tiers`` (encode, decode, sizes).
 
@@ -23,7 +23,8 @@ plane) processed with vectorised numpy on a small thread pool (numpy and zlib re
 depend on the scheduling, nor (but for the stochastic noise) on the chunk size.
 """
 from . import schemes  # noqa: F401  (fills the scheme registry before any spec is parsed)
+from .registry import SCHEMES
 from .spec import CodecError, TierSpec, parse_spec
 from .tiers import decode_tiers, encode_tiers, tier_sizes
 
-__all__ = ["CodecError", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "tier_sizes"]
+__all__ = ["CodecError", "SCHEMES", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "tier_sizes"]

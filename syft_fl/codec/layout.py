@@ -8,15 +8,14 @@ integer and bool ones; every tensor for a scheme that does not quantize). An inc
 import bisect
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, List, Sequence, Tuple
+from typing import Any, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .spec import CodecError, TierSpec, scheme_of
+from .errors import CodecError
+from .registry import scheme_of
+from .spec import TierSpec
 from .table import Entry
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .schemes.base import Scheme
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Layout:
     """Sizes [bytes] and offsets of everything in the tiers of ``spec`` for tensors ``entries``."""
 
     spec: TierSpec
-    scheme: "Scheme"
+    scheme: Any  # the registered Scheme of spec.scheme (schemes/base.py); typed loosely: schemes build on Layout
     entries: Tuple[Entry, ...]
     floats: Tuple[int, ...]  # indices of the non-empty float entries, in order (the flat vector)
     starts: Tuple[int, ...]  # their offsets [elements] in the flat vector
@@ -64,7 +63,7 @@ class Layout:
         return self.plane_bytes(0) + self.side_bytes + self.raw_bytes
 
 
-def travels_raw(scheme: "Scheme", entry: Entry) -> bool:
+def travels_raw(scheme: Any, entry: Entry) -> bool:
     """True if ``entry``'s bytes go whole into the base body (integers and bools; every tensor if ``scheme`` does not
     quantize)."""
     return not (entry.is_float and scheme.quantizes)

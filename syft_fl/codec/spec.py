@@ -2,17 +2,17 @@
 
 A spec string is parsed once, where it enters the program (the config, a test, a benchmark), and then travels as a
 ``TierSpec``. What each scheme accepts (its bit limits and options) is the scheme's own business: ``TierSpec``
-checks the generic grammar and asks the scheme registered under its name (``register``, called once by
+checks the generic grammar and asks the scheme registered under its name (:mod:`syft_fl.codec.registry`, filled by
 ``syft_fl.codec.schemes``) for the rest. Pure Python: no numpy, no torch, no syft.
 """
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterable, Optional, Tuple, Union
+from typing import Dict, Iterable, Optional, Tuple, Union
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .schemes.base import Scheme
+from .errors import CodecError
+from .registry import SCHEMES, scheme_names, scheme_of
 
-__all__ = ["CodecError", "TierSpec", "parse_spec", "register", "scheme_of", "scheme_names"]
+__all__ = ["CodecError", "TierSpec", "parse_spec"]
 
 MAX_BLOCK = 2**32 - 1  # the header's block field is a uint32
 OPTIONS = ("block", "rounding", "reconstruction")
@@ -20,40 +20,11 @@ DEFAULT_ROUNDING = "truncate"
 DEFAULT_RECONSTRUCTION = "midpoint"
 
 
-class CodecError(ValueError):
-    """Bad spec, bad input state or a payload that is not a valid prefix of one encoding."""
-
-
-_REGISTRY: Dict[str, "Scheme"] = {}
-
-
-def register(*schemes: "Scheme") -> Dict[str, "Scheme"]:
-    """Add ``schemes`` to the registry (names and wire ids must be new); returns the registry, name -> scheme."""
-    for scheme in schemes:
-        if scheme.name in _REGISTRY or any(s.wire_id == scheme.wire_id for s in _REGISTRY.values()):
-            raise ValueError("scheme {!r} (wire id {}) registered twice".format(scheme.name, scheme.wire_id))
-        _REGISTRY[scheme.name] = scheme
-    return _REGISTRY
-
-
-def scheme_names() -> Tuple[str, ...]:
-    """Names of the registered schemes, in wire-id order."""
-    return tuple(sorted(_REGISTRY, key=lambda name: _REGISTRY[name].wire_id))
-
-
-def scheme_of(name: str) -> "Scheme":
-    """The registered scheme called ``name``; CodecError listing the known ones if there is none."""
-    scheme = _REGISTRY.get(name)
-    if scheme is None:
-        raise CodecError("unknown scheme {!r} (expected one of {})".format(name, ", ".join(scheme_names())))
-    return scheme
-
-
 def _option_values(attribute: str) -> Tuple[str, ...]:
     """Every value of option ``attribute`` (``roundings`` / ``reconstructions``) some scheme accepts."""
     values = []
     for name in scheme_names():
-        values += [v for v in getattr(_REGISTRY[name], attribute) if v not in values]
+        values += [v for v in getattr(SCHEMES[name], attribute) if v not in values]
     return tuple(values)
 
 
@@ -156,7 +127,7 @@ def parse_spec(spec: Union[str, TierSpec]) -> TierSpec:
         raise CodecError("spec must be a str or TierSpec, got {}".format(type(spec).__name__))
     head, *options = [piece.strip() for piece in spec.strip().split(",")]
     scheme, colon, bits_text = (part.strip() for part in head.partition(":"))
-    if scheme not in _REGISTRY:
+    if scheme not in SCHEMES:
         raise CodecError("unknown scheme {!r} in spec {!r}".format(scheme, spec))
     bits = []
     if colon:

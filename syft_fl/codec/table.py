@@ -13,7 +13,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .spec import CodecError
+from .errors import CodecError
 
 # code -> (torch dtype, numpy dtype of the wire form, is float). The code is the table's dtype byte on the wire.
 DTYPES = (

@@ -17,7 +17,8 @@ import numpy as np
 
 from .layout import Layout
 from .parallel import pmap
-from .spec import DEFAULT_RECONSTRUCTION, DEFAULT_ROUNDING, CodecError, TierSpec, scheme_names, scheme_of
+from .registry import scheme_names, scheme_of
+from .spec import DEFAULT_RECONSTRUCTION, DEFAULT_ROUNDING, CodecError, TierSpec
 from .table import Entry, unpack_table
 
 MAGIC = b"SFLT"

@@ -92,6 +92,16 @@ class Transport(abc.ABC):
 
     num_ues: int
 
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Raise ValueError (one line naming the key and the value) for a config this transport cannot run; the
+        config calls it at load, before anything runs. Default: every config is fine."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: Any, *, torch_threads: int) -> "Transport":
+        """The transport for ``config`` (``config.num_ues`` UEs; UE processes use ``torch_threads`` threads)."""
+
     @abc.abstractmethod
     def place_data(self, shards: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Send UE k its shard ``shards[k]`` (x, y) once; it stays in the UE's object store for the run."""

@@ -115,6 +115,15 @@ class UEHost:
 class RayTransport(Transport):
     """UEs in ``ray.num_actors`` Ray actors (see the module docstring)."""
 
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        if config.training != "worker":
+            raise ValueError(f"training={config.training!r} is not supported with transport=ray (use training=worker)")
+
+    @classmethod
+    def from_config(cls, config: Config, *, torch_threads: int) -> "RayTransport":
+        return cls(config, torch_threads=torch_threads)
+
     def __init__(self, config: Config, *, torch_threads: int) -> None:
         import ray
 

@@ -24,6 +24,10 @@ from .ue_server import X_ID, Y_ID
 
 
 class VirtualTransport(Transport):
+    @classmethod
+    def from_config(cls, config: Any, *, torch_threads: int) -> "VirtualTransport":
+        return cls(config.num_ues, training=config.training)
+
     def __init__(self, num_ues: int, *, training: str = "worker") -> None:
         if training not in ("worker", "pointers"):
             raise ValueError(f"training={training!r} is not one of worker, pointers")

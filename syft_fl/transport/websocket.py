@@ -47,6 +47,7 @@ import yaml
 from syft.workers.websocket_client import WebsocketClientWorker
 
 from ..config import Config, to_dict
+from ..errors import short
 from ..workers import BSWorker, get_hook
 from .access import SECRET_ENV, SECRET_HEADER, new_secret, parse_address, read_secret
 from .base import RoundTask, Transport, UploadReport
@@ -158,6 +159,38 @@ def raise_if_error(reply: Any, what: str) -> Any:
 
 class WebsocketTransport(Transport):
     """UE k is the ``ue_server`` at ``config.ue_addresses[k]`` or, with ``launch_local``, a local process."""
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """The websocket keys, checked at config load: training, UE servers (``launch_local`` or ``ue_addresses``,
+        one per UE, each a valid and distinct host:port) and the secret file of hand-started servers."""
+        if config.training != "worker":
+            raise ValueError(f"training={config.training!r} is not supported with transport=websocket "
+                             "(use training=worker)")
+        if config.launch_local and (config.ue_addresses or config.ue_secret_file):
+            which = "ue_addresses" if config.ue_addresses else "ue_secret_file"
+            raise ValueError(f"launch_local={config.launch_local} starts its own UE servers (with a secret of its "
+                             f"own): drop {which}")
+        seen: Dict[Tuple[str, int], int] = {}
+        for address in config.ue_addresses:
+            host, port = parse_address(address)
+            if (host, port) in seen:
+                raise ValueError(f"ue_addresses entry {short(address)} is given twice (ue{seen[host, port]} and "
+                                 f"ue{len(seen)})")
+            seen[host, port] = len(seen)
+        have = config.launch_local or len(config.ue_addresses)
+        if have != config.num_ues:
+            raise ValueError(f"transport=websocket needs num_ues={config.num_ues} UE servers: launch_local="
+                             f"{config.launch_local}, ue_addresses has {len(config.ue_addresses)}")
+        if config.ue_addresses:
+            if config.ue_secret_file is None:
+                raise ValueError("ue_addresses needs ue_secret_file: the file holding the secret the UE servers "
+                                 "were started with (ue_server --secret-file)")
+            read_secret(config.ue_secret_file, "ue_secret_file")
+
+    @classmethod
+    def from_config(cls, config: Config, *, torch_threads: int) -> "WebsocketTransport":
+        return cls(config)
 
     def __init__(self, config: Config, *, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         if config.training != "worker":

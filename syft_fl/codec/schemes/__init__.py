@@ -1,9 +1,10 @@
 """The codec's schemes, behind one registry: a spec's first word picks the class that encodes and decodes it.
 
 To add a scheme: write a subclass of :class:`~syft_fl.codec.schemes.base.Scheme` (name, a new wire id, grammar
-attributes, ``encode`` / ``decode``) in a new module here, and add an instance to the ``register`` line below.
+attributes, ``encode`` / ``decode``) in a new module here, and add an instance to the ``register`` line below
+(the registry itself is ``syft_fl.codec.registry.SCHEMES``).
 """
-from ..spec import register
+from ..registry import register
 from .base import Scheme
 from .float_planes import FloatBitPlanes
 from .full import Full

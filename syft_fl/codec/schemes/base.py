@@ -11,7 +11,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..layout import Layout
-from ..spec import DEFAULT_RECONSTRUCTION, DEFAULT_ROUNDING, CodecError, TierSpec, scheme_names, scheme_of
+from ..registry import scheme_names, scheme_of
+from ..spec import DEFAULT_RECONSTRUCTION, DEFAULT_ROUNDING, CodecError, TierSpec
 
 Planes = List[np.ndarray]  # uint8 arrays, one per tier: plane j holds ceil(widths[j] * N / 8) bytes
 Jobs = List[Callable[[], None]]  # independent work items (run on the codec's thread pool)

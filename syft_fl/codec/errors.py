@@ -1,0 +1,5 @@
+"""The codec's one exception."""
+
+
+class CodecError(ValueError):
+    """Bad spec, bad input state or a payload that is not a valid prefix of one encoding."""
