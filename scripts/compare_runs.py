@@ -3,8 +3,9 @@
 Usage: python scripts/compare_runs.py OLD_RUN NEW_RUN
 
 ``rounds.csv`` and ``uplinks.csv`` of NEW_RUN are projected onto OLD_RUN's columns (columns added since are
-dropped) and compared row by row; ``summary.json`` is compared on the older one's keys (keys and totals added since removed). Exit 0 when
-everything is equal, 1 otherwise. Used to show that a refactoring changed no result while outputs gained columns.
+dropped) and compared row by row; ``summary.json`` is compared on the older one's keys (keys and totals added
+since removed). Exit 0 when everything is equal, 1 otherwise. Used to show that a refactoring changed no result
+while outputs gained columns.
 """
 import csv
 import json

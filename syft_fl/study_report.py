@@ -326,7 +326,8 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
     for name in study.strategies:
         row = [by[(point, name, m)] for m in ("mean_acc", "final_acc", "best_acc", "final_loss")]
         low, high = (_num(f(data.values(point, name, "common_horizon_s"))) for f in (np.min, np.max))
-        lines.append(f"| {name} | " + " | ".join(cell(r) for r in row) + f" | {low if low == high else low + '-' + high} |")
+        span = low if low == high else f"{low}-{high}"
+        lines.append(f"| {name} | " + " | ".join(cell(r) for r in row) + f" | {span} |")
     lines += ["", f"Paired with `{study.reference}` (same seeds, all of them):", "",
               "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |", "|---|---|---|---|---|"]
     for a, b in pairs(study):
