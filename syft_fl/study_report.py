@@ -320,14 +320,13 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
                        pair_by: Dict[Tuple, Dict[str, Any]]) -> List[str]:
     """A point's accuracy tables: per strategy over the horizon, paired with the reference, at equal times."""
     study = data.study
-    cell = lambda r, digits=3: _ci_text(r["mean"], r["ci_low"], r["ci_high"], digits)  # noqa: E731
     lines = ["| strategy | mean acc over horizon | final acc | best acc | final loss | horizon s |",
              "|---|---|---|---|---|---|"]
     for name in study.strategies:
         row = [by[(point, name, m)] for m in ("mean_acc", "final_acc", "best_acc", "final_loss")]
         low, high = (_num(f(data.values(point, name, "common_horizon_s"))) for f in (np.min, np.max))
         span = low if low == high else f"{low}-{high}"
-        lines.append(f"| {name} | " + " | ".join(cell(r) for r in row) + f" | {span} |")
+        lines.append(f"| {name} | " + " | ".join(_cell(r) for r in row) + f" | {span} |")
     lines += ["", f"Paired with `{study.reference}` (same seeds, all of them):", "",
               "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |", "|---|---|---|---|---|"]
     for a, b in pairs(study):
@@ -340,7 +339,7 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
         rule = "|---|" + "---|" * len(data.grid_s)
         lines += ["Accuracy at simulated time (mean [95 % CI]):", "", heading, rule]
         for name in study.strategies:
-            lines.append(f"| {name} | " + " | ".join(cell(by[(point, name, _acc_key(t))]) for t in data.grid_s)
+            lines.append(f"| {name} | " + " | ".join(_cell(by[(point, name, _acc_key(t))]) for t in data.grid_s)
                          + " |")
         lines += ["", "Paired Δ accuracy at simulated time (b - a):", "", heading.replace("strategy", "b - a"), rule]
         for a, b in pairs(study):
@@ -348,6 +347,11 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
                 _pair_cell(pair_by[(point, a, b, _acc_key(t), "diff")], 3, tests=True) for t in data.grid_s) + " |")
         lines.append("")
     return lines
+
+
+def _cell(row: Dict[str, Any], digits: int = 3) -> str:
+    """A study_summary.csv row as ``mean [low, high]``."""
+    return _ci_text(row["mean"], row["ci_low"], row["ci_high"], digits)
 
 
 def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False, tests: bool = False) -> str:
