@@ -3,8 +3,9 @@
 Usage: python scripts/compare_runs.py OLD_RUN NEW_RUN
 
 ``rounds.csv`` and ``uplinks.csv`` of NEW_RUN are projected onto OLD_RUN's columns (columns added since are
-dropped) and compared row by row; ``summary.json`` is compared with the totals added since removed. Exit 0 when
-everything is equal, 1 otherwise. Used to show that a refactoring changed no result while outputs gained columns.
+dropped) and compared row by row; ``summary.json`` is compared on the older one's keys (keys and totals added
+since removed). Exit 0 when everything is equal, 1 otherwise. Used to show that a refactoring changed no result
+while outputs gained columns.
 """
 import csv
 import json
@@ -21,9 +22,13 @@ def same_csv(old: str, new: str) -> bool:
 def same_summary(old: str, new: str) -> bool:
     with open(old) as fa, open(new) as fb:
         a, b = json.load(fa), json.load(fb)
+    b = {k: v for k, v in b.items() if k in a}
     for name, strategy in b["strategies"].items():
-        known = a["strategies"].get(name, {}).get("totals", {})
+        old = a["strategies"].get(name, {})
+        known = old.get("totals", {})
         strategy["totals"] = {k: v for k, v in strategy["totals"].items() if k in known}
+        for key in [k for k in strategy if k not in old]:
+            del strategy[key]
     return a == b
 
 

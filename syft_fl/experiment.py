@@ -9,7 +9,10 @@ initial model, the same UE sampling, the same channel realisations and the same 
 - ``uplinks.csv``: one row per strategy, round, UE and tier (:class:`syft_fl.records.UplinkRecord`); a UE that was
   not selected, or was dropped before it trained, has one row with tier 0 and 0 bytes;
 - ``summary.json``: per strategy, final/best accuracy, the simulated seconds, uplink bytes and rounds it took to
-  reach ``target_accuracy``, totals; and each strategy's time and bytes to target relative to ``full``;
+  reach ``target_accuracy``, totals; and each strategy's time and bytes to target relative to ``full``; then
+  the run's common horizon ``horizon_s`` and, per strategy, the metrics that see accuracy over it (``mean_acc``,
+  accuracy at equal simulated times ``acc_at`` on ``time_grid_s``, ``final_loss``, a sustained crossing and the
+  restricted time to target: :func:`accuracy_metrics`);
 - ``timing.json``: wall-clock seconds per strategy (kept apart: everything else is byte-identical for a seed);
 - PNG plots (:mod:`syft_fl.plots`).
 
@@ -19,6 +22,7 @@ the BS tests round r's model while the UEs train round r + 1); the federation th
 """
 import dataclasses
 import json
+import math
 import os
 import time
 from collections import OrderedDict
@@ -65,7 +69,56 @@ def summarize(config: Config, states: Sequence[StrategyState]) -> Dict[str, Any]
             s["vs_full"] = None if t["sim_time_s"] is None else dict(
                 time_ratio=t["sim_time_s"] / ref["to_target"]["sim_time_s"],
                 bytes_ratio=t["uplink_bytes"] / ref["to_target"]["uplink_bytes"])
+    horizon = min((st.history[-1].sim_time_s for st in states if st.history), default=None)
+    out["horizon_s"] = horizon
+    out["time_grid_s"] = [horizon * q for q in GRID_FRACTIONS] if horizon else []
+    for st in states:
+        out["strategies"][st.name].update(accuracy_metrics(st.history, config.target_accuracy, horizon,
+                                                           out["time_grid_s"]))
     return out
+
+
+#: summary.json's equal-time grid: these fractions of the run's common horizon.
+GRID_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+#: Rounds the accuracy must stay >= target for summary.json's ``sustained_to_target`` (a study's default too).
+SUSTAIN_ROUNDS = 3
+
+
+def accuracy_metrics(history: Sequence[RoundRecord], target: float, horizon_s: Optional[float],
+                     grid_s: Sequence[float]) -> Dict[str, Any]:
+    """summary.json's metrics that see accuracy, for one strategy (keys appended after the older ones).
+
+    - ``mean_acc``: the area under the accuracy-vs-simulated-time step curve over [0, ``horizon_s``] divided by
+      ``horizon_s`` (:func:`syft_fl.stats.step_mean`): round r's test accuracy holds from its end until the next
+      round's end; before the first round ends the curve is 0 (the initial model's accuracy is not recorded:
+      every strategy is charged its first round's length, the time it took to deliver a model at all).
+      ``horizon_s`` is the run's common horizon (summary.json's top-level ``horizon_s``: the earliest end of any
+      strategy's last round), so every strategy of the run is averaged over the same simulated time;
+    - ``acc_at``: the accuracy of the last round finished by each time of ``time_grid_s`` (quarters of the
+      horizon; nan/None before the first round ends);
+    - ``final_loss``: the test loss after the last round;
+    - ``sustained_to_target``: like ``to_target``, the first round from which accuracy stays >= target for
+      :data:`SUSTAIN_ROUNDS` rounds (None values when never, or not confirmed by the end of the run);
+    - ``capped_time_s``: the first crossing's simulated time restricted to the horizon, the horizon when never
+      reached by then (the term of a restricted mean time to target).
+    """
+    from . import stats
+
+    if not history or horizon_s is None:
+        return dict(mean_acc=None, acc_at=[], final_loss=None, sustained_to_target=reach([], target),
+                    capped_time_s=None)
+    times = [r.sim_time_s for r in history]
+    acc = [r.test_acc for r in history]
+    at = stats.step_at(times, acc, grid_s)
+    sustained = stats.sustained_crossing(acc, target, SUSTAIN_ROUNDS)
+    first = reach(history, target)["sim_time_s"]
+    return dict(
+        mean_acc=stats.step_mean(times, acc, horizon_s),
+        acc_at=[float(a) if a == a else None for a in at],
+        final_loss=history[-1].test_loss,
+        sustained_to_target=reach(history[sustained:], target) if sustained is not None else reach([], target),
+        capped_time_s=float(stats.capped([math.inf if first is None else first], horizon_s)[0]),
+    )
 
 
 def summary_table(summary: Dict[str, Any]) -> str:

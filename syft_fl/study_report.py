@@ -3,7 +3,8 @@
 Everything is computed from each run's ``rounds.csv`` (never from wall-clock time), so a study interrupted and
 resumed writes the same ``study.csv``, ``study_summary.csv`` and ``study_pairs.csv`` as an uninterrupted one.
 
-Per run and strategy (``study.csv``, :data:`RUN_COLUMNS` + one ``acc_at_<t>s`` column per time checkpoint):
+Per run and strategy (``study.csv``, :data:`RUN_COLUMNS` + one ``acc_at_<t>s`` column per time checkpoint +
+:data:`HORIZON_COLUMNS`):
 
 - first crossing: the first round whose test accuracy is >= target: its round (the first is 1), cumulative
   simulated time (s) and uplink bytes; ``inf`` when the run never got there (censored at its horizon);
@@ -11,15 +12,21 @@ Per run and strategy (``study.csv``, :data:`RUN_COLUMNS` + one ``acc_at_<t>s`` c
   the ~1 pp test noise of 1,000 digits); a crossing in the last ``sustain_rounds - 1`` rounds is not confirmed;
 - final and best accuracy, horizon (s), total uplink bytes;
 - accuracy at simulated times ``time_step_s``, ``2 time_step_s``, ... up to the shortest horizon of the study
-  (every run covers every checkpoint): the accuracy of the last round finished by then.
+  (every run covers every checkpoint): the accuracy of the last round finished by then;
+- over the run's common horizon ``common_horizon_s`` (the earliest end of any of its strategies' last rounds, as
+  summary.json's ``horizon_s``): ``mean_acc`` (area under the accuracy-time step curve / horizon, 0 before the
+  first round ends), ``final_loss``, and the first and sustained crossing times restricted to the horizon
+  (``capped_*``: an unreached seed counts at the horizon; their mean is the restricted mean time to target).
 
-Per point, strategy and metric (``study_summary.csv``): the mean and 95 % CI over seeds (``t``, or ``bootstrap``
-for a skewed sample of >= 8 seeds; the ``ci_method`` column says which), and for the censored metrics (time and
-bytes to target) the seeds that reached (``n_used`` of ``n_seeds``), the mean and CI over those only, and the
-median with unreached seeds at +inf (:mod:`syft_fl.stats`).
+Per point, strategy and metric (``study_summary.csv``): the mean and 95 % CI over seeds (:func:`ci_method`: ``t``
+for accuracies and losses, ``cox`` for times and bytes; the ``ci_method`` column says which), and for the
+censored metrics (time and bytes to target) the seeds that reached (``n_used`` of ``n_seeds``), the mean and CI
+over those only, and the median with unreached seeds at +inf (:mod:`syft_fl.stats`).
 
-Per point and pair (``study_pairs.csv``): b - a on the same seeds (paired t CI) and, for times and bytes to
-target, the geometric-mean ratio b / a (t CI of the log ratios), over the seeds where both reached the target.
+Per point and pair (``study_pairs.csv``): b - a on the same seeds (paired t CI, with the exact sign and Wilcoxon
+signed-rank tests of the same pairs: ``n_b_above``, ``n_b_below``, ``p_sign``, ``p_wilcoxon``) and the
+geometric-mean ratio b / a (t CI of the log ratios): for times and bytes to target over the seeds where both
+reached the target (``n_pairs``), for the restricted times (``capped_*``) over every seed.
 """
 import csv
 import json
@@ -31,7 +38,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import stats
-from .rng import generator
 from .study import Study
 
 RUN_COLUMNS = [
@@ -42,28 +48,34 @@ RUN_COLUMNS = [
 PLAIN_METRICS = ("final_acc", "best_acc")
 CENSORED_METRICS = ("time_to_target_s", "bytes_to_target", "sustained_time_s", "sustained_bytes")
 RATIO_METRICS = ("time_to_target_s", "sustained_time_s", "bytes_to_target")
+#: study.csv's columns after the ``acc_at_<t>s`` ones: what sees accuracy over the run's common horizon.
+HORIZON_COLUMNS = ["common_horizon_s", "mean_acc", "final_loss", "capped_time_s", "capped_sustained_time_s"]
+ACCURACY_METRICS = ("mean_acc", "final_loss")
+CAPPED_METRICS = ("capped_time_s", "capped_sustained_time_s")  # every seed counts: ratios over all seeds
 SUMMARY_COLUMNS = ["point", "strategy", "metric", "n_seeds", "n_used", "mean", "ci_low", "ci_high", "ci_method",
                    "median"]
 PAIR_COLUMNS = ["point", "a", "b", "metric", "stat", "n_pairs", "estimate", "ci_low", "ci_high", "ci_method",
-                "excludes_null"]
+                "excludes_null", "n_b_above", "n_b_below", "p_sign", "p_wilcoxon"]
 
 
 @dataclass(frozen=True)
 class Curve:
-    """One strategy's rounds in one run: cumulative simulated time (s), test accuracy, cumulative uplink bytes."""
+    """One strategy's rounds in one run: cumulative simulated time (s), test accuracy, cumulative uplink bytes,
+    test loss (nan when rounds.csv has no ``test_loss`` column)."""
 
     sim_time_s: np.ndarray
     test_acc: np.ndarray
     uplink_bytes: np.ndarray
+    test_loss: np.ndarray
 
 
 def read_curves(run_dir: str) -> Dict[str, Curve]:
     """Each strategy's curve from ``run_dir``/rounds.csv, in file order."""
-    rows: Dict[str, List[Tuple[float, float, float]]] = {}
+    rows: Dict[str, List[Tuple[float, float, float, float]]] = {}
     with open(os.path.join(run_dir, "rounds.csv")) as fh:
         for r in csv.DictReader(fh):
-            rows.setdefault(r["strategy"], []).append(
-                (float(r["sim_time_s"]), float(r["test_acc"]), float(r["uplink_bytes"])))
+            rows.setdefault(r["strategy"], []).append((float(r["sim_time_s"]), float(r["test_acc"]),
+                                                       float(r["uplink_bytes"]), float(r.get("test_loss", "nan"))))
     return {name: Curve(*(np.array(col) for col in zip(*values))) for name, values in rows.items()}
 
 
@@ -85,6 +97,18 @@ def run_metrics(curve: Curve, target: float, sustain_rounds: int) -> Dict[str, A
                 reached=int(first is not None), rounds_to_target=r1, time_to_target_s=t1, bytes_to_target=b1,
                 sustained=int(sustained is not None), sustained_rounds_to_target=r2, sustained_time_s=t2,
                 sustained_bytes=b2, total_uplink_bytes=float(curve.uplink_bytes[-1]))
+
+
+def horizon_metrics(curve: Curve, row: Dict[str, Any], horizon_s: float) -> Dict[str, Any]:
+    """study.csv's :data:`HORIZON_COLUMNS` of one strategy's curve, given its :func:`run_metrics` ``row`` and the
+    run's common horizon (s: the earliest end of any strategy's last round in that run, the same horizon as
+    summary.json's ``horizon_s``): the mean accuracy over [0, horizon] (0 before the first round ends,
+    :func:`syft_fl.stats.step_mean`), the final test loss, and the first and sustained crossing times restricted to
+    the horizon (the horizon when not reached by then: :func:`syft_fl.stats.capped`)."""
+    return dict(common_horizon_s=horizon_s, mean_acc=stats.step_mean(curve.sim_time_s, curve.test_acc, horizon_s),
+                final_loss=float(curve.test_loss[-1]),
+                capped_time_s=float(stats.capped([row["time_to_target_s"]], horizon_s)[0]),
+                capped_sustained_time_s=float(stats.capped([row["sustained_time_s"]], horizon_s)[0]))
 
 
 def time_grid(curves: Sequence[Curve], step_s: float) -> np.ndarray:
@@ -122,18 +146,27 @@ def collect(study: Study, out_dir: str) -> StudyData:
     rows = []
     for run in study.runs:
         point = study.points[run.point]
+        horizon_s = min(float(curves[(run.point, run.seed, name)].sim_time_s[-1]) for name in study.strategies)
         for name in study.strategies:
             curve = curves[(run.point, run.seed, name)]
             row = dict(point=run.point, **dict(point.values), seed=run.seed, strategy=name)
             row.update(run_metrics(curve, run.config.target_accuracy, study.sustain_rounds))
             acc = stats.step_at(curve.sim_time_s, curve.test_acc, grid_s)
             row.update({_acc_key(t): float(a) for t, a in zip(grid_s, acc)})
+            row.update(horizon_metrics(curve, row, horizon_s))
             rows.append(row)
     return StudyData(study=study, rows=rows, curves=curves, grid_s=grid_s)
 
 
 def _metrics(data: StudyData) -> Tuple[str, ...]:
-    return PLAIN_METRICS + CENSORED_METRICS + tuple(_acc_key(t) for t in data.grid_s)
+    return PLAIN_METRICS + CENSORED_METRICS + tuple(_acc_key(t) for t in data.grid_s) + ACCURACY_METRICS + \
+        CAPPED_METRICS
+
+
+def ci_method(metric: str) -> str:
+    """The interval a metric's mean over seeds gets: ``cox`` for times and bytes (positive, right-skewed), ``t``
+    for accuracies and losses (coverage of both measured by benchmarks/ci_coverage.py)."""
+    return "cox" if metric in CENSORED_METRICS + CAPPED_METRICS else "t"
 
 
 def summary_rows(data: StudyData) -> List[Dict[str, Any]]:
@@ -143,12 +176,11 @@ def summary_rows(data: StudyData) -> List[Dict[str, Any]]:
         for name in data.study.strategies:
             for metric in _metrics(data):
                 x = data.values(point.index, name, metric)
-                rng = generator(0, "bootstrap", point.index, name, metric)
                 if metric in CENSORED_METRICS:
-                    c = stats.censored_summary(x, rng=rng)
+                    c = stats.censored_summary(x, method=ci_method(metric))
                     ci, median, used = c.over_reached, c.median, c.reached
                 else:
-                    ci = stats.mean_ci(x, rng=rng)
+                    ci = stats.mean_ci(x, method=ci_method(metric))
                     finite = x[np.isfinite(x)]
                     median, used = float(np.median(finite)) if len(finite) else math.nan, ci.n
                 out.append(dict(point=point.index, **dict(point.values), strategy=name, metric=metric,
@@ -165,19 +197,24 @@ def pairs(study: Study) -> List[Tuple[str, str]]:
 
 
 def pair_rows(data: StudyData) -> List[Dict[str, Any]]:
-    """study_pairs.csv: b - a (every metric) and b / a (times and bytes to target) per point and pair."""
+    """study_pairs.csv: b - a (every metric, with exact sign and Wilcoxon signed-rank tests on the same pairs) and
+    b / a (times and bytes to target: over the seeds where both reached; restricted times: over all seeds) per
+    point and pair."""
     out = []
     for point in data.study.points:
         for a, b in pairs(data.study):
             for metric in _metrics(data):
                 xa, xb = data.values(point.index, a, metric), data.values(point.index, b, metric)
-                found = [("diff", stats.paired_diff(xa, xb), 0.0)]
-                if metric in RATIO_METRICS:
-                    found.append(("ratio", stats.paired_ratio(xa, xb), 1.0))
-                for stat, ci, null in found:
+                tests = stats.signed_tests(xa, xb)
+                found = [("diff", stats.paired_diff(xa, xb), 0.0, tests)]
+                if metric in RATIO_METRICS + CAPPED_METRICS:
+                    found.append(("ratio", stats.paired_ratio(xa, xb), 1.0, None))
+                for stat, ci, null, test in found:
                     out.append(dict(point=point.index, **dict(point.values), a=a, b=b, metric=metric, stat=stat,
                                     n_pairs=ci.n, estimate=ci.mean, ci_low=ci.low, ci_high=ci.high,
-                                    ci_method=ci.method, excludes_null=int(ci.excludes(null))))
+                                    ci_method=ci.method, excludes_null=int(ci.excludes(null)),
+                                    n_b_above=test.above if test else "", n_b_below=test.below if test else "",
+                                    p_sign=test.p_sign if test else "", p_wilcoxon=test.p_wilcoxon if test else ""))
     return out
 
 
@@ -212,7 +249,8 @@ def _ci_text(mean: float, low: float, high: float, digits: int, scale: float = 1
 
 def markdown(data: StudyData, summary: Sequence[Dict[str, Any]], pair_table: Sequence[Dict[str, Any]],
              timing: Dict[str, Any]) -> str:
-    """study.md: the command, wall time, method notes, per-point tables and paired comparisons."""
+    """study.md: the command, wall time, method notes, then per point accuracy over the horizon and at equal
+    simulated times first (per strategy and paired), time to target second."""
     study = data.study
     n_runs = len(study.runs)
     lines = [
@@ -223,57 +261,107 @@ def markdown(data: StudyData, summary: Sequence[Dict[str, Any]], pair_table: Seq
         f"{len(study.points)} point(s) x {len(study.seeds)} seed(s) ({_seed_text(study.seeds)}) = {n_runs} runs, "
         f"each comparing {', '.join(study.strategies)} on common random numbers. Target accuracy "
         f"{study.target_accuracy:.2f}; sustained = accuracy stays >= target for {study.sustain_rounds} rounds.", "",
-        "Means with 95 % CIs over seeds (Student t; a percentile bootstrap, 10,000 seeded resamples, where >= 8 "
-        "seeds are skewed, |skewness| > 1: see `ci_method` in study_summary.csv). Time and bytes to target are "
-        "censored at the run's horizon: 'reached' counts the seeds that got there, the mean and CI are over those "
-        "seeds only (optimistic when not all reached), the median puts unreached seeds at +inf. Paired columns "
-        f"compare each strategy with `{study.reference}` seed by seed (b - a, paired t CI; ratios b / a as "
-        "geometric means over the seeds where both reached; `*` = the CI excludes 0 (differences) or 1 (ratios)).",
+        "The primary metric is accuracy against simulated time. Each run has a common horizon, the earliest end of "
+        "any of its strategies' last rounds; `mean acc` is the area under a strategy's accuracy-vs-simulated-time "
+        "step curve over [0, horizon] divided by the horizon (a round's accuracy holds from its end to the next "
+        "round's end; 0 before the first round ends, the initial model's accuracy not being recorded). Accuracy at "
+        "simulated time t is that of the last round finished by t, on a grid up to the study's shortest horizon. "
+        "Time to target comes second: the first crossing over the seeds that reached it, and the restricted time "
+        "over all seeds (each time capped at the run's horizon, a seed that never reached the target counted at "
+        "the horizon).", "",
+        "Means with 95 % CIs over seeds: Student t for accuracies and losses, the modified Cox interval of a "
+        "lognormal mean for times and bytes (`ci_method` in study_summary.csv; both cover >= 0.93 at n = 5..10 on "
+        "lognormal and normal samples: benchmarks/ci_coverage.py). Time and bytes to target are censored at the "
+        "run's horizon: 'reached' counts the seeds that got there, the mean and CI are over those seeds only "
+        "(optimistic when not all reached), the median puts unreached seeds at +inf. Paired columns compare each "
+        f"strategy with `{study.reference}` seed by seed: differences b - a with the paired t CI, on every seed "
+        "(on the seeds where both reached, for the times to target); `p` is the exact two-sided Wilcoxon "
+        "signed-rank p-value of the same pairs, `b>a/b<a` counts them for the exact sign test "
+        "(study_pairs.csv: `p_sign`). Ratios b / a are geometric means with the t CI of the log ratios: the "
+        "restricted-time ratio uses every seed; the time-to-target, sustained-time and bytes ratios use only the "
+        "seeds where both reached (their count in parentheses), which favours the strategy that fails more. "
+        "`*` = the CI excludes 0 (differences) or 1 (ratios).",
         "",
     ]
     by = {(r["point"], r["strategy"], r["metric"]): r for r in summary}
     pair_by = {(r["point"], r["a"], r["b"], r["metric"], r["stat"]): r for r in pair_table}
     for point in study.points:
-        lines += [f"## {point.name}: {point.label}", "",
+        lines += [f"## {point.name}: {point.label}", ""]
+        lines += _accuracy_markdown(data, point.index, by, pair_by)
+        lines += ["### Time to target", "",
                   "| strategy | reached | sim s to target | median s | sustained: reached | sustained s "
-                  "| MB to target | final acc | best acc |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| MB to target | restricted s (all seeds) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name in study.strategies:
             t, s = by[(point.index, name, "time_to_target_s")], by[(point.index, name, "sustained_time_s")]
-            mb, fa, ba = (by[(point.index, name, m)] for m in ("bytes_to_target", "final_acc", "best_acc"))
+            mb, cap = (by[(point.index, name, m)] for m in ("bytes_to_target", "capped_time_s"))
             lines.append(
                 f"| {name} | {t['n_used']}/{t['n_seeds']} | {_ci_text(t['mean'], t['ci_low'], t['ci_high'], 1)} "
                 f"| {_num(t['median'])} | {s['n_used']}/{s['n_seeds']} "
                 f"| {_ci_text(s['mean'], s['ci_low'], s['ci_high'], 1)} "
                 f"| {_ci_text(mb['mean'], mb['ci_low'], mb['ci_high'], 1, 1e-6)} "
-                f"| {_ci_text(fa['mean'], fa['ci_low'], fa['ci_high'], 3)} "
-                f"| {_ci_text(ba['mean'], ba['ci_low'], ba['ci_high'], 3)} |")
+                f"| {_ci_text(cap['mean'], cap['ci_low'], cap['ci_high'], 1)} |")
         lines += ["", f"Paired with `{study.reference}` (same seeds):", "",
-                  "| b - a | Δ final acc | Δ best acc | time to target ratio (pairs) | sustained time ratio (pairs) "
-                  "| bytes to target ratio (pairs) |",
+                  "| b - a | Δ restricted s (all seeds) | restricted ratio (all seeds) | time to target ratio (pairs) "
+                  "| sustained time ratio (pairs) | bytes to target ratio (pairs) |",
                   "|---|---|---|---|---|---|"]
         for a, b in pairs(study):
-            cells = [_pair_cell(pair_by[(point.index, a, b, m, "diff")], 3) for m in ("final_acc", "best_acc")]
+            cells = [_pair_cell(pair_by[(point.index, a, b, "capped_time_s", "diff")], 1, tests=True),
+                     _pair_cell(pair_by[(point.index, a, b, "capped_time_s", "ratio")], 2)]
             cells += [_pair_cell(pair_by[(point.index, a, b, m, "ratio")], 2, pairs=True) for m in RATIO_METRICS]
             lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
-        if len(data.grid_s):
-            lines += ["", "Accuracy at simulated time (mean [95 % CI]):", "",
-                      "| strategy | " + " | ".join(f"{t:g} s" for t in data.grid_s) + " |",
-                      "|---|" + "---|" * len(data.grid_s)]
-            for name in study.strategies:
-                cells = [by[(point.index, name, _acc_key(t))] for t in data.grid_s]
-                lines.append(f"| {name} | " + " | ".join(_ci_text(c["mean"], c["ci_low"], c["ci_high"], 3)
-                                                         for c in cells) + " |")
         lines.append("")
     for pair in study.heatmaps:
         lines += heatmap_markdown(data, pair_by, pair)
     return "\n".join(lines) + "\n"
 
 
-def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False) -> str:
+def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, Any]],
+                       pair_by: Dict[Tuple, Dict[str, Any]]) -> List[str]:
+    """A point's accuracy tables: per strategy over the horizon, paired with the reference, at equal times."""
+    study = data.study
+    lines = ["| strategy | mean acc over horizon | final acc | best acc | final loss | horizon s |",
+             "|---|---|---|---|---|---|"]
+    for name in study.strategies:
+        row = [by[(point, name, m)] for m in ("mean_acc", "final_acc", "best_acc", "final_loss")]
+        low, high = (_num(f(data.values(point, name, "common_horizon_s"))) for f in (np.min, np.max))
+        span = low if low == high else f"{low}-{high}"
+        lines.append(f"| {name} | " + " | ".join(_cell(r) for r in row) + f" | {span} |")
+    lines += ["", f"Paired with `{study.reference}` (same seeds, all of them):", "",
+              "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |", "|---|---|---|---|---|"]
+    for a, b in pairs(study):
+        cells = [_pair_cell(pair_by[(point, a, b, m, "diff")], 3, tests=True)
+                 for m in ("mean_acc", "final_acc", "best_acc", "final_loss")]
+        lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if len(data.grid_s):
+        heading = "| strategy | " + " | ".join(f"{t:g} s" for t in data.grid_s) + " |"
+        rule = "|---|" + "---|" * len(data.grid_s)
+        lines += ["Accuracy at simulated time (mean [95 % CI]):", "", heading, rule]
+        for name in study.strategies:
+            lines.append(f"| {name} | " + " | ".join(_cell(by[(point, name, _acc_key(t))]) for t in data.grid_s)
+                         + " |")
+        lines += ["", "Paired Δ accuracy at simulated time (b - a):", "", heading.replace("strategy", "b - a"), rule]
+        for a, b in pairs(study):
+            lines.append(f"| {b} - {a} | " + " | ".join(
+                _pair_cell(pair_by[(point, a, b, _acc_key(t), "diff")], 3, tests=True) for t in data.grid_s) + " |")
+        lines.append("")
+    return lines
+
+
+def _cell(row: Dict[str, Any], digits: int = 3) -> str:
+    """A study_summary.csv row as ``mean [low, high]``."""
+    return _ci_text(row["mean"], row["ci_low"], row["ci_high"], digits)
+
+
+def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False, tests: bool = False) -> str:
     text = _ci_text(row["estimate"], row["ci_low"], row["ci_high"], digits)
     star = "*" if row["excludes_null"] else ""
-    return f"{text}{star}" + (f" ({row['n_pairs']})" if pairs else "")
+    tail = f" ({row['n_pairs']})" if pairs else ""
+    if tests and row["n_b_above"] != "" and row["n_pairs"]:
+        p = row["p_wilcoxon"]
+        tail += f" p {p:.3g}, b>a/b<a {row['n_b_above']}/{row['n_b_below']}" if math.isfinite(p) else " (all equal)"
+    return f"{text}{star}{tail}"
 
 
 def heatmap_markdown(data: StudyData, pair_by: Dict[Tuple, Dict[str, Any]], pair: Tuple[str, str]) -> List[str]:
@@ -330,7 +418,7 @@ def write_report(study: Study, out_dir: str, timing: Dict[str, Any], *, plots: b
     data = collect(study, out_dir)
     summary, pair_table = summary_rows(data), pair_rows(data)
     paths = [os.path.join(out_dir, n) for n in ("study.csv", "study_summary.csv", "study_pairs.csv", "study.md")]
-    _write_csv(paths[0], data.rows, _columns(study, RUN_COLUMNS, [_acc_key(t) for t in data.grid_s]))
+    _write_csv(paths[0], data.rows, _columns(study, RUN_COLUMNS, [_acc_key(t) for t in data.grid_s] + HORIZON_COLUMNS))
     _write_csv(paths[1], summary, _columns(study, SUMMARY_COLUMNS))
     _write_csv(paths[2], pair_table, _columns(study, PAIR_COLUMNS))
     with open(paths[3], "w") as fh:

@@ -207,6 +207,13 @@ def test_report_on_hand_made_runs(tmp_path):
     # the grid of accuracy checkpoints: 5 s steps up to the shortest horizon (tiered, 24 s): 5, 10, 15, 20 s
     assert [k for k in r if k.startswith("acc_at")] == ["acc_at_5s", "acc_at_10s", "acc_at_15s", "acc_at_20s"]
     assert (r["acc_at_5s"], r["acc_at_10s"], r["acc_at_20s"]) == ("nan", "0.2", "0.35")
+    # over the run's common horizon (tiered's last round, 24 s): full is 0 on [0, 10), 0.2 on [10, 20), 0.35 on
+    # [20, 24): 3.4 / 24; tiered 0 on [0, 8), 0.31, 0.32 for 8 s each: 5.04 / 24; no test_loss column: nan
+    assert (r["common_horizon_s"], r["mean_acc"], r["final_loss"]) == ("24", "0.141666667", "nan")
+    assert rows[("0", "0", "tiered")]["mean_acc"] == "0.21"
+    assert rows[("0", "1", "tiered")]["mean_acc"] == "0.2"  # 0.2 and 0.4 for 8 s each: 4.8 / 24
+    assert (r["capped_time_s"], rows[("0", "1", "full")]["capped_time_s"]) == ("20", "24")
+    assert list(r)[-5:] == ["common_horizon_s", "mean_acc", "final_loss", "capped_time_s", "capped_sustained_time_s"]
     # point 1 seed 1 full: 0.5 in round 1, then 0.1: first crossing at 10 s, sustained at round 3 can't be confirmed
     r = rows[("1", "1", "full")]
     assert (r["time_to_target_s"], r["sustained"], r["sustained_time_s"]) == ("10", "0", "inf")
@@ -215,9 +222,13 @@ def test_report_on_hand_made_runs(tmp_path):
     summary = {(r["point"], r["strategy"], r["metric"]): r for r in read_csv(tmp_path / "study_summary.csv")}
     s = summary[("0", "full", "time_to_target_s")]  # reached: seed 0 (20 s); seed 1 never
     assert (s["n_seeds"], s["n_used"], s["mean"], s["median"], s["ci_method"]) == ("2", "1", "20", "inf", "none")
-    s = summary[("0", "tiered", "time_to_target_s")]  # 8 s and 16 s: mean 12, median 12, t CI 12 +- 12.706 * 4
-    assert (s["mean"], s["median"]) == ("12", "12")
-    assert float(s["ci_low"]) == pytest.approx(12 - 12.7062047 * 4)
+    s = summary[("0", "tiered", "time_to_target_s")]  # 8 s and 16 s: mean 12, median 12, Cox CI (test_stats)
+    assert (s["mean"], s["median"], s["ci_method"]) == ("12", "12", "cox")
+    assert (float(s["ci_low"]), float(s["ci_high"])) == pytest.approx((0.0946093, 1720.305), rel=1e-6)
+    s = summary[("0", "full", "capped_time_s")]  # restricted to 24 s: seed 0 at 20 s, seed 1 never -> 24 s
+    assert (s["n_used"], s["mean"], s["ci_method"]) == ("2", "22", "cox")
+    s = summary[("0", "tiered", "mean_acc")]  # (0.21 + 0.2) / 2, see above
+    assert float(s["mean"]) == pytest.approx(0.205) and s["ci_method"] == "t"
 
     pairs = {(r["point"], r["b"], r["metric"], r["stat"]): r for r in read_csv(tmp_path / "study_pairs.csv")}
     p = pairs[("0", "tiered", "final_acc", "diff")]  # 0.4 - 0.4, 0.5 - 0.25: mean 0.125
@@ -227,7 +238,21 @@ def test_report_on_hand_made_runs(tmp_path):
     p = pairs[("1", "tiered", "time_to_target_s", "ratio")]  # 16/10, 8/10: geometric mean sqrt(1.28)
     assert float(p["estimate"]) == pytest.approx(math.sqrt(1.28)) and p["n_pairs"] == "2"
 
+    # mean_acc, tiered - full: seed 0 0.21 - 3.4 / 24, seed 1 0.2 - 1.8 / 24 (0.1 on [10, 20), 0.2 on [20, 24))
+    p = pairs[("0", "tiered", "mean_acc", "diff")]
+    assert float(p["estimate"]) == pytest.approx((0.21 - 3.4 / 24 + 0.2 - 1.8 / 24) / 2) and p["n_pairs"] == "2"
+    assert (p["n_b_above"], p["n_b_below"], p["p_sign"], p["p_wilcoxon"]) == ("2", "0", "0.5", "0.5")
+    # restricted times over all seeds: tiered 8, 16 s; full 20, 24 (never reached: the horizon)
+    p = pairs[("0", "tiered", "capped_time_s", "diff")]
+    assert (p["estimate"], p["n_pairs"], p["n_b_below"]) == ("-10", "2", "2")
+    p = pairs[("0", "tiered", "capped_time_s", "ratio")]  # sqrt(8 / 20 * 16 / 24), both seeds
+    assert float(p["estimate"]) == pytest.approx(math.sqrt(8 / 20 * 16 / 24)) and p["n_pairs"] == "2"
+    assert p["p_wilcoxon"] == ""  # tests go with the differences
+
     md = (tmp_path / "study.md").read_text()
+    assert md.index("| strategy | mean acc over horizon |") < md.index("### Time to target")  # accuracy first
+    assert "| tiered | 0.205 [" in md and "| tiered - full | 0.097 [" in md and "p 0.5, b>a/b<a 2/0" in md
+    assert "the restricted-time ratio uses every seed" in md and "use only the seeds where both reached" in md
     assert "Command: `test`" in md and "| full | 1/2 | 20.0 | inf |" in md
     assert "## tiered / full: sim time to target (first crossing)" in md
     assert "## full / tiered: sim time to target (first crossing)" in md  # each heatmap asked for
