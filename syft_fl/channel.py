@@ -68,8 +68,11 @@ MIN_COHERENCE_S = 1e-4
 GAIN_CHUNK = 1024
 #: Above this SNR [dB] ``log2(1 + 10^(snr/10))`` is ``snr/10 * log2(10)`` (equal in double precision; no overflow).
 LOG_DOMAIN_DB = 3000.0
-#: Physical ranges of the keys that enter the link budget in dB or Hz (config load refuses values outside).
+#: Physical ranges of the keys that enter the link budget (config load refuses values outside): a mm to 10,000 km,
+#: 1 Hz to 1 THz, dB values far beyond any measured, speeds up to the fastest trains, carriers up to 300 GHz.
 BOUNDS = {
+    "cell_radius_m": (1e-3, 1e7),
+    "min_distance_m": (1e-3, 1e7),
     "tx_power_dbm": (-100.0, 100.0),
     "noise_dbm_per_hz": (-250.0, -50.0),
     "bandwidth_hz": (1.0, 1e12),
@@ -504,7 +507,7 @@ class Channel:
             return math.inf, 0.0
         if math.isnan(horizon_s) or horizon_s < 0:
             raise ValueError("horizon_s must be >= 0, got {!r}".format(horizon_s))
-        return block_s, (math.inf if math.isinf(horizon_s) else float(math.floor(horizon_s / block_s)))
+        return block_s, (math.inf if math.isinf(horizon_s) else horizon_s // block_s)
 
     def tier_air(
         self,
@@ -546,10 +549,14 @@ class Channel:
             if math.isinf(t):  # an earlier tier was lost: this one is never sent
                 out.append(TierAir(tx_s=math.inf, snr_min_db=math.nan, snr_max_db=math.nan, blocks=0))
                 continue
-            block = min(float(math.floor(t / block_s)), last_block)
+            block = min(t // block_s, last_block)
             elapsed, left, t_now = 0.0, nbytes * 8.0, t
             low, high, blocks = math.inf, -math.inf, 0
             while True:
+                end = math.inf if block >= last_block else (block + 1.0) * block_s
+                if end <= t_now:  # t sits on a boundary that rounding put in the block before
+                    block += 1.0
+                    continue
                 snr = _snr_db(budget_db, gain(0, int(block)), noise_dbm)
                 low, high, blocks = min(low, snr), max(high, snr), blocks + 1
                 rate = self._rate(snr, bandwidth)
@@ -557,8 +564,7 @@ class Channel:
                     elapsed = math.inf
                     break
                 need = left / rate
-                end = math.inf if block >= last_block else (block + 1.0) * block_s
-                span = max(0.0, end - t_now)
+                span = end - t_now
                 if need <= span:
                     elapsed = elapsed + need
                     break
@@ -626,7 +632,7 @@ class Channel:
                 block = 0.0
                 boundary = math.inf
             else:
-                block = min(float(math.floor(t / block_s)), last_block)
+                block = min(t // block_s, last_block)
                 boundary = math.inf if block >= last_block else (block + 1.0) * block_s
                 if boundary <= t:  # t sits on a boundary that rounding put in the block before
                     block += 1.0
