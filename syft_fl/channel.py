@@ -34,8 +34,10 @@ Bandwidth (``bandwidth_mode``): ``per_ue``: every UE has ``bandwidth_hz``; ``sha
 divided by the UEs selected this round, silent ones included (the BS splits the band at the
 broadcast); ``shared_on_air``: ``bandwidth_hz`` divided among the UEs on the air at each moment
 (``shared_tier_air``): a UE holds a share from the start of its upload until its last tier arrives
-or a tier is lost (the band of a UE in outage goes back to the others); the BS's round-start rate
-estimate and the downlink still assume every selected UE shares (it cannot know who will overlap).
+or a tier is lost (the band of a UE in outage goes back to the others); outage is judged in the
+split among the selected UEs (a wider share has more noise, never less capacity); the BS's
+round-start rate estimate and the downlink still assume every selected UE shares (it cannot know
+who will overlap).
 The early-close stop and a late UE that keeps sending are not modelled as freeing the band.
 
 Arithmetic stays finite for every finite configuration: ``log2(1 + 10^(snr/10))`` is evaluated in
@@ -50,7 +52,7 @@ channel (common random numbers). Numpy only.
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -485,10 +487,10 @@ class Channel:
                 self._gain_chunks.popitem(last=False)
         return float(chunk[block % GAIN_CHUNK])
 
-    def _gain_lookup(self, ue: int, rnd: int):
+    def _gain_lookup(self, ue: int, rnd: int) -> Callable[[int, int], float]:
         """A memoised gain of (tier, time block) for one UE and round: the block's with fading in time,
         else the tier's (``coherence``)."""
-        memo = {}  # type: dict
+        memo: Dict[float, float] = {}
         in_time = self.config.coherence_time_s > 0.0
         per_tier = self.config.coherence == "tier"
 
@@ -587,24 +589,32 @@ class Channel:
         of each tier)``, its ``TierAir`` list, in that order. ``shared_on_air`` couples the UEs
         (``shared_tier_air``); otherwise each UE is alone in ``bandwidth_for_hz(n_active)`` (``tier_air``)."""
         if self.config.bandwidth_mode == "shared_on_air":
-            return self.shared_tier_air(uploads, rnd, horizon_s=horizon_s)
+            return self.shared_tier_air(uploads, rnd, n_active, horizon_s=horizon_s)
         return [self.tier_air(b, ue, rnd, n_active, start_s=s, horizon_s=horizon_s) for ue, s, b in uploads]
 
     def shared_tier_air(
-        self, uploads: Sequence[Tuple[int, float, Sequence[int]]], rnd: int, *, horizon_s: float = math.inf
+        self,
+        uploads: Sequence[Tuple[int, float, Sequence[int]]],
+        rnd: int,
+        n_active: int = 0,
+        *,
+        horizon_s: float = math.inf,
     ) -> List[List[TierAir]]:
         """``bandwidth_mode: shared_on_air``: the uploads of one round, ``bandwidth_hz`` divided at each moment
         among the UEs on the air. ``uploads``: per UE ``(ue, start_s [s since the broadcast], on-air bytes of
         each tier)``, its tiers back to back; returns each UE's ``TierAir`` list, in that order.
 
         Between events (an upload starts, a UE leaves, a tier ends, a fading block ends) each of the ``n`` UEs
-        on the air has ``bandwidth_hz / n`` and the rate of its gain at that bandwidth (a narrower band has less
-        noise, so a higher SNR). A UE leaves the air when its last tier arrives or a tier is lost (its SNR falls
-        below ``min_snr_db`` while the tier is on the air); the others then share its band. ``horizon_s`` as in
-        ``tier_air``.
+        on the air has ``b = bandwidth_hz / n`` and the rate ``efficiency * b * log2(1 + SNR_b)``, ``SNR_b`` its
+        SNR with the noise of ``b``. Outage is judged on the SNR in the reference share ``bandwidth_hz /
+        n_active`` (the split the BS plans with; 0 = ``len(uploads)``), which is also the SNR reported: a wider
+        share has more noise but never less capacity, so getting more band must not put a UE in outage. A UE
+        leaves the air when its last tier arrives or a tier is lost (a block in outage); the others then share
+        its band. ``horizon_s`` as in ``tier_air``.
         """
         block_s, last_block = self._blocks(horizon_s)
         total_hz = self.config.bandwidth_hz
+        reference_hz = self.bandwidth_for_hz(n_active or max(1, len(uploads)))
         ups = []
         for ue, start_s, tier_bytes in uploads:
             self._check_index(ue, rnd)
@@ -638,14 +648,18 @@ class Channel:
                     block += 1.0
                     boundary = math.inf if block >= last_block else (block + 1.0) * block_s
             seg_end = min(boundary, waiting[0].start_s if waiting else math.inf)
+            share_noise_dbm = self.config.noise_dbm_per_hz + 10.0 * math.log10(bandwidth)
             snrs, rates = [], []
             for u in active:
-                if (u.ue, bandwidth) not in budgets:
-                    budgets[u.ue, bandwidth] = self._link_budget_db(u.ue, rnd, bandwidth)
-                budget_db, noise_dbm = budgets[u.ue, bandwidth]
-                snr = _snr_db(budget_db, u.gain(u.tier, int(block)), noise_dbm)
+                if u.ue not in budgets:
+                    budgets[u.ue] = self._link_budget_db(u.ue, rnd, reference_hz)
+                budget_db, reference_noise_dbm = budgets[u.ue]
+                gain = u.gain(u.tier, int(block))
+                snr = _snr_db(budget_db, gain, reference_noise_dbm)
                 snrs.append(snr)
-                rates.append(self._rate(snr, bandwidth))
+                in_outage = self._rate(snr, reference_hz) == 0.0
+                share_snr_db = _snr_db(budget_db, gain, share_noise_dbm)
+                rates.append(0.0 if in_outage else self.config.efficiency * bandwidth * log2_1p_db(share_snr_db))
             if 0.0 in rates:  # these lose their tier now; the others then share a wider band
                 for u, snr, rate in zip(active, snrs, rates):
                     if rate == 0.0:
@@ -688,7 +702,7 @@ def _snr_db(budget_db: float, gain: float, noise_dbm: float) -> float:
 class _OnAir:
     """One UE's upload in ``Channel.shared_tier_air``: the tier on the air, its bits left, and what it saw."""
 
-    def __init__(self, *, ue: int, start_s: float, bits: List[float], gain) -> None:
+    def __init__(self, *, ue: int, start_s: float, bits: List[float], gain: Callable[[int, int], float]) -> None:
         self.ue, self.start_s, self.bits, self.gain = ue, start_s, bits, gain
         self.airs: List[TierAir] = []
         self.tier = 0

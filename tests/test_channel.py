@@ -462,7 +462,7 @@ def test_shared_on_air_divides_the_band_among_the_ues_on_the_air():
     assert b.tx_s == pytest.approx(t_b - 0.1, rel=1e-9)
     left = 4e6 - r1 * 0.1 - ch.rate_bps(0, 0, 0, 2) * (t_b - 0.1)
     assert a.tx_s == pytest.approx(t_b + left / r1, rel=1e-9)
-    assert a.snr_max_db - a.snr_min_db == pytest.approx(10 * math.log10(2), abs=1e-6)  # 3 dB less noise when shared
+    assert a.snr_min_db == a.snr_max_db == ch.snr_db(0, 0, 0, 2)  # reported in the reference share, 1 MHz
     # a UE that is alone takes the whole band; old 'shared' divides by every selected UE, silent ones included
     ((alone,),) = ch.shared_tier_air([(0, 0.0, [500_000])], 0)
     assert alone.tx_s == pytest.approx(4e6 / r1, rel=1e-12)
@@ -474,16 +474,26 @@ def test_shared_on_air_divides_the_band_among_the_ues_on_the_air():
 
 
 def test_shared_on_air_a_ue_in_outage_leaves_the_band_and_fading_in_time_applies():
-    # UE 1 far away: in outage on the whole band; its tier is lost at once and UE 0 keeps the whole band
-    cfg = ChannelConfig(fading="none", shadowing_db=0.0, bandwidth_mode="shared_on_air", min_snr_db=20.0)
+    # the far UE is in outage in the reference share (1 of 2 MHz); its tier is lost at once and the near UE
+    # keeps the whole band
+    cfg = ChannelConfig(fading="none", shadowing_db=0.0, bandwidth_mode="shared_on_air", min_snr_db=20.0,
+                        bandwidth_hz=2e6)
     ch = Channel(cfg, num_ues=40, seed=0)
     near = min(range(40), key=lambda u: ch.distances_m[u])
     far = max(range(40), key=lambda u: ch.distances_m[u])
-    assert ch.rate_bps(far, 0, 0, 1) == 0.0 < ch.rate_bps(near, 0, 0, 1)
+    assert ch.rate_bps(far, 0, 0, 2) == 0.0 < ch.rate_bps(near, 0, 0, 2)
     airs = ch.shared_tier_air([(near, 0.0, [100_000]), (far, 0.0, [100_000, 10])], 0)
     assert airs[0][0].tx_s == pytest.approx(8e5 / ch.rate_bps(near, 0, 0, 1), rel=1e-12)
     assert [a.tx_s for a in airs[1]] == [math.inf, math.inf]
     assert math.isnan(airs[1][1].snr_min_db) and airs[1][1].blocks == 0
+    # a UE just above the threshold in its 1 MHz reference share stays out of outage alone on all 2 MHz, where
+    # its SNR is 3 dB lower (more noise) but its rate higher
+    threshold = two_ues().snr_db(0, 0, 0, 2) - 1.0
+    edge = two_ues(min_snr_db=threshold)
+    assert edge.rate_bps(0, 0, 0, 1) == 0.0  # the old rule at the whole band: outage
+    ((solo_air,),) = edge.shared_tier_air([(0, 0.0, [100_000])], 0, 2)
+    assert solo_air.tx_s == pytest.approx(8e5 / (2e6 * math.log2(1 + 10 ** ((threshold + 1.0 - 3.0103) / 10))),
+                                          rel=1e-4)
     # with fading in time and a single UE, shared_on_air is tier_air with the whole band
     timed = Channel(ChannelConfig(coherence_s=0.01, bandwidth_mode="shared_on_air"), num_ues=5, seed=2)
     for ue in range(5):
