@@ -582,3 +582,33 @@ def test_a_run_whose_blocks_outlast_the_round_is_the_default_run_and_short_block
     sent = [r for r in short if int(r["bytes"]) > 0 and r["tx_s"] != "inf"]
     assert sent and all(int(r["blocks"]) >= 1 for r in sent)
     assert any(float(r["snr_min_db"]) < float(r["snr_max_db"]) for r in sent)
+
+
+@pytest.mark.e2e
+def test_a_run_with_fading_in_time_jitter_and_a_shared_band_resumes_to_the_same_files(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import os
+    import sys
+
+    from syft_fl import bs_round
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+    import run_tiered
+
+    sets = TINY_RUN + ["channel.coherence_s=0.005", "channel.bandwidth_mode=shared_on_air", "compute.jitter=0.4"]
+    args = ["--no-progress", "--no-plots", "--strategies", "tiered,adaptive"] + [a for kv in sets for a in ("--set", kv)]
+    assert run_tiered.main(args + ["--out", str(tmp_path / "whole")]) == 0
+    original, calls = bs_round.finish_round, []
+
+    def stop(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*a)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bs_round, "finish_round", stop)
+        assert run_tiered.main(args + ["--out", str(tmp_path / "part")]) == 130
+    assert run_tiered.main(["--resume", str(tmp_path / "part"), "--no-progress", "--no-plots"]) == 0
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
