@@ -125,7 +125,8 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         compute_s = fed.compute.train_time_s(ue, n_samples, cfg.local_epochs, rnd)
         downlink_s = 0.0
         if cfg.downlink == "channel":
-            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
+            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active,
+                                                      horizon_s=deadline_s + cfg.increment_window_s)[0]
         upload_start_s = downlink_s + compute_s  # as UEPlan.upload_start_s: what the BS plans with
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(

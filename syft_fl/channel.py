@@ -296,7 +296,7 @@ class Channel:
         self.config = config
         self.num_ues = int(num_ues)
         self.seed = int(seed)
-        self._gain_chunks: "OrderedDict[Tuple[int, int, int], np.ndarray]" = OrderedDict()
+        self._gain_chunks: "OrderedDict[Tuple[int, int, int], List[float]]" = OrderedDict()
         start = [self._initial_position(u) for u in range(num_ues)]
         self._paths = {u: [p] for u, p in enumerate(start)}  # ue -> positions of rounds 0..n
         self.distances_m = np.array([math.hypot(x, y) for x, y in start])
@@ -481,11 +481,11 @@ class Channel:
             c = self.config
             chunk = fading_power(
                 self._rng("channel.fading_t", *key), c.fading, rician_k_db=c.rician_k_db, size=GAIN_CHUNK
-            )
+            ).tolist()
             self._gain_chunks[key] = chunk
             if len(self._gain_chunks) > 64:  # a round's chunks; older rounds are drawn again if asked
                 self._gain_chunks.popitem(last=False)
-        return float(chunk[block % GAIN_CHUNK])
+        return chunk[block % GAIN_CHUNK]
 
     def _gain_lookup(self, ue: int, rnd: int) -> Callable[[int, int], float]:
         """A memoised gain of (tier, time block) for one UE and round: the block's with fading in time,
