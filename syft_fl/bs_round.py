@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import aggregate, codec, faults, policy, strategies
+from .channel import TierAir
 from .choices import PAYLOADS
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
@@ -83,13 +84,15 @@ class UEPlan:
 @dataclass(frozen=True)
 class Heard:
     """A UE whose upload reached the channel: its report, each tier's air time [s], the BS's reception, what each
-    tier cost on the air, and whether it delivered fewer tiers than the BS expected from its CSI estimate."""
+    tier cost on the air, whether it delivered fewer tiers than the BS expected from its CSI estimate, and each
+    tier's passage on the air (the SNRs and fading blocks it spanned)."""
 
     report: UploadReport
     tx_s: Tuple[float, ...]
     reception: policy.Reception
     air: Tuple[policy.AirUse, ...]
     missed: bool
+    on_air: Tuple[TierAir, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,11 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
     plans = []
     for ue in selected:
         n_samples = fed.n_samples(ue)
-        compute_s = fed.compute.train_time_s(ue, n_samples, cfg.local_epochs)
+        compute_s = fed.compute.train_time_s(ue, n_samples, cfg.local_epochs, rnd)
         downlink_s = 0.0
         if cfg.downlink == "channel":
-            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active)[0]
+            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active,
+                                                      horizon_s=deadline_s + cfg.increment_window_s)[0]
         upload_start_s = downlink_s + compute_s  # as UEPlan.upload_start_s: what the BS plans with
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(
@@ -205,8 +209,11 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
     n_active = len(plans)
     sending = [p for p in plans if p.ue in reports and not reports[p.ue].crash and not reports[p.ue].error]
     tx, arrivals = {}, {}
+    on_air = dict(zip([p.ue for p in sending], fed.channel.uploads_air(
+        [(p.ue, p.upload_start_s, list(reports[p.ue].tier_bytes)) for p in sending], rnd, n_active,
+        horizon_s=cfg.deadline_for(strategy) + cfg.increment_window_s)))
     for p in sending:
-        tx[p.ue] = tuple(fed.channel.transmit_times_s(list(reports[p.ue].tier_bytes), p.ue, rnd, n_active))
+        tx[p.ue] = tuple(a.tx_s for a in on_air[p.ue])
         arrivals[p.ue] = policy.arrival_times_s(p.upload_start_s, tx[p.ue])
     outcome = policy.receive(
         [arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_for(strategy),
@@ -222,7 +229,7 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
             deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.window_for(strategy),
             window_start=strategy.window_start)
         heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air,
-                            missed=reception.tiers_used < expected)
+                            missed=reception.tiers_used < expected, on_air=tuple(on_air[p.ue]))
     return Reception(heard=heard, round_length_s=outcome.round_length_s)
 
 
@@ -301,7 +308,7 @@ def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPla
     Energy: training (if it trained) plus transmit power x the air time the BS listened to."""
     cfg = fed.config
     trained = report is not None and not report.crash
-    compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs) if trained else 0.0
+    compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs, rnd) if trained else 0.0
     common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec.text,
                   distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
                   reason=short_reason(reason))
@@ -315,8 +322,16 @@ def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPla
         energy = transmit_energy_j(cfg.channel.tx_power_dbm, air.on_air_s) + (compute_j if j == 0 else 0.0)
         rows.append(UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, j),
                                  rate_bps=fed.channel.rate_bps(p.ue, rnd, j, n_active), tier=j, bytes=nbytes,
-                                 tx_s=tx_s, arrival_s=arrival_s, accepted=j < merged, energy_j=energy))
+                                 tx_s=tx_s, arrival_s=arrival_s, accepted=j < merged, energy_j=energy,
+                                 **_in_time(heard.on_air[j], nbytes)))
     return rows
+
+
+def _in_time(on_air: TierAir, nbytes: int) -> Dict[str, Any]:
+    """The uplinks.csv columns of a tier's passage on the air (written when the rate varies in time)."""
+    mean = nbytes * 8.0 / on_air.tx_s if 0.0 < on_air.tx_s else math.nan
+    return dict(snr_min_db=on_air.snr_min_db, snr_max_db=on_air.snr_max_db, blocks=on_air.blocks,
+                mean_rate_bps=mean)
 
 
 def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPlan],

@@ -33,7 +33,7 @@ import yaml
 from .bs_round import StrategyState, run_rounds
 from .config import Config, to_dict
 from .federation import Federation, build_federation
-from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord
+from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord, uplink_columns
 
 
 def reach(history: Sequence[RoundRecord], target: float) -> Dict[str, Any]:
@@ -206,7 +206,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         raise
     paths = {name: os.path.join(out_dir, name) for name in ("rounds.csv", "uplinks.csv")}
     rounds_log = CsvLog(paths["rounds.csv"], RoundRecord)
-    uplinks_log = CsvLog(paths["uplinks.csv"], UplinkRecord)
+    uplinks_log = CsvLog(paths["uplinks.csv"], UplinkRecord, uplink_columns(config.channel.varies_in_time))
     states = [StrategyState(**s) for s in saved.states] if saved else []
     wall_s = dict(saved.wall_s) if saved else {}
     encoded: Dict[str, Any] = {}  # checkpoint.save's cache of the strategies' encoded models

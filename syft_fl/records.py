@@ -9,7 +9,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, List, Sequence, Type
+from typing import Any, List, Optional, Sequence, Type
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class UplinkRecord:
     ``accepted`` whether the BS merged it, ``energy_j`` [J] spent on it (the base's row carries the training
     energy too), ``reason`` why a crashed or rejected UE sent nothing usable (exception type and message, at most
     :data:`REASON_CHARS` characters).
+
+    When the rate varies while a tier is on the air (``channel.coherence_s``, ``speed_m_per_s`` or
+    ``bandwidth_mode: shared_on_air``) ``snr_db`` / ``rate_bps`` stay the broadcast's (what CSI measures) and four
+    more columns (:data:`IN_TIME_COLUMNS`) describe the air time: ``snr_min_db`` / ``snr_max_db`` [dB] the lowest and
+    highest SNR over the fading blocks (and bandwidth shares) the tier spanned, ``blocks`` how many fading blocks
+    it spanned, ``mean_rate_bps`` [bit/s] its bits over its air time (0 when lost; nan for 0 bytes).
     """
 
     strategy: str
@@ -71,6 +77,10 @@ class UplinkRecord:
     accepted: bool
     energy_j: float
     reason: str = ""
+    snr_min_db: float = math.nan
+    snr_max_db: float = math.nan
+    blocks: int = 0
+    mean_rate_bps: float = math.nan
 
 
 #: Longest crash or rejection reason written to uplinks.csv [characters].
@@ -88,8 +98,15 @@ def columns(record_type: Type[Any]) -> List[str]:
     return [f.name for f in dataclasses.fields(record_type)]
 
 
+#: uplinks.csv's extra columns when the rate varies while a tier is on the air.
+IN_TIME_COLUMNS = ["snr_min_db", "snr_max_db", "blocks", "mean_rate_bps"]
 ROUND_COLUMNS = columns(RoundRecord)
-UPLINK_COLUMNS = columns(UplinkRecord)
+UPLINK_COLUMNS = [c for c in columns(UplinkRecord) if c not in IN_TIME_COLUMNS]
+
+
+def uplink_columns(varies_in_time: bool) -> List[str]:
+    """uplinks.csv's columns: :data:`UPLINK_COLUMNS`, then :data:`IN_TIME_COLUMNS` when the rate varies in time."""
+    return UPLINK_COLUMNS + (IN_TIME_COLUMNS if varies_in_time else [])
 
 
 def fmt(value: Any) -> str:
@@ -109,8 +126,8 @@ class CsvLog:
     """An append-only CSV file of one record type, flushed after every batch so a crash loses at most the round
     in flight."""
 
-    def __init__(self, path: str, record_type: Type[Any]) -> None:
-        self.columns = columns(record_type)
+    def __init__(self, path: str, record_type: Type[Any], names: Optional[Sequence[str]] = None) -> None:
+        self.columns = list(names) if names is not None else columns(record_type)
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         self._fh = open(path, "a", newline="")
         self._writer = csv.writer(self._fh, lineterminator="\n")

@@ -5,7 +5,20 @@ import random
 import numpy as np
 import pytest
 
-from syft_fl.channel import Channel, ChannelConfig, fading_power, pathloss_db, upload_time_s
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syft_fl.channel import (
+    GAIN_CHUNK,
+    LOG_DOMAIN_DB,
+    Channel,
+    ChannelConfig,
+    doppler_coherence_s,
+    fading_power,
+    log2_1p_db,
+    pathloss_db,
+    upload_time_s,
+)
 from syft_fl.compute import Compute, ComputeConfig, transmit_energy_j
 
 
@@ -216,6 +229,9 @@ def test_channel_config_is_keyword_only_frozen_and_documented():
         "efficiency",
         "min_snr_db",
         "mobility_m_per_round",
+        "coherence_s",
+        "speed_m_per_s",
+        "carrier_hz",
     }
     assert "[m]" in docs["cell_radius_m"] and "[dBm/Hz]" in docs["noise_dbm_per_hz"]
 
@@ -319,3 +335,303 @@ def test_a_new_fading_model_is_one_function_and_one_registration_line():
         assert fading_power(np.random.default_rng(0), "half", size=3).tolist() == [0.5] * 3
     with pytest.raises(ConfigError, match=r"^channel\.fading='half' must be one of none, rayleigh, rician$"):
         load_config(None, ["channel.fading=half"])
+
+
+# ---------------------------------------------------------------- fading in time (coherence_s)
+
+
+def block_rate(ch: Channel, ue: int, rnd: int, block: int, n_active: int = 1) -> float:
+    """Block ``block``'s rate [bit/s] written out from the link budget (not through tier_air)."""
+    c = ch.config
+    bandwidth = ch.bandwidth_for_hz(n_active)
+    gain = ch.block_gain(ue, rnd, block)
+    snr = ch.snr_db(ue, rnd, 0, n_active) - 10 * math.log10(ch.fading_gain(ue, rnd, 0)) + 10 * math.log10(gain)
+    return 0.0 if snr < c.min_snr_db else c.efficiency * bandwidth * math.log2(1 + 10 ** (snr / 10))
+
+
+def bits_sent(ch: Channel, ue: int, rnd: int, start_s: float, end_s: float) -> float:
+    """The integral of the piecewise-constant rate over [start_s, end_s], block by block."""
+    block_s = ch.config.coherence_time_s
+    total, k = 0.0, int(start_s // block_s)
+    while k * block_s < end_s:
+        overlap = min(end_s, (k + 1) * block_s) - max(start_s, k * block_s)
+        total += block_rate(ch, ue, rnd, k) * max(0.0, overlap)
+        k += 1
+    return total
+
+
+def test_an_upload_spanning_blocks_takes_the_time_the_piecewise_rates_imply():
+    # 100 m, SNR 33.5 dB before fading; 50 ms blocks; 300 kB from t = 1.23 s (block 24) span several blocks
+    ch = ring_channel(100.0, fading="rayleigh", coherence_s=0.05, min_snr_db=-math.inf)
+    (air,) = ch.tier_air([300_000], 0, 4, start_s=1.23)
+    assert air.blocks >= 3
+    first, last = int(1.23 // 0.05), int((1.23 + air.tx_s) // 0.05)
+    assert air.blocks == last - first + 1
+    # the bits sent over the air time are the message's, to rounding
+    assert bits_sent(ch, 0, 4, 1.23, 1.23 + air.tx_s) == pytest.approx(8 * 300_000, rel=1e-9)
+    # written out: whole blocks at their rates, then the rest in the last block
+    rates = [block_rate(ch, 0, 4, k) for k in range(first, last + 1)]
+    head = 0.05 * (first + 1) - 1.23
+    sent = rates[0] * head + sum(r * 0.05 for r in rates[1:-1])
+    expected = head + 0.05 * (len(rates) - 2) + (8 * 300_000 - sent) / rates[-1]
+    assert air.tx_s == pytest.approx(expected, rel=1e-12)
+    powers = [10 * math.log10(ch.block_gain(0, 4, k)) + 33.5 for k in range(first, last + 1)]
+    assert air.snr_min_db == pytest.approx(min(powers), abs=1e-6)
+    assert air.snr_max_db == pytest.approx(max(powers), abs=1e-6)
+
+
+@settings(deadline=None)
+@given(
+    start_s=st.floats(0.0, 20.0),
+    nbytes=st.integers(0, 3_000_000),
+    block_s=st.sampled_from([1e-3, 0.01, 0.3, 2.0]),
+    rnd=st.integers(0, 50),
+)
+def test_air_time_integrates_the_rate_and_outage_in_any_block_loses_the_tier(start_s, nbytes, block_s, rnd):
+    ch = ring_channel(480.0, fading="rayleigh", coherence_s=block_s, min_snr_db=-2.0)
+    (air,) = ch.tier_air([nbytes], 0, rnd, start_s=start_s)
+    first = int(start_s // block_s)
+    if (first + 1) * block_s <= start_s:  # start on a boundary: no time in the block before
+        first += 1
+    if math.isfinite(air.tx_s):
+        end = start_s + air.tx_s
+        assert bits_sent(ch, 0, rnd, start_s, end) == pytest.approx(8 * nbytes, rel=1e-9, abs=1e-6)
+        assert all(block_rate(ch, 0, rnd, k) > 0 for k in range(first, first + air.blocks))
+    else:  # the first block in outage came before the bits were out
+        k = first
+        while block_rate(ch, 0, rnd, k) > 0:
+            k += 1
+        assert k == first + air.blocks - 1
+        assert nbytes == 0 or bits_sent(ch, 0, rnd, start_s, max(start_s, k * block_s)) < 8 * nbytes
+        assert air.snr_min_db < -2.0
+
+
+def test_coherence_longer_than_every_upload_is_round_coherence_bit_for_bit():
+    slow = Channel(ChannelConfig(coherence_s=1e5), num_ues=12, seed=3)
+    plain = Channel(ChannelConfig(), num_ues=12, seed=3)
+    sizes = [40_000, 60_000, 90_000]
+    for ue in range(12):
+        for rnd in range(6):
+            for start_s in (0.0, 2.5, 11.0):
+                assert slow.transmit_times_s(sizes, ue, rnd, 3, start_s=start_s) == plain.transmit_times_s(
+                    sizes, ue, rnd, 3)
+            assert slow.estimated_rate_bps(ue, rnd, 3, csi_error_db=2.0) == plain.estimated_rate_bps(
+                ue, rnd, 3, csi_error_db=2.0)
+            assert slow.snr_db(ue, rnd, 1) == plain.snr_db(ue, rnd, 1)
+
+
+def test_time_blocks_are_common_random_numbers_across_strategies():
+    cfg = ChannelConfig(coherence_s=0.02)
+    a, b = Channel(cfg, num_ues=8, seed=5), Channel(cfg, num_ues=30, seed=5)
+    keys = [(ue, rnd, k) for ue in range(8) for rnd in range(3) for k in (0, 1, 7, GAIN_CHUNK - 1, GAIN_CHUNK, 5000)]
+    first = {key: a.block_gain(*key) for key in keys}
+    shuffled = list(keys)
+    random.Random(1).shuffle(shuffled)
+    assert {key: b.block_gain(*key) for key in shuffled} == first  # query order, cell size: no matter
+    assert len(set(first.values())) == len(keys)
+    assert a.block_gain(2, 1, 0) == a.fading_gain(2, 1, 0)  # block 0 is the round's gain (the CSI's)
+    # one strategy sends 200 kB in one tier, another in three: from the same moment they see the same blocks,
+    # so the last bit arrives at the same time (to rounding) unless a block in outage loses a tier
+    same = 0
+    for ue in range(8):
+        for rnd in range(3):
+            one = a.tier_air([200_000], ue, rnd, start_s=3.0)
+            three = b.tier_air([50_000, 50_000, 100_000], ue, rnd, start_s=3.0)
+            if math.isfinite(one[0].tx_s):
+                assert sum(t.tx_s for t in three) == pytest.approx(one[0].tx_s, rel=1e-9)
+                same += 1
+            else:
+                assert math.isinf(sum(t.tx_s for t in three))
+    assert same >= 5
+
+
+def test_doppler_coherence_time_and_its_keys():
+    # 30 m/s at 2 GHz: f_D = 30 * 2e9 / 299,792,458 = 200.14 Hz, T = 0.423 / f_D = 2.1135 ms
+    assert doppler_coherence_s(30.0, 2e9) == pytest.approx(2.1135e-3, rel=1e-4)
+    assert doppler_coherence_s(0.0, 2e9) == math.inf
+    assert ChannelConfig(speed_m_per_s=30.0).coherence_time_s == pytest.approx(2.1135e-3, rel=1e-4)
+    assert ChannelConfig(coherence_s=0.1).coherence_time_s == 0.1
+    assert ChannelConfig().coherence_time_s == 0.0 and not ChannelConfig().varies_in_time
+    assert ChannelConfig(bandwidth_mode="shared_on_air").varies_in_time
+    for kwargs, word in [
+        (dict(coherence_s=1e-9), "coherence_s"),
+        (dict(coherence_s=0.1, speed_m_per_s=3.0), "coherence_s"),
+        (dict(speed_m_per_s=150.0, carrier_hz=3e11), "speed_m_per_s"),
+        (dict(coherence_s=0.1, coherence="tier"), "coherence"),
+        (dict(carrier_hz=0.0), "carrier_hz"),
+    ]:
+        with pytest.raises(ValueError, match=word):
+            ChannelConfig(**kwargs)
+
+
+# ---------------------------------------------------------------- bandwidth shared among the UEs on the air
+
+
+def two_ues(**overrides) -> Channel:
+    """Two UEs at 100 m (to 1e-9), no fading, no shadowing, 2 MHz shared."""
+    cfg = dict(cell_radius_m=100.0 * (1 + 1e-9), min_distance_m=100.0, fading="none", shadowing_db=0.0,
+               bandwidth_hz=2e6, bandwidth_mode="shared_on_air")
+    cfg.update(overrides)
+    return Channel(ChannelConfig(**cfg), num_ues=2, seed=0)
+
+
+def test_shared_on_air_divides_the_band_among_the_ues_on_the_air():
+    ch = two_ues()
+    r1, r2 = ch.rate_bps(0, 0, 0, 1), ch.rate_bps(0, 0, 0, 2)  # all 2 MHz / 1 MHz each
+    assert r2 < r1 < 2 * r2  # half the band, less noise: more than half the rate
+    # UE 0 sends 4 Mbit from t = 0 and UE 1 0.5 Mbit from t = 0.1 s: UE 0 alone, both, then UE 0 alone again
+    (a,), (b,) = ch.shared_tier_air([(0, 0.0, [500_000]), (1, 0.1, [62_500])], 0)
+    t_b = 0.1 + 500_000 / ch.rate_bps(1, 0, 0, 2)
+    assert b.tx_s == pytest.approx(t_b - 0.1, rel=1e-9)
+    left = 4e6 - r1 * 0.1 - ch.rate_bps(0, 0, 0, 2) * (t_b - 0.1)
+    assert a.tx_s == pytest.approx(t_b + left / r1, rel=1e-9)
+    assert a.snr_min_db == a.snr_max_db == ch.snr_db(0, 0, 0, 2)  # reported in the reference share, 1 MHz
+    # a UE that is alone takes the whole band; old 'shared' divides by every selected UE, silent ones included
+    ((alone,),) = ch.shared_tier_air([(0, 0.0, [500_000])], 0)
+    assert alone.tx_s == pytest.approx(4e6 / r1, rel=1e-12)
+    split = two_ues(bandwidth_mode="shared")
+    assert split.transmit_times_s([500_000], 0, 0, 2) == pytest.approx([4e6 / r2], rel=1e-12)
+    # tiers back to back: two tiers of one UE arrive when one tier of their total would
+    (tiers,) = ch.shared_tier_air([(0, 0.0, [200_000, 300_000])], 0)
+    assert sum(t.tx_s for t in tiers) == pytest.approx(alone.tx_s, rel=1e-12)
+
+
+def test_shared_on_air_a_ue_in_outage_leaves_the_band_and_fading_in_time_applies():
+    # the far UE is in outage in the reference share (1 of 2 MHz); its tier is lost at once and the near UE
+    # keeps the whole band
+    cfg = ChannelConfig(fading="none", shadowing_db=0.0, bandwidth_mode="shared_on_air", min_snr_db=20.0,
+                        bandwidth_hz=2e6)
+    ch = Channel(cfg, num_ues=40, seed=0)
+    near = min(range(40), key=lambda u: ch.distances_m[u])
+    far = max(range(40), key=lambda u: ch.distances_m[u])
+    assert ch.rate_bps(far, 0, 0, 2) == 0.0 < ch.rate_bps(near, 0, 0, 2)
+    airs = ch.shared_tier_air([(near, 0.0, [100_000]), (far, 0.0, [100_000, 10])], 0)
+    assert airs[0][0].tx_s == pytest.approx(8e5 / ch.rate_bps(near, 0, 0, 1), rel=1e-12)
+    assert [a.tx_s for a in airs[1]] == [math.inf, math.inf]
+    assert math.isnan(airs[1][1].snr_min_db) and airs[1][1].blocks == 0
+    # a UE just above the threshold in its 1 MHz reference share stays out of outage alone on all 2 MHz, where
+    # its SNR is 3 dB lower (more noise) but its rate higher
+    threshold = two_ues().snr_db(0, 0, 0, 2) - 1.0
+    edge = two_ues(min_snr_db=threshold)
+    assert edge.rate_bps(0, 0, 0, 1) == 0.0  # the old rule at the whole band: outage
+    ((solo_air,),) = edge.shared_tier_air([(0, 0.0, [100_000])], 0, 2)
+    assert solo_air.tx_s == pytest.approx(8e5 / (2e6 * math.log2(1 + 10 ** ((threshold + 1.0 - 3.0103) / 10))),
+                                          rel=1e-4)
+    # with fading in time and a single UE, shared_on_air is tier_air with the whole band
+    timed = Channel(ChannelConfig(coherence_s=0.01, bandwidth_mode="shared_on_air"), num_ues=5, seed=2)
+    for ue in range(5):
+        (solo,) = timed.shared_tier_air([(ue, 1.5, [30_000, 50_000])], 3)
+        ref = timed.tier_air([30_000, 50_000], ue, 3, 1, start_s=1.5)
+        assert [a.tx_s for a in solo] == pytest.approx([a.tx_s for a in ref], rel=1e-9)
+        assert [a.blocks for a in solo] == [a.blocks for a in ref]
+
+
+# ---------------------------------------------------------------- finite arithmetic, bounded keys
+
+
+def test_rates_stay_finite_for_any_finite_snr_and_absurd_keys_are_refused():
+    assert log2_1p_db(LOG_DOMAIN_DB) == math.log2(1.0 + 10.0 ** (LOG_DOMAIN_DB / 10.0))
+    assert log2_1p_db(1e6) == pytest.approx(1e5 * math.log2(10.0))
+    assert log2_1p_db(LOG_DOMAIN_DB + 1e-9) == pytest.approx(log2_1p_db(LOG_DOMAIN_DB), rel=1e-12)
+    near = Channel(ChannelConfig(min_distance_m=1e-3, cell_radius_m=2e-3, pathloss_slope_db=200.0,
+                                 tx_power_dbm=100.0, noise_dbm_per_hz=-250.0), num_ues=1, seed=0)
+    assert ch_finite(near.rate_bps(0, 0)) and ch_finite(near.transmit_times_s([10**9], 0, 0)[0])
+    for name, value in [("bandwidth_hz", 1e-300), ("tx_power_dbm", 1e6), ("noise_dbm_per_hz", -1e6),
+                        ("shadowing_db", 1e4), ("rician_k_db", 1e6), ("pathloss_intercept_db", -1e6),
+                        ("min_distance_m", 1e-300), ("cell_radius_m", 1e300)]:
+        with pytest.raises(ValueError) as err:
+            ChannelConfig(**{name: value})
+        assert name in str(err.value) and repr(value) in str(err.value)
+    for name, value in [("kappa", 1e300), ("cpu_hz_max", 1e300), ("cycles_per_sample", 1e300), ("jitter", -0.1)]:
+        with pytest.raises(ValueError, match=name):
+            ComputeConfig(**{name: value})
+
+
+def ch_finite(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+# ---------------------------------------------------------------- compute jitter
+
+
+def test_compute_jitter_spreads_each_clock_around_its_own_mean_seeded_per_ue_and_round():
+    plain = Compute(ComputeConfig(), num_ues=6, seed=2)
+    zero = Compute(ComputeConfig(jitter=0.0), num_ues=6, seed=2)
+    assert [zero.train_time_s(u, 300, 1, rnd=5) for u in range(6)] == [plain.train_time_s(u, 300, 1) for u in range(6)]
+    jit = Compute(ComputeConfig(jitter=0.3), num_ues=6, seed=2)
+    assert np.array_equal(jit.cpu_hz, plain.cpu_hz)  # the same mean clocks
+    factors = np.array([jit.jitter_factor(1, r) for r in range(4000)])
+    assert factors.mean() == pytest.approx(1.0, abs=0.02)  # std of the mean: 0.3 / sqrt(4000) = 0.005
+    assert factors.std() / factors.mean() == pytest.approx(0.3, rel=0.08)
+    assert factors.min() > 0
+    assert jit.clock_hz(1, 7) == pytest.approx(plain.cpu_hz[1] * factors[7], rel=1e-12)
+    assert jit.train_time_s(1, 300, 1, rnd=7) == pytest.approx(plain.train_time_s(1, 300, 1) / factors[7], rel=1e-12)
+    assert jit.compute_energy_j(1, 300, 1, rnd=7) == pytest.approx(
+        plain.compute_energy_j(1, 300, 1) * factors[7] ** 2, rel=1e-12)
+    # seeded per (ue, round): another population or query order gives the same draws; rounds and UEs differ
+    other = Compute(ComputeConfig(jitter=0.3), num_ues=50, seed=2)
+    assert [other.jitter_factor(1, r) for r in (9, 3, 7)] == [factors[9], factors[3], factors[7]]
+    assert jit.jitter_factor(2, 7) != factors[7]
+    # jitter scales the same draw: a larger spread moves each UE-round the same way
+    wide = Compute(ComputeConfig(jitter=0.6), num_ues=6, seed=2)
+    assert all((wide.jitter_factor(1, r) > 1) == (jit.jitter_factor(1, r) > 1) for r in range(50) if
+               abs(math.log(jit.jitter_factor(1, r))) > 0.1)
+
+
+# ---------------------------------------------------------------- a run (end to end)
+
+TINY_RUN = ["rounds=2", "num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200",
+            "partition=iid", "strategies.adaptive.csi_error_db=3"]
+
+
+@pytest.mark.e2e
+def test_a_run_whose_blocks_outlast_the_round_is_the_default_run_and_short_blocks_show_in_uplinks(tmp_path):
+    from syft_fl.config import load_config
+    from syft_fl.records import IN_TIME_COLUMNS, UPLINK_COLUMNS
+
+    from .helpers import read_csv, run_into
+
+    def run(name, *extra):
+        config = load_config(None, TINY_RUN + list(extra), strategies=["tiered", "adaptive"])
+        run_into(tmp_path / name, config)
+        return (tmp_path / name / "rounds.csv").read_bytes(), read_csv(tmp_path / name / "uplinks.csv")
+
+    rounds, uplinks = run("plain")
+    long_rounds, long_uplinks = run("long", "channel.coherence_s=1e5")
+    assert long_rounds == rounds
+    assert list(uplinks[0]) == UPLINK_COLUMNS and list(long_uplinks[0]) == UPLINK_COLUMNS + IN_TIME_COLUMNS
+    assert [{k: r[k] for k in UPLINK_COLUMNS} for r in long_uplinks] == uplinks
+    _, short = run("short", "channel.coherence_s=0.002")
+    sent = [r for r in short if int(r["bytes"]) > 0 and r["tx_s"] != "inf"]
+    assert sent and all(int(r["blocks"]) >= 1 for r in sent)
+    assert any(float(r["snr_min_db"]) < float(r["snr_max_db"]) for r in sent)
+
+
+@pytest.mark.e2e
+def test_a_run_with_fading_in_time_jitter_and_a_shared_band_resumes_to_the_same_files(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import os
+    import sys
+
+    from syft_fl import bs_round
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+    import run_tiered
+
+    sets = TINY_RUN + ["channel.coherence_s=0.005", "channel.bandwidth_mode=shared_on_air", "compute.jitter=0.4"]
+    args = ["--no-progress", "--no-plots", "--strategies", "tiered,adaptive"] + [a for kv in sets for a in ("--set", kv)]
+    assert run_tiered.main(args + ["--out", str(tmp_path / "whole")]) == 0
+    original, calls = bs_round.finish_round, []
+
+    def stop(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*a)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bs_round, "finish_round", stop)
+        assert run_tiered.main(args + ["--out", str(tmp_path / "part")]) == 130
+    assert run_tiered.main(["--resume", str(tmp_path / "part"), "--no-progress", "--no-plots"]) == 0
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
