@@ -23,6 +23,7 @@ from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
     DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict)
 from syft_fl.errors import short  # noqa: E402
+from syft_fl.transport.access import AccessRefused  # noqa: E402
 
 
 def keys_help() -> str:
@@ -156,6 +157,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                       resume=bool(args.resume), federation=fed)
     except DataError as err:  # a file that is there but unreadable: found only when the data loads
         return fail(str(err))
+    except AccessRefused as err:  # e.g. another process took a UE's port mid-run: nothing it sent was read
+        return fail(f"{err} (the rounds finished so far are in {out_dir})")
     except KeyboardInterrupt:
         print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir} "
               f"(continue with --resume {out_dir})", file=sys.stderr)
