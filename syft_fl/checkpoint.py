@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from . import codec
+from .files import GIB, FileRefused, create_exclusive, open_regular
 from .records import RoundRecord
 
 NAME = "checkpoint.bin"
@@ -42,6 +43,8 @@ CSV_NAMES = ("rounds.csv", "uplinks.csv")
 _LEN = struct.Struct("<Q")
 _DIGEST_LEN = 32
 _MAX_HEADER_BYTES = 1 << 30
+MAX_CHECKPOINT_BYTES = 1 * GIB  # models and histories of a run: MBs
+MAX_CSV_BYTES = 64 * GIB  # rounds.csv / uplinks.csv: hashed in chunks, never held whole
 
 
 class CheckpointError(ValueError):
@@ -101,7 +104,7 @@ def file_prefix_sha256(path: str, size: int) -> str:
     """SHA-256 (hex) of the first ``size`` bytes of ``path``."""
     h = hashlib.sha256()
     left = size
-    with open(path, "rb") as fh:
+    with open_regular(path, "run file", MAX_CSV_BYTES) as fh:
         while left > 0:
             chunk = fh.read(min(left, 1 << 20))
             if not chunk:
@@ -163,7 +166,7 @@ def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[s
     head = _LEN.pack(len(text)) + text
     path = os.path.join(out_dir, NAME)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
+    with create_exclusive(tmp) as fh:
         fh.write(MAGIC + hashlib.sha256(head).digest() + head)
         for blob, _ in blobs:
             fh.write(blob)
@@ -189,8 +192,10 @@ def read(out_dir: str) -> Optional[Checkpoint]:
                                       "not loaded (it could run code): start the run again in a new folder")
         return None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        with open_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES) as fh:
+            data = fh.read(MAX_CHECKPOINT_BYTES + 1)
+    except FileRefused as err:
+        raise CheckpointError(str(err)) from None
     except OSError as err:
         raise CheckpointError(f"{path}: {err.strerror}") from None
     head = len(MAGIC) + _DIGEST_LEN + _LEN.size
@@ -298,8 +303,11 @@ def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
                                   "config's order")
     for name, (size, sha) in saved.csv.items():
         path = os.path.join(out_dir, name)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             raise CheckpointError(f"{path} is missing (the checkpoint covers its first {size} bytes)")
+        if os.path.islink(path) or not os.path.isfile(path):
+            raise CheckpointError(f"{path} is {'a symlink' if os.path.islink(path) else 'not a regular file'}: a "
+                                  "run folder holds its own files")
         have = os.path.getsize(path)
         if have < size:
             raise CheckpointError(f"{path} has {have} bytes, fewer than the {size} the checkpoint covers "
@@ -336,11 +344,16 @@ def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoin
     saved = read(out_dir)
     if saved is None:
         rounds = os.path.join(out_dir, CSV_NAMES[0])
-        if os.path.exists(rounds):
-            with open(rounds, "rb") as fh:
-                if sum(1 for _ in fh) > 1:
-                    raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
-                                          "it (its files are left as they are)")
+        if os.path.lexists(rounds):
+            try:
+                with open_regular(rounds, "run file", MAX_CSV_BYTES) as fh:
+                    has_rounds = fh.readline(1 << 20) != b"" and fh.read(1) != b""
+            except (FileRefused, OSError) as err:
+                raise CheckpointError(str(err) if isinstance(err, FileRefused) else f"{rounds}: {err.strerror}") \
+                    from None
+            if has_rounds:
+                raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
+                                      "it (its files are left as they are)")
         return None
     verify(out_dir, saved, config)
     for state in saved.states:  # error feedback's residuals live on the UEs, not in the checkpoint

@@ -28,6 +28,7 @@ import yaml
 
 from .bs_round import StrategyState, run_rounds
 from .config import Config, to_dict
+from .files import create_exclusive
 from .federation import Federation, build_federation
 from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord
 
@@ -97,7 +98,7 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
             raise FileExistsError(f"--out {out_dir!r} is not empty (use --force to overwrite)")
         for name in RESULT_NAMES:
             path = os.path.join(out_dir, name)
-            if os.path.exists(path):
+            if os.path.lexists(path):  # a symlink is removed, not followed
                 os.remove(path)
     os.makedirs(out_dir, exist_ok=True)
 
@@ -105,7 +106,7 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
 def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed over it: a kill leaves the old or the new file."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with create_exclusive(tmp, text=True) as fh:  # a symlink planted at tmp is replaced, never followed
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -143,7 +144,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
     try:
         if saved is None:
             for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
-                if os.path.exists(os.path.join(out_dir, name)):
+                if os.path.lexists(os.path.join(out_dir, name)):
                     os.remove(os.path.join(out_dir, name))
             write_atomically(os.path.join(out_dir, "config.yaml"), yaml.safe_dump(config_data, sort_keys=False))
         else:

@@ -40,6 +40,8 @@ import secrets
 import stat
 from typing import Mapping, Optional, Sequence, Tuple
 
+from ..files import FileRefused, open_regular
+
 SECRET_ENV = "SYFT_FL_UE_SECRET"
 HELLO_HEADER = "X-Syft-FL-Hello"  # BS -> UE: the BS's nonce
 PROOF_HEADER = "X-Syft-FL-Proof"  # UE -> BS: "<ue id> <ue nonce> <proof>"
@@ -76,20 +78,15 @@ def check_secret_text(secret: str, where: str) -> str:
 def read_secret(path: str, what: str = "--secret-file") -> str:
     """The secret in the file ``path``: a regular file, readable by its owner only, holding one line."""
     try:
-        info = os.stat(path)
-    except OSError as err:
-        raise SecretError(f"{what} {path!r}: {err.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SecretError(f"{what} {path!r} is not a regular file")
-    if info.st_mode & 0o077:
-        raise SecretError(f"{what} {path!r} has mode {stat.S_IMODE(info.st_mode):04o}: other users can read it "
-                          f"(chmod 600 {path})")
-    if info.st_size > _MAX_SECRET_FILE_BYTES:
-        raise SecretError(f"{what} {path!r} is {info.st_size} bytes, more than a secret ({_MAX_SECRET_FILE_BYTES})")
-    try:
-        with open(path, "rb") as fh:
+        with open_regular(path, what, _MAX_SECRET_FILE_BYTES) as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if mode & 0o077:
+                raise SecretError(f"{what} {path!r} has mode {stat.S_IMODE(mode):04o}: other users can read it "
+                                  f"(chmod 600 {path})")
             raw = fh.read(_MAX_SECRET_FILE_BYTES + 1)
         text = raw.decode("ascii")
+    except FileRefused as err:
+        raise SecretError(str(err)) from None
     except OSError as err:
         raise SecretError(f"{what} {path!r}: {err.strerror}") from None
     except UnicodeDecodeError:

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..files import create_exclusive
 from .access import (BS_PROOF_PREFIX, HANDSHAKE_FRAME_BYTES, HANDSHAKE_TIMEOUT_S, HELLO_HEADER, OK_FRAME,
                      PROOF_HEADER, READY_FRAME, SECRET_ENV, SecretError, check_secret_text, make_proof, new_nonce,
                      parse_hello, proof_ok, read_secret, secret_from_env)
@@ -230,7 +231,7 @@ def _make_worker_class() -> type:
                   f"({len(self.get_obj(X_ID))} samples, shard {self.digest[:12]})", flush=True)
             if ready_file:
                 tmp = ready_file + ".tmp"
-                with open(tmp, "w") as fh:
+                with create_exclusive(tmp, text=True) as fh:
                     fh.write(f"{self.host}:{self.bound_port}\n")
                 os.replace(tmp, ready_file)
             if parent_pid:
