@@ -37,7 +37,16 @@ def open_regular(path: str, what: str, max_bytes: int) -> BinaryIO:
     Raises :class:`FileRefused` (``"<what> <path> is a FIFO, not a regular file"``, ``"... is N bytes, more than
     the M a <what> may be"``) or ``OSError`` (missing, unreadable). A FIFO is opened non-blocking, so it is refused
     at once instead of waiting for a writer."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # a socket cannot be opened (ENXIO): say what it is
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise FileRefused(f"{what} {path} is {_kind(mode)}, not a regular file") from None
+        raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
