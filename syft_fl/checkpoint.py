@@ -166,13 +166,24 @@ def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[s
     head = _LEN.pack(len(text)) + text
     path = os.path.join(out_dir, NAME)
     tmp = path + ".tmp"
-    with create_exclusive(tmp) as fh:
-        fh.write(MAGIC + hashlib.sha256(head).digest() + head)
-        for blob, _ in blobs:
-            fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with create_exclusive(tmp) as fh:
+            fh.write(MAGIC + hashlib.sha256(head).digest() + head)
+            for blob, _ in blobs:
+                fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:  # e.g. a full disk: the previous checkpoint stays, the partial one goes
+        _remove_quietly(tmp)
+        raise
     os.replace(tmp, path)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _python_state_to_json(state: Tuple[Any, ...]) -> List[Any]:
