@@ -106,10 +106,11 @@ def set_up(config: Config, resume_dir: Optional[str]) -> Any:
     from syft_fl.experiment import build_federation
     from syft_fl.preflight import check_model_fits, deadline_warning
 
-    if resume_dir is not None:
-        checkpoint.load_verified(resume_dir, to_dict(config))
+    saved = checkpoint.load_verified(resume_dir, to_dict(config)) if resume_dir is not None else None
     fed = build_federation(config)
     try:
+        if saved is not None:
+            checkpoint.check_models(resume_dir, saved, fed.initial_state)
         check_model_fits(fed)
     except BaseException:
         fed.transport.close()

@@ -169,6 +169,8 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         raise
     fed = federation or build_federation(config)
     try:
+        if saved is not None:
+            checkpoint.check_models(out_dir, saved, fed.initial_state)
         if saved is None:
             for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
                 if os.path.lexists(os.path.join(out_dir, name)):

@@ -580,6 +580,20 @@ for name, edit, word in [
     ("crafted-config-hash", lambda h: h["config"].update(seed=9), "malformed"),
     ("crafted-wall-nan", lambda h: h["wall_s"].update(full=float("nan")), "malformed"),
     ("crafted-csv-entry", lambda h: h["csv"].update({"rounds.csv": [-1, "x"]}), "malformed"),
+    # round 3: every field type-checked, the history compared with rounds.csv, the model with the config's
+    ("crafted-history-forged", lambda h: h["states"][0]["history"][0].update(test_acc=0.999), "histories"),
+    ("crafted-history-round-text", lambda h: h["states"][0]["history"][0].update(round="0"), "not int"),
+    ("crafted-history-extra-column", lambda h: h["states"][0]["history"][0].update(x=1), "columns"),
+    ("crafted-history-renumbered", lambda h: h["states"][0]["history"][0].update(round=5), "rounds 0, 1"),
+    ("crafted-sim-time-text", lambda h: h["states"][0].update(sim_time_s="1e9"), "sim_time_s"),
+    ("crafted-bytes-negative", lambda h: h["states"][0].update(uplink_bytes=-5), "uplink_bytes"),
+    ("crafted-bytes-bool", lambda h: h["states"][0].update(downlink_bytes=True), "downlink_bytes"),
+    ("crafted-energy-inf", lambda h: h["states"][0].update(energy_j=float("inf")), "energy_j"),
+    ("crafted-state-extra-key", lambda h: h["states"][0].update(sneaky=1), "fields"),
+    ("crafted-state-name-number", lambda h: h["states"][0].update(name=7), "name"),
+    ("crafted-last-merged-text", lambda h: h["states"][0].update(last_merged={"x": "y"}), "last_merged"),
+    ("crafted-states-not-list", lambda h: h.update(states={"a": 1}), "states"),
+    ("crafted-model-is-rng-blob", lambda h: h["states"][0].update(global_state=h["rng"]["torch"]), "tensors"),
 ]:
     resume_case(name, word)(lambda run, ctx, edit=edit: reseal(run, edit))
 
