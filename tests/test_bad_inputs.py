@@ -251,6 +251,10 @@ for name, kv, word, *extra in [
     ("window-negative", "increment_window_s=-1", "increment_window_s=-1"),
     ("server-lr-inf", "server_lr=inf", "server_lr=inf"),
     ("server-lr-zero", "server_lr=0", "server_lr=0"),
+    ("server-lr-1e300", "server_lr=1e300", "at most"),  # round 3: overflowed at the broadcast, after files
+    ("server-lr-1e20", "server_lr=1e20", "at most"),  # round 3: every test loss NaN, exit 0
+    ("server-lr-1e38", "server_lr=1e38", "at most"),
+    ("server-lr-just-above", "server_lr=1000.5", "at most"),
     ("lr-inf", "lr=inf", "lr=inf"),
     ("lr-overflow", "lr=1e400", "lr=inf"),
     ("lr-huge-int", "lr=" + "9" * 400, "lr="),
@@ -363,6 +367,14 @@ def _(tmp, ctx):
     return SETS + ["--set", "transport=websocket", "--set", f"ue_addresses=[127.0.0.1:{port}, b.invalid:2, "
                    "c.invalid:3, d.invalid:4]", "--set", f"ue_secret_file={ctx['secret']}", "--set",
                    "ue_timeout_s=0.5", "--out", "o"]
+
+
+@case("config", "ray-address-unreachable", "ray.address=127.0.0.1:1")
+def _(tmp, ctx):  # round 3: took 142 s and did not name the address
+    return SETS + ["--set", "transport=ray", "--set", "ray.address=127.0.0.1:1", "--out", "o"]
+
+
+E2E_CASES.add("config:ray-address-unreachable")
 
 
 # nine levels of nine aliases: a few hundred bytes of YAML, 9**9 strings once expanded
@@ -947,3 +959,115 @@ def test_a_file_that_is_not_a_bounded_regular_file_is_refused(kind, file_name, m
     message = str(refused.value)
     assert len(message.splitlines()) == 1 and word in message, message
     assert file_name in message or path in message
+
+
+# --- round 3: what goes wrong after the run started: one line, the rounds so far kept --------------------------
+def test_a_non_finite_value_is_not_written_as_json():
+    from syft_fl.errors import NotFinite
+    from syft_fl.experiment import json_text
+
+    assert json_text({"a": [1.5, None]}, "x.json") == '{\n  "a": [\n    1.5,\n    null\n  ]\n}\n'
+    for bad, where in [({"s": {"full": {"energy_j": float("inf")}}}, "s.full.energy_j=inf"),
+                       ({"a": [0.0, float("nan")]}, "a.1=nan"), ([float("-inf")], "0=-inf")]:
+        with pytest.raises(NotFinite, match=f"x.json would hold {where}"):
+            json_text(bad, "x.json")
+
+
+def test_a_planted_temporary_symlink_is_replaced_not_followed(tmp_path):
+    from syft_fl.experiment import write_atomically
+
+    outside = write(tmp_path / "outside" / "precious", "keep me")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    os.symlink(outside, str(folder / "summary.json.tmp"))
+    write_atomically(str(folder / "summary.json"), "{}\n")
+    assert open(outside).read() == "keep me"
+    assert (folder / "summary.json").read_text() == "{}\n" and not os.path.lexists(str(folder / "summary.json.tmp"))
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from syft_fl import files
+    from syft_fl.experiment import write_atomically
+
+    path = write(tmp_path / "summary.json", "old\n")
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real = files.create_exclusive
+    monkeypatch.setattr("syft_fl.experiment.create_exclusive", lambda p, text=False: Full(real(p, text)))
+    with pytest.raises(OSError) as full:
+        write_atomically(path, "new\n")
+    assert open(path).read() == "old\n" and os.listdir(str(tmp_path)) == ["summary.json"]
+    assert files.write_failed(path, full.value) == f"cannot write {path}: No space left on device (the disk is full)"
+
+
+@pytest.mark.e2e
+def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    calls = []
+    real = checkpoint.save
+
+    def fills_the_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", fills_the_disk)
+    out = str(tmp_path / "o")
+    capsys.readouterr()
+    assert run_tiered.main(RUN + SETS + ["--out", out]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device (the disk is full)" in err[0] and "--resume" in err[0], err
+    monkeypatch.setattr(checkpoint, "save", real)
+    assert run_tiered.main(["--resume", out, "--no-progress", "--no-plots"]) == 0
+    done = str(tmp_path / "d")
+    assert run_tiered.main(RUN + SETS + ["--out", done]) == 0
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert open(os.path.join(out, name), "rb").read() == open(os.path.join(done, name), "rb").read(), name
+
+
+@pytest.mark.e2e
+def test_a_diverging_run_stops_with_one_line_and_writes_no_nan(tmp_path, capsys):
+    """server_lr=1000 (the largest allowed) on this tiny set-up: the global model's test loss turns NaN in round 2;
+    the run stops there (it used to finish with exit 0 and every later test loss NaN)."""
+    out = tmp_path / "o"
+    capsys.readouterr()
+    assert run_tiered.main(RUN + SETS + ["--set", "server_lr=1000", "--set", "rounds=4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the training diverged" in err[0] and "server_lr=1000" in err[0], err
+    assert not (out / "summary.json").exists()
+    assert "nan" not in ",".join(r.split(",")[5] for r in (out / "rounds.csv").read_text().splitlines()[1:])
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_a_run_with_a_resume_hint(tmp_path):
+    import signal
+    import time
+
+    from .helpers import wait_for_first_round
+
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), "--out", str(out)]
+                            + RUN + SETS + ["--set", "rounds=1000"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    wait_for_first_round(proc, out, 120)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert f"terminated (SIGTERM); the rounds finished so far are in {out} (continue with --resume {out})" in err
+    assert (out / checkpoint.NAME).exists()
