@@ -255,6 +255,8 @@ for name, kv, word, *extra in [
     ("server-lr-1e20", "server_lr=1e20", "at most"),  # round 3: every test loss NaN, exit 0
     ("server-lr-1e38", "server_lr=1e38", "at most"),
     ("server-lr-just-above", "server_lr=1000.5", "at most"),
+    ("lr-1e20", "lr=1e20", "lr=1e+20 must be at most"),  # round 3: every UE rejected every round, exit 0
+    ("lr-1e6", "lr=1e6", "at most"),
     ("lr-inf", "lr=inf", "lr=inf"),
     ("lr-overflow", "lr=1e400", "lr=inf"),
     ("lr-huge-int", "lr=" + "9" * 400, "lr="),
