@@ -348,6 +348,16 @@ def test_a_client_without_the_secret_is_refused_and_runs_no_code(tmp_path, serve
                     + b"\x81\x7f" + len(frame).to_bytes(8, "big") + frame.encode())
         answer = raw.recv(4096)
     assert answer.startswith(b"HTTP/1.1 403"), answer
+    # malformed upgrade requests carrying a good hello: 403 as well (websockets alone answers 400 or 426)
+    good = (f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+            f"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{HELLO_HEADER}: {new_nonce()}\r\n")
+    for request in (good.replace("Upgrade: websocket\r\n", ""), good.replace("dGhlIHNhbXBsZSBub25jZQ==", "short"),
+                    good.replace("Version: 13", "Version: 8"), good.replace("GET", "POST"),
+                    good + "".join(f"X-{i}: y\r\n" for i in range(300)), good + "X-Big: " + "y" * 100000 + "\r\n"):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall((request + "\r\n").encode())
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 403"), (request[:80], answer)
 
     def first_frames(proof_of):
         """Hello, then ``proof_of(ue nonce)`` as the first frame, then the hostile frame; the server's answer."""

@@ -256,7 +256,7 @@ def _handshake_protocol(ue_id: str, secret: str) -> type:
     well-formed hello gets 403; else the ``101`` response carries this UE's proof. The whole HTTP part has
     HANDSHAKE_TIMEOUT_S (then 408), and the nonces stay on the connection for the BS's proof (step 3)."""
     import websockets
-    from websockets.exceptions import AbortHandshake
+    from websockets.exceptions import AbortHandshake, InvalidHandshake
 
     forbidden = (http.HTTPStatus.FORBIDDEN, [("Connection", "close")], b"handshake refused\n")
 
@@ -267,11 +267,21 @@ def _handshake_protocol(ue_id: str, secret: str) -> type:
         async def handshake(self, *args: Any, **kwargs: Any) -> str:
             self.handshake_deadline = asyncio.get_event_loop().time() + HANDSHAKE_TIMEOUT_S
             kwargs["extra_headers"] = self._proof_header
-            try:
-                return await asyncio.wait_for(super().handshake(*args, **kwargs), HANDSHAKE_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            task = asyncio.ensure_future(super().handshake(*args, **kwargs))
+            await asyncio.wait({task}, timeout=HANDSHAKE_TIMEOUT_S)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: asyncio would log it otherwise
                 raise AbortHandshake(http.HTTPStatus.REQUEST_TIMEOUT, [("Connection", "close")],
-                                     b"handshake timed out\n") from None
+                                     b"handshake timed out\n")
+            try:
+                return task.result()
+            except AbortHandshake:
+                raise
+            except InvalidHandshake:  # bad HTTP, no upgrade, a bad key or version: 403 like any refused request
+                raise AbortHandshake(*forbidden) from None
 
         async def process_request(self, path: str, headers: Any) -> Optional[Tuple[http.HTTPStatus, list, bytes]]:
             bs_nonce = parse_hello(headers.get_all(HELLO_HEADER))
