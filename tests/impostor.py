@@ -9,7 +9,8 @@ does, then for every connection prints one line ``got <hex of every byte receive
   payload as a websocket text frame (and again after whatever the client sends next);
 - ``no-proof``: the same ``101`` without the proof header, then the payload frame;
 - ``payload``: the payload frame right away, no HTTP at all;
-- ``forbidden``: ``403 Forbidden``.
+- ``forbidden``: ``403 Forbidden``;
+- ``endless``: a ``101`` whose headers never end (until the client hangs up).
 
 The payload is a syft frame whose tensor bytes are a pickle that creates a marker file when unpickled: if the BS
 deserialized anything it sent, the marker would appear.
@@ -53,6 +54,10 @@ def answer(conn, mode, payload, got):
     if mode == "forbidden":
         conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         return
+    if mode == "endless":
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\n")
+        while True:
+            conn.sendall(b"X-More: " + b"m" * 1000 + b"\r\n")
     key = b""
     for line in request.split(b"\r\n"):
         if line.lower().startswith(b"sec-websocket-key:"):

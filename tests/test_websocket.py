@@ -452,11 +452,11 @@ def stop_impostor(proc):
                     if line.startswith("got ") and len(line) > 4)
 
 
-@pytest.mark.parametrize("mode", ["forged", "no-proof", "payload", "forbidden"])
+@pytest.mark.parametrize("mode", ["forged", "no-proof", "payload", "forbidden", "endless"])
 def test_an_impostor_at_a_ue_address_learns_nothing_and_stops_the_start_up(tmp_path, secret_file, mode, capsys,
                                                                           monkeypatch):
     """ue_addresses names a port where another user's process listens: whatever it answers (a 101 with a forged
-    proof, a 101 without one, a bare frame, a 403), the BS sends it nothing but its nonce, deserializes nothing it
+    proof, a 101 without one, a bare frame, a 403, headers without end), the BS sends it nothing but its nonce, deserializes nothing it
     sent (its frame is a pickle that would create a marker), and stops at once with one line naming the address,
     exit 2, no output folder."""
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
