@@ -6,13 +6,18 @@ Usage: python experiments/run_tiered.py [--config FILE] [--set key=value ...] [-
        python experiments/run_tiered.py --resume DIR
 A bad config or argument, a setup error (data, UE servers, ports, permissions) or a run folder that does not match
 its checkpoint prints one line naming the key and the value and exits with code 2, before any file is written.
+A run that cannot go on (a UE that fails the handshake, a model that diverged) prints one line and exits with code
+2; one that could not write (a full disk) exits with code 1; Ctrl-C exits with 130, SIGTERM with 143; each keeps
+the rounds written so far and says so.
 """
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import textwrap
 import time
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -22,7 +27,9 @@ from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
     DEFAULT_CONFIG_PATH, Config, ConfigError, describe_choices, describe_keys, load_config, to_dict)
-from syft_fl.errors import short  # noqa: E402
+from syft_fl.errors import NotFinite, one_line, short  # noqa: E402
+from syft_fl.files import write_failed  # noqa: E402
+from syft_fl.transport.access import AccessRefused  # noqa: E402
 
 
 def keys_help() -> str:
@@ -107,10 +114,11 @@ def set_up(config: Config, resume_dir: Optional[str]) -> Any:
     from syft_fl.experiment import build_federation
     from syft_fl.preflight import check_model_fits, deadline_warning
 
-    if resume_dir is not None:
-        checkpoint.load_verified(resume_dir, to_dict(config))
+    saved = checkpoint.load_verified(resume_dir, to_dict(config)) if resume_dir is not None else None
     fed = build_federation(config)
     try:
+        if saved is not None:
+            checkpoint.check_models(resume_dir, saved, fed.initial_state)
         check_model_fits(fed)
     except BaseException:
         fed.transport.close()
@@ -119,6 +127,28 @@ def set_up(config: Config, resume_dir: Optional[str]) -> Any:
     if warning:
         print(f"run_tiered.py: warning: {warning}", file=sys.stderr)
     return fed
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run stops where it is, its files closed, with a resume hint."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the run goes on, SIGTERM raises :class:`Terminated` in the main thread (the previous handler is put
+    back after)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 SETUP_ERRORS = (ValueError, OSError, RuntimeError)  # data, UE servers, ports, permissions, checkpoint, config
@@ -159,15 +189,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         except OSError as err:
             fed.transport.close()
             return fail(f"--out {short(out_dir)}: {err.strerror or err}")
+    kept = f"the rounds finished so far are in {out_dir}"
     try:
-        summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
-                      resume=bool(args.resume), federation=fed)
+        with terminate_as_interrupt():
+            summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
+                          resume=bool(args.resume), federation=fed)
     except DataError as err:  # a file that is there but unreadable: found only when the data loads
         return fail(str(err))
-    except KeyboardInterrupt:
-        print(f"\nrun_tiered.py: interrupted; the rounds finished so far are in {out_dir} "
-              f"(continue with --resume {out_dir})", file=sys.stderr)
-        return 130
+    except (AccessRefused, NotFinite) as err:  # another process on a UE's port; a diverged model: nothing kept
+        return fail(f"{err} ({kept})")
+    except OSError as err:  # a full disk, a folder made read-only mid-run, a lost cluster: what was written stays
+        what = str(err) if isinstance(err, ConnectionError) else write_failed(out_dir, err)
+        print(f"run_tiered.py: error: {one_line(what)} ({kept}; continue with --resume {out_dir})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as stop:
+        how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"\nrun_tiered.py: {how}; {kept} (continue with --resume {out_dir})", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     print(summary_table(summary))
     print(f"results: {out_dir}")
     return 0

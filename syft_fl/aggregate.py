@@ -10,6 +10,8 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
+from .errors import NotFinite  # noqa: F401 - raised by the round loop for a non-finite aggregate
+
 State = "OrderedDict[str, torch.Tensor]"
 
 

@@ -194,6 +194,10 @@ def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyStat
     reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
     reception = receive(fed, strategy, flight.rnd, flight.plans, reports)
     merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state)
+    if merge.global_state is not state.global_state and not aggregate.is_finite(merge.global_state):
+        raise aggregate.NotFinite(f"strategy {state.name!r}, round {flight.rnd}: the aggregated global model is not "
+                                  f"finite (server_lr={fed.config.server_lr:g}, lr={fed.config.lr:g}): the training "
+                                  "diverged")
     state.global_state = merge.global_state
     for ue, report in reports.items():
         if not report.crash and not report.error:
@@ -372,7 +376,12 @@ def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPl
 def evaluate_global_model(fed: Federation, state: StrategyState) -> Tuple[float, float]:
     """The BS's test of the strategy's global model: (accuracy, mean loss) on the held-out set."""
     fed.test_model.load_state_dict(state.global_state)
-    return evaluate(fed.test_model, fed.x_test, fed.y_test)
+    acc, loss = evaluate(fed.test_model, fed.x_test, fed.y_test)
+    if not math.isfinite(loss):
+        raise aggregate.NotFinite(f"strategy {state.name!r}, round {len(state.history)}: the global model's test loss "
+                                  f"is {loss} (server_lr={fed.config.server_lr:g}, lr={fed.config.lr:g}): the "
+                                  "training diverged")
+    return acc, loss
 
 
 def _record_done(fed: Federation, state: StrategyState, done: RoundDone,

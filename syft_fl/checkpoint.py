@@ -18,8 +18,10 @@ new checkpoint, never a torn one. Resuming is three steps: :func:`read` (parse a
 :func:`load_verified`, and :func:`restore` (set the RNG states, cut the CSV files back to the recorded lengths).
 Any mismatch raises :class:`CheckpointError` with one line naming what differs, before anything is changed.
 """
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -33,7 +35,8 @@ import numpy as np
 import torch
 
 from . import codec
-from .records import RoundRecord
+from .files import GIB, FileRefused, create_exclusive, open_regular
+from .records import ROUND_COLUMNS, RoundRecord, fmt
 
 NAME = "checkpoint.bin"
 OLD_NAMES = ("checkpoint.pt",)  # pickles written by earlier versions: never loaded
@@ -42,6 +45,8 @@ CSV_NAMES = ("rounds.csv", "uplinks.csv")
 _LEN = struct.Struct("<Q")
 _DIGEST_LEN = 32
 _MAX_HEADER_BYTES = 1 << 30
+MAX_CHECKPOINT_BYTES = 1 * GIB  # models and histories of a run: MBs
+MAX_CSV_BYTES = 64 * GIB  # rounds.csv / uplinks.csv: hashed in chunks, never held whole
 
 
 class CheckpointError(ValueError):
@@ -76,14 +81,41 @@ def history_to_json(rows: Sequence[RoundRecord]) -> List[Dict[str, Any]]:
     return out
 
 
+_ROW_TYPES = {f.name: f.type for f in dataclasses.fields(RoundRecord)}
+
+
 def history_from_json(rows: Any) -> List[RoundRecord]:
-    """The inverse of :func:`history_to_json`."""
+    """The inverse of :func:`history_to_json`; every row must have exactly rounds.csv's columns, each of its type
+    (an int where the record has an int, a number where it has a float, a string where it has a string)."""
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CheckpointError("history is not a list of rows")
-    try:
-        return [RoundRecord(**r) for r in rows]
-    except TypeError as err:
-        raise CheckpointError(f"history rows do not match rounds.csv's columns ({err})") from None
+    out = []
+    for i, row in enumerate(rows):
+        if list(row) != list(_ROW_TYPES):
+            raise CheckpointError(f"history row {i} does not have rounds.csv's columns")
+        values = {}
+        for name, kind in _ROW_TYPES.items():
+            values[name] = _typed(row[name], kind, f"history row {i} {name}")
+        out.append(RoundRecord(**values))
+    return out
+
+
+def _typed(value: Any, kind: Any, what: str) -> Any:
+    """``value`` as ``kind`` (int, float or str) if JSON gave that type; else CheckpointError naming ``what``."""
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise CheckpointError(f"{what} is {_short(repr(value))}, not {getattr(kind, '__name__', kind)}")
+
+
+# a strategy state's fields besides its model and history: (type, lower bound)
+_STATE_FIELDS = {"name": (str, None), "sim_time_s": (float, 0.0), "uplink_bytes": (int, 0),
+                 "downlink_bytes": (int, 0), "energy_j": (float, 0.0)}
+_STATE_KEYS = ["name", "global_state", "sim_time_s", "uplink_bytes", "downlink_bytes", "energy_j", "history",
+               "last_merged"]
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:
@@ -101,7 +133,7 @@ def file_prefix_sha256(path: str, size: int) -> str:
     """SHA-256 (hex) of the first ``size`` bytes of ``path``."""
     h = hashlib.sha256()
     left = size
-    with open(path, "rb") as fh:
+    with open_regular(path, "run file", MAX_CSV_BYTES) as fh:
         while left > 0:
             chunk = fh.read(min(left, 1 << 20))
             if not chunk:
@@ -163,13 +195,24 @@ def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[s
     head = _LEN.pack(len(text)) + text
     path = os.path.join(out_dir, NAME)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(MAGIC + hashlib.sha256(head).digest() + head)
-        for blob, _ in blobs:
-            fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with create_exclusive(tmp) as fh:
+            fh.write(MAGIC + hashlib.sha256(head).digest() + head)
+            for blob, _ in blobs:
+                fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:  # e.g. a full disk: the previous checkpoint stays, the partial one goes
+        _remove_quietly(tmp)
+        raise
     os.replace(tmp, path)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _python_state_to_json(state: Tuple[Any, ...]) -> List[Any]:
@@ -189,8 +232,10 @@ def read(out_dir: str) -> Optional[Checkpoint]:
                                       "not loaded (it could run code): start the run again in a new folder")
         return None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        with open_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES) as fh:
+            data = fh.read(MAX_CHECKPOINT_BYTES + 1)
+    except FileRefused as err:
+        raise CheckpointError(str(err)) from None
     except OSError as err:
         raise CheckpointError(f"{path}: {err.strerror}") from None
     head = len(MAGIC) + _DIGEST_LEN + _LEN.size
@@ -244,16 +289,26 @@ def _parse(body: bytes) -> Checkpoint:
             raise CheckpointError(f"tensor blob {ref['blob']}: {err}") from None
 
     states = []
-    for entry in header["states"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise CheckpointError("a strategy state without a name")
-        state = dict(entry)
+    if not isinstance(header["states"], list):
+        raise CheckpointError("states is not a list")
+    for i, entry in enumerate(header["states"]):
+        if not isinstance(entry, dict) or sorted(entry) != sorted(_STATE_KEYS):
+            raise CheckpointError(f"strategy state {i} does not have the fields {', '.join(_STATE_KEYS)}")
+        state = {}
+        for name, (kind, low) in _STATE_FIELDS.items():
+            state[name] = _typed(entry[name], kind, f"strategy state {i} {name}")
+            if low is not None and not (math.isfinite(state[name]) and state[name] >= low):
+                raise CheckpointError(f"strategy state {i} {name} is {state[name]!r}, not a finite value >= {low}")
         state["global_state"] = blob(entry["global_state"])
         state["history"] = history_from_json(entry["history"])
-        try:  # JSON object keys are strings: UE indices back to ints
-            state["last_merged"] = {int(k): int(v) for k, v in entry.get("last_merged", {}).items()}
-        except (AttributeError, TypeError, ValueError):
-            raise CheckpointError("last_merged is not a map of UE -> tiers") from None
+        if any(row.strategy != state["name"] or row.round != r for r, row in enumerate(state["history"])):
+            raise CheckpointError(f"strategy state {i}: its history is not rounds 0, 1, ... of {state['name']!r}")
+        merged = entry["last_merged"]
+        if not isinstance(merged, dict) or not all(
+                isinstance(k, str) and k.isdigit() and len(k) < 10 and type(v) is int and 0 <= v < 1 << 16
+                for k, v in merged.items()):
+            raise CheckpointError("last_merged is not a map of UE -> tiers")
+        state["last_merged"] = {int(k): v for k, v in merged.items()}  # JSON object keys are strings
         states.append(state)
     config = header["config"]
     digest = header["config_sha256"]
@@ -298,8 +353,11 @@ def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
                                   "config's order")
     for name, (size, sha) in saved.csv.items():
         path = os.path.join(out_dir, name)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             raise CheckpointError(f"{path} is missing (the checkpoint covers its first {size} bytes)")
+        if os.path.islink(path) or not os.path.isfile(path):
+            raise CheckpointError(f"{path} is {'a symlink' if os.path.islink(path) else 'not a regular file'}: a "
+                                  "run folder holds its own files")
         have = os.path.getsize(path)
         if have < size:
             raise CheckpointError(f"{path} has {have} bytes, fewer than the {size} the checkpoint covers "
@@ -307,6 +365,45 @@ def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
         if file_prefix_sha256(path, size) != sha:
             raise CheckpointError(f"{path}: its first {size} bytes are not the ones the checkpoint covers "
                                   "(edited, or another run's checkpoint)")
+    _check_histories(out_dir, saved)
+
+
+MAX_HISTORY_CSV_BYTES = 256 << 20  # rounds.csv's covered prefix, read whole to compare with the histories
+
+
+def _check_histories(out_dir: str, saved: Checkpoint) -> None:
+    """The rows of rounds.csv that the checkpoint covers must be its histories, strategy after strategy, as
+    :class:`~syft_fl.records.CsvLog` writes them (a crafted checkpoint with a forged history is refused here, before
+    the history reaches summary.json)."""
+    path = os.path.join(out_dir, CSV_NAMES[0])
+    size = saved.csv[CSV_NAMES[0]][0]
+    if size > MAX_HISTORY_CSV_BYTES:
+        raise CheckpointError(f"{path}: the checkpoint covers {size} bytes of it, more than {MAX_HISTORY_CSV_BYTES}")
+    with open_regular(path, "run file", MAX_CSV_BYTES) as fh:
+        covered = fh.read(size)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(ROUND_COLUMNS)
+    for state in saved.states:
+        for row in state["history"]:
+            writer.writerow([fmt(getattr(row, c)) for c in ROUND_COLUMNS])
+    if text.getvalue().encode() != covered:
+        raise CheckpointError(f"{os.path.join(out_dir, NAME)}: its strategies' histories are not the rows of {path} "
+                              "it covers (a crafted checkpoint)")
+
+
+def check_models(out_dir: str, saved: Checkpoint, initial_state: Mapping[str, torch.Tensor]) -> None:
+    """Each saved global model must have the run's model's tensors: the same names, shapes and dtypes, finite."""
+    for state in saved.states:
+        model = state["global_state"]
+        same = list(model) == list(initial_state) and all(
+            model[k].shape == initial_state[k].shape and model[k].dtype == initial_state[k].dtype for k in model)
+        if not same:
+            raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {state['name']!r}'s global model does "
+                                  "not have the tensors of the config's model (a crafted checkpoint)")
+        if not all(bool(torch.isfinite(t).all()) for t in model.values() if t.is_floating_point()):
+            raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {state['name']!r}'s global model is "
+                                  "not finite")
 
 
 def config_difference(saved: Any, current: Any, prefix: str = "") -> str:
@@ -336,11 +433,16 @@ def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoin
     saved = read(out_dir)
     if saved is None:
         rounds = os.path.join(out_dir, CSV_NAMES[0])
-        if os.path.exists(rounds):
-            with open(rounds, "rb") as fh:
-                if sum(1 for _ in fh) > 1:
-                    raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
-                                          "it (its files are left as they are)")
+        if os.path.lexists(rounds):
+            try:
+                with open_regular(rounds, "run file", MAX_CSV_BYTES) as fh:
+                    has_rounds = fh.readline(1 << 20) != b"" and fh.read(1) != b""
+            except (FileRefused, OSError) as err:
+                raise CheckpointError(str(err) if isinstance(err, FileRefused) else f"{rounds}: {err.strerror}") \
+                    from None
+            if has_rounds:
+                raise CheckpointError(f"{out_dir} has rounds in {CSV_NAMES[0]} but no {NAME}: cannot resume "
+                                      "it (its files are left as they are)")
         return None
     verify(out_dir, saved, config)
     for state in saved.states:  # error feedback's residuals live on the UEs, not in the checkpoint

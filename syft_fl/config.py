@@ -33,6 +33,8 @@ DEFAULT_CONFIG_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs", "default.yaml"
 )
 MAX_INT = 2 ** 63 - 1  # integer keys fit in 64 bits
+MAX_SERVER_LR = 1e3  # FedOpt server rates span 1e-3 .. 1e1 (Reddi et al. 2021); 1e20 already overflows float32
+MAX_LR = 1e3  # local SGD rates are 1e-3 .. 1; from ~1e6 every UE's update overflows (all rejected, silently)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,12 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}={value!r} must be finite and > 0")
+        if self.lr > MAX_LR:
+            raise ConfigError(f"lr={self.lr!r} must be at most {MAX_LR:g} (local SGD: a larger one makes every UE's "
+                              "update overflow)")
+        if self.server_lr > MAX_SERVER_LR:
+            raise ConfigError(f"server_lr={self.server_lr!r} must be at most {MAX_SERVER_LR:g} (the BS's step on the "
+                              "mean update: a larger one makes the global model overflow)")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"lr_decay={self.lr_decay!r} must be in (0, 1]")
         if not 0.0 <= self.momentum < 1.0:

@@ -5,6 +5,9 @@ from typing import Any, Dict, List, Tuple
 import yaml
 
 from .errors import ConfigError, one_line, short
+from .files import MIB, FileRefused, read_bounded
+
+MAX_CONFIG_BYTES = 1 * MIB  # a config is a few kB
 
 
 def parse_override(text: str) -> Tuple[List[str], Any]:
@@ -69,11 +72,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml(source: str) -> Any:
-    """The YAML document at ``source`` as plain data; ConfigError (one line) if unreadable, not UTF-8, not YAML,
-    nested too deeply, or giving a key twice."""
+    """The YAML document at ``source`` as plain data; ConfigError (one line) if unreadable, not a regular file,
+    larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not YAML, nested too deeply, or giving a key twice."""
     try:
-        with open(source, "rb") as fh:
-            data = fh.read()
+        data = read_bounded(source, "--config", MAX_CONFIG_BYTES)
+    except FileRefused as err:
+        raise ConfigError(str(err)) from None
     except OSError as err:
         raise ConfigError(f"--config {short(source)}: {err.strerror}") from None
     try:

@@ -8,6 +8,11 @@ class ConfigError(ValueError):
     """A bad config key or value; the message is one line naming both."""
 
 
+class NotFinite(ArithmeticError):
+    """A global model, a test metric or a result that is not finite (the training diverged, e.g. a huge learning
+    rate): the run stops with this one line rather than carry NaN or Infinity into its files."""
+
+
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
 SHOWN_CHARS = 80  # a value quoted in an error is cut to this many characters

@@ -32,6 +32,8 @@ import yaml
 
 from .bs_round import StrategyState, run_rounds
 from .config import Config, to_dict
+from .errors import NotFinite
+from .files import create_exclusive
 from .federation import Federation, build_federation
 from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord, uplink_columns
 
@@ -150,7 +152,7 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
             raise FileExistsError(f"--out {out_dir!r} is not empty (use --force to overwrite)")
         for name in RESULT_NAMES:
             path = os.path.join(out_dir, name)
-            if os.path.exists(path):
+            if os.path.lexists(path):  # a symlink is removed, not followed
                 os.remove(path)
     os.makedirs(out_dir, exist_ok=True)
 
@@ -158,11 +160,36 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
 def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed over it: a kill leaves the old or the new file."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with create_exclusive(tmp, text=True) as fh:  # a symlink planted at tmp is replaced, never followed
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:  # e.g. a full disk: the old file stays, the partial one goes
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
+
+
+def json_text(data: Any, what: str) -> str:
+    """``data`` as strict JSON text (``allow_nan=False``: no ``NaN`` or ``Infinity``, which JSON does not have),
+    indented, with a final newline; :class:`~syft_fl.aggregate.NotFinite` naming the first such value otherwise."""
+    try:
+        return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        raise NotFinite(f"{what} would hold {_first_non_finite(data)}: not written") from None
+
+
+def _first_non_finite(data: Any, path: str = "") -> str:
+    if isinstance(data, float) and not math.isfinite(data):
+        return f"{path or 'a value'}={data}"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return ""
 
 
 def _fields(obj: Any) -> Dict[str, Any]:
@@ -194,9 +221,11 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         raise
     fed = federation or build_federation(config)
     try:
+        if saved is not None:
+            checkpoint.check_models(out_dir, saved, fed.initial_state)
         if saved is None:
             for name in ("rounds.csv", "uplinks.csv"):  # a run killed before its first checkpoint starts over
-                if os.path.exists(os.path.join(out_dir, name)):
+                if os.path.lexists(os.path.join(out_dir, name)):
                     os.remove(os.path.join(out_dir, name))
             write_atomically(os.path.join(out_dir, "config.yaml"), yaml.safe_dump(config_data, sort_keys=False))
         else:
@@ -235,9 +264,9 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         uplinks_log.close()
         fed.transport.close()
     summary = summarize(config, states)
-    write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=2, sort_keys=False) + "\n")
-    write_atomically(os.path.join(out_dir, "timing.json"),
-                     json.dumps({"wall_s": wall_s, "resumed": resume}, indent=2) + "\n")
+    write_atomically(os.path.join(out_dir, "summary.json"), json_text(summary, "summary.json"))
+    write_atomically(os.path.join(out_dir, "timing.json"), json_text({"wall_s": wall_s, "resumed": resume},
+                                                                      "timing.json"))
     if plots:
         from .plots import plot_all
 

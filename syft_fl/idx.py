@@ -12,9 +12,11 @@ import gzip
 import os
 import struct
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .files import FileRefused, open_regular
 
 __all__ = ["IDX_FILES", "IDXError", "MissingIDXFile", "find_idx", "read_idx", "read_idx_set", "write_idx"]
 
@@ -46,7 +48,7 @@ def find_idx(folder: str, base: str) -> Optional[str]:
     """The path of ``base`` or ``base.gz`` in ``folder`` (plain first), or None."""
     for candidate in (base, base + ".gz"):
         path = os.path.join(folder, candidate)
-        if os.path.isfile(path):
+        if os.path.exists(path) and not os.path.isdir(path):  # a FIFO or device is found, then refused by read_idx
             return path
     return None
 
@@ -74,36 +76,100 @@ def read_idx_set(folder: str) -> List[Tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def read_idx(path: str, *, ndim: int) -> np.ndarray:
+MAX_IDX_BYTES = 1 << 30  # the largest IDX content read (Fashion-MNIST's train images: 47 MB)
+_CHUNK = 1 << 20
+
+
+def read_idx(path: str, *, ndim: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """The uint8 array of IDX file ``path`` (gzip-compressed or plain: told apart by content, not by name).
 
     ``ndim`` is the number of dimensions expected (3 for images, 1 for labels). The array is read-only.
-    Raises :class:`IDXError` for an unreadable, truncated, oversized or foreign file.
+    Raises :class:`IDXError` for an unreadable, truncated, oversized or foreign file, or one that is not a regular
+    file. The header is read first; the size it implies (header + product of the dimensions, at most
+    ``max_bytes``) bounds what is read or decompressed, so a gzip bomb is refused after at most that many bytes.
     """
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        if raw[:2] == _GZIP_MAGIC:
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise IDXError(f"{path}: cannot read ({exc})") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise IDXError(f"{path}: not an IDX file (magic number {raw[:4].hex() or 'missing'})")
-    kind, dims_in_file = raw[2], raw[3]
-    if kind != UBYTE:
-        raise IDXError(f"{path}: IDX value type 0x{kind:02x}, expected 0x08 (unsigned byte)")
-    if dims_in_file != ndim:
-        raise IDXError(f"{path}: {dims_in_file} dimensions, expected {ndim}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise IDXError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "trailing bytes"
-        raise IDXError(f"{path}: {what}: {len(raw)} bytes, shape {shape} needs {expected}")
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-    return array  # frombuffer over bytes: already read-only
+        fh = open_regular(path, "IDX file", max_bytes + (1 << 20))  # gzip adds at most a little to incompressible
+    except FileRefused as exc:
+        raise IDXError(str(exc)) from None
+    except OSError as exc:
+        raise IDXError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        try:
+            reader = _GzipStream(fh, path) if fh.peek(2)[:2] == _GZIP_MAGIC else fh
+            head = _read_exactly(reader, 4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise IDXError(f"{path}: not an IDX file (magic number {head[:4].hex() or 'missing'})")
+            kind, dims_in_file = head[2], head[3]
+            if kind != UBYTE:
+                raise IDXError(f"{path}: IDX value type 0x{kind:02x}, expected 0x08 (unsigned byte)")
+            if dims_in_file != ndim:
+                raise IDXError(f"{path}: {dims_in_file} dimensions, expected {ndim}")
+            dims = _read_exactly(reader, 4 * ndim)
+            header = 4 + 4 * ndim
+            if len(dims) < 4 * ndim:
+                raise IDXError(f"{path}: truncated header ({4 + len(dims)} bytes, need {header})")
+            shape = struct.unpack(">" + "I" * ndim, dims)
+            values = 1
+            for size in shape:  # Python ints: no overflow, whatever the header says
+                values *= size
+            if values > max_bytes:
+                raise IDXError(f"{path}: dimensions {shape} make {values} values, more than the {max_bytes} an IDX "
+                               "file may hold")
+            body = _read_exactly(reader, values + 1)  # one more: trailing bytes are an error
+        except (OSError, EOFError, zlib.error) as exc:
+            raise IDXError(f"{path}: cannot read ({exc})") from None
+    if len(body) != values:
+        what = "truncated" if len(body) < values else "trailing bytes"
+        shown = header + len(body) if len(body) <= values else f"more than {header + values}"
+        raise IDXError(f"{path}: {what}: {shown} bytes, shape {shape} needs {header + values}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)  # frombuffer over bytes: already read-only
+
+
+def _read_exactly(reader: Any, count: int) -> bytes:
+    """Up to ``count`` bytes from ``reader`` (fewer only at its end)."""
+    parts, left = [], count
+    while left > 0:
+        chunk = reader.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+class _GzipStream:
+    """The decompressed bytes of a gzip file (one or more members, then optional zero padding, as ``gzip`` reads
+    it), produced only as far as they are read."""
+
+    def __init__(self, fh: BinaryIO, path: str) -> None:
+        self.fh, self.path = fh, path
+        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.tail = b""  # compressed bytes read from the file, not yet decompressed
+
+    def read(self, count: int) -> bytes:
+        out: List[bytes] = []
+        got = 0
+        while got < count:
+            if self.inflater.eof:
+                rest = self.inflater.unused_data or self.fh.read(_CHUNK)
+                while rest and not rest.strip(b"\0"):  # zero padding, up to the end of the file
+                    rest = self.fh.read(_CHUNK)
+                if not rest:
+                    break
+                if rest[:2] != _GZIP_MAGIC:
+                    raise IDXError(f"{self.path}: bytes after the gzip data")
+                self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.tail = rest
+            if not self.tail:
+                self.tail = self.fh.read(_CHUNK)
+                if not self.tail:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            chunk = self.inflater.decompress(self.tail, count - got)
+            self.tail = self.inflater.unconsumed_tail
+            out.append(chunk)
+            got += len(chunk)
+        return b"".join(out)
 
 
 def write_idx(path: str, array: np.ndarray, *, compress: bool = False) -> None:

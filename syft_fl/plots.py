@@ -26,6 +26,13 @@ def _line_plot(path: str, histories: Sequence[List[Dict[str, Any]]], x: str, y: 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig: Any, path: str) -> None:
+    """``fig`` as a PNG at ``path``; a symlink there is removed first, never written through."""
+    if os.path.islink(path):
+        os.unlink(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -52,6 +59,5 @@ def plot_all(out_dir: str, histories: Sequence[List[Dict[str, Any]]], config: An
     axes[0, 0].legend(ncol=len(OUTCOMES), fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.15))
     axes[-1, 0].set_xlabel("round")
     fig.tight_layout()
-    fig.savefig(paths[3], dpi=110)
-    plt.close(fig)
+    _save(fig, paths[3])
     return paths

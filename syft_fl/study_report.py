@@ -408,7 +408,7 @@ def record_timing(out_dir: str, record: Dict[str, Any]) -> Dict[str, Any]:
     invocations.append(record)
     timing = {"wall_s": sum(i["wall_s"] for i in invocations), "invocations": invocations}
     with open(path, "w") as fh:
-        json.dump(timing, fh, indent=2)
+        json.dump(timing, fh, indent=2, allow_nan=False)
         fh.write("\n")
     return timing
 

@@ -7,15 +7,19 @@ prepares its inputs under ``tmp_path`` (the working directory during the call), 
 exit code, that stderr is one line naming the expected word, and that nothing under ``tmp_path`` appeared, vanished
 or changed. :func:`test_count_by_kind` prints the count by kind (``pytest -s``).
 """
+import gzip
 import hashlib
 import os
 import pickle
 import shutil
 import socket
 import stat
+import struct
 import subprocess
 import sys
+import zlib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torchvision  # noqa: F401  - before syft hooks torch (these runs do): torchvision's import fails after it
@@ -103,6 +107,20 @@ def flip(path, position):
 def truncate(path, size):
     with open(path, "r+b") as fh:
         fh.truncate(size if size >= 0 else os.path.getsize(path) + size)
+
+
+def idx_header(shape):
+    """The header of a uint8 IDX file of ``shape`` (no data)."""
+    return bytes([0, 0, 8, len(shape)]) + struct.pack(">" + "I" * len(shape), *shape)
+
+
+def gzip_bomb(shape, zeros):
+    """A gzip file: an IDX header of ``shape`` then ``zeros`` zero bytes (a few kB per 64 MB)."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [squeeze.compress(idx_header(shape))]
+    block = bytes(1 << 20)
+    out += [squeeze.compress(block) for _ in range(zeros >> 20)]
+    return b"".join(out) + squeeze.flush()
 
 
 def alter(path, offset):
@@ -233,6 +251,12 @@ for name, kv, word, *extra in [
     ("window-negative", "increment_window_s=-1", "increment_window_s=-1"),
     ("server-lr-inf", "server_lr=inf", "server_lr=inf"),
     ("server-lr-zero", "server_lr=0", "server_lr=0"),
+    ("server-lr-1e300", "server_lr=1e300", "at most"),  # round 3: overflowed at the broadcast, after files
+    ("server-lr-1e20", "server_lr=1e20", "at most"),  # round 3: every test loss NaN, exit 0
+    ("server-lr-1e38", "server_lr=1e38", "at most"),
+    ("server-lr-just-above", "server_lr=1000.5", "at most"),
+    ("lr-1e20", "lr=1e20", "lr=1e+20 must be at most"),  # round 3: every UE rejected every round, exit 0
+    ("lr-1e6", "lr=1e6", "at most"),
     ("lr-inf", "lr=inf", "lr=inf"),
     ("lr-overflow", "lr=1e400", "lr=inf"),
     ("lr-huge-int", "lr=" + "9" * 400, "lr="),
@@ -357,6 +381,14 @@ def _(tmp, ctx):
                    "ue_timeout_s=0.5", "--out", "o"]
 
 
+@case("config", "ray-address-unreachable", "ray.address=127.0.0.1:1")
+def _(tmp, ctx):  # round 3: took 142 s and did not name the address
+    return SETS + ["--set", "transport=ray", "--set", "ray.address=127.0.0.1:1", "--out", "o"]
+
+
+E2E_CASES.add("config:ray-address-unreachable")
+
+
 # nine levels of nine aliases: a few hundred bytes of YAML, 9**9 strings once expanded
 BOMB = "[" + ", ".join(f"&{c} [{', '.join(['*' + p] * 9 if p else ['lol'] * 9)}]"
                        for p, c in zip(["", *"abcdefgh"], "abcdefghi")) + "]"
@@ -392,6 +424,62 @@ for name, text, word in [
     ("binary-tag", "model: !!binary aGVsbG8=\n", "model="),
 ]:
     config_file(name, text, word)
+
+
+# config files that are not files, or too big (round 3): refused before a byte is read
+@case("config-file", "config-is-a-fifo", "FIFO")
+def _(tmp, ctx):
+    os.mkfifo(str(tmp / "c.yaml"))  # reading it would wait for a writer forever
+    return ["--config", str(tmp / "c.yaml"), "--out", "o"]
+
+
+@case("config-file", "config-is-dev-zero", "character device")
+def _(tmp, ctx):
+    return ["--config", "/dev/zero", "--out", "o"]
+
+
+@case("config-file", "config-links-to-dev-zero", "character device")
+def _(tmp, ctx):
+    os.symlink("/dev/zero", str(tmp / "c.yaml"))
+    return ["--config", str(tmp / "c.yaml"), "--out", "o"]
+
+
+@case("config-file", "config-too-large", "more than")
+def _(tmp, ctx):
+    return ["--config", write(tmp / "c.yaml", "# " + "x" * (2 << 20) + "\nrounds: 3\n"), "--out", "o"]
+
+
+@case("config-file", "config-is-a-folder", "folder")
+def _(tmp, ctx):
+    (tmp / "c.yaml").mkdir()
+    return ["--config", str(tmp / "c.yaml"), "--out", "o"]
+
+
+# data files (round 3): IDX files that are not files, bombs, dimensions that overflow
+def idx_case(name, make, word):
+    def prepare(tmp, ctx):
+        data = tmp / "data"
+        data.mkdir()
+        for base in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                     "t10k-labels-idx1-ubyte"):
+            write(data / base, b"")
+        os.remove(str(data / "train-images-idx3-ubyte"))
+        make(str(data / "train-images-idx3-ubyte"), ctx)
+        return SETS + ["--set", "dataset=mnist", "--set", f"data_root={data}", "--out", "o"]
+
+    E2E_CASES.add(f"config:{name}")  # they load the data set (building the federation)
+    case("config", name, word)(prepare)
+
+
+for name, make, word in [
+    ("idx-fifo", lambda p, ctx: os.mkfifo(p), "FIFO"),
+    ("idx-links-to-dev-zero", lambda p, ctx: os.symlink("/dev/zero", p), "character device"),
+    ("idx-gzip-bomb", lambda p, ctx: write(Path(p), gzip_bomb((1, 28, 28), 64 << 20)), "trailing bytes"),
+    ("idx-dims-overflow", lambda p, ctx: write(Path(p), idx_header((2 ** 32 - 1,) * 3)), "more than"),
+    ("idx-dims-huge-gzip", lambda p, ctx: write(Path(p), gzip.compress(idx_header((60000, 28, 28)) + b"\0" * 100)),
+     "truncated"),
+]:
+    idx_case(name, make, word)
 
 
 # resume: a copy of a finished or stopped run, damaged or edited
@@ -516,6 +604,20 @@ for name, edit, word in [
     ("crafted-config-hash", lambda h: h["config"].update(seed=9), "malformed"),
     ("crafted-wall-nan", lambda h: h["wall_s"].update(full=float("nan")), "malformed"),
     ("crafted-csv-entry", lambda h: h["csv"].update({"rounds.csv": [-1, "x"]}), "malformed"),
+    # round 3: every field type-checked, the history compared with rounds.csv, the model with the config's
+    ("crafted-history-forged", lambda h: h["states"][0]["history"][0].update(test_acc=0.999), "histories"),
+    ("crafted-history-round-text", lambda h: h["states"][0]["history"][0].update(round="0"), "not int"),
+    ("crafted-history-extra-column", lambda h: h["states"][0]["history"][0].update(x=1), "columns"),
+    ("crafted-history-renumbered", lambda h: h["states"][0]["history"][0].update(round=5), "rounds 0, 1"),
+    ("crafted-sim-time-text", lambda h: h["states"][0].update(sim_time_s="1e9"), "sim_time_s"),
+    ("crafted-bytes-negative", lambda h: h["states"][0].update(uplink_bytes=-5), "uplink_bytes"),
+    ("crafted-bytes-bool", lambda h: h["states"][0].update(downlink_bytes=True), "downlink_bytes"),
+    ("crafted-energy-inf", lambda h: h["states"][0].update(energy_j=float("inf")), "energy_j"),
+    ("crafted-state-extra-key", lambda h: h["states"][0].update(sneaky=1), "fields"),
+    ("crafted-state-name-number", lambda h: h["states"][0].update(name=7), "name"),
+    ("crafted-last-merged-text", lambda h: h["states"][0].update(last_merged={"x": "y"}), "last_merged"),
+    ("crafted-states-not-list", lambda h: h.update(states={"a": 1}), "states"),
+    ("crafted-model-is-rng-blob", lambda h: h["states"][0].update(global_state=h["rng"]["torch"]), "tensors"),
 ]:
     resume_case(name, word)(lambda run, ctx, edit=edit: reseal(run, edit))
 
@@ -533,6 +635,40 @@ for csv_name in ("rounds.csv", "uplinks.csv"):
                 lambda run, ctx, c=csv_name: shutil.copy(os.path.join(ctx["other"], c), os.path.join(run, c)))
         else:
             resume_case(f"{csv_name}-{name}", csv_name)(lambda run, ctx, c=csv_name, d=damage: d(os.path.join(run, c)))
+
+
+# run files that are not files (round 3): refused before a byte is read, never followed out of the folder
+def _replace(path, make):
+    os.remove(path)
+    make(path)
+
+
+for name, target, make, word in [
+    ("checkpoint-is-a-fifo", checkpoint.NAME, os.mkfifo, "FIFO"),
+    ("checkpoint-links-to-dev-zero", checkpoint.NAME, lambda p: os.symlink("/dev/zero", p), "character device"),
+    ("checkpoint-is-a-folder", checkpoint.NAME, os.mkdir, "folder"),
+    ("rounds.csv-is-a-fifo", "rounds.csv", os.mkfifo, "rounds.csv"),
+    ("uplinks.csv-links-to-dev-zero", "uplinks.csv", lambda p: os.symlink("/dev/zero", p), "uplinks.csv"),
+]:
+    resume_case(name, word)(lambda run, ctx, t=target, m=make: _replace(os.path.join(run, t), m))
+
+
+@resume_case("checkpoint-links-to-a-4gib-sparse-file", "more than")
+def _(run, ctx):
+    os.remove(_ckpt(run))
+    os.symlink(ctx["sparse"], _ckpt(run))
+
+
+@resume_case("rounds.csv-links-to-its-own-copy", "symlink")
+def _(run, ctx):
+    copy = os.path.join(os.path.dirname(run), "elsewhere.csv")
+    shutil.copy(os.path.join(run, "rounds.csv"), copy)
+    _replace(os.path.join(run, "rounds.csv"), lambda p: os.symlink(copy, p))
+
+
+for name, make in [("fifo", os.mkfifo), ("dev-zero", lambda p: os.symlink("/dev/zero", p))]:
+    resume_case(f"no-checkpoint-and-rounds.csv-{name}", "rounds.csv")(
+        lambda run, ctx, m=make: (os.remove(_ckpt(run)), _replace(os.path.join(run, "rounds.csv"), m)))
 
 
 @resume_case("finished-run-csv-edited", "rounds.csv", source="done")
@@ -634,10 +770,13 @@ def ctx(request, kind, tmp_path_factory, monkeypatch):
     secret = folder / "secret"
     secret.write_text(new_secret())
     secret.chmod(0o600)
+    sparse = folder / "sparse"  # 4 GiB that take no disk space (outside tmp_path: the snapshot would read them)
+    with open(str(sparse), "wb") as fh:
+        fh.truncate(4 << 30)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
-    yield dict(runs, secret=str(secret), busy_port=busy.getsockname()[1])
+    yield dict(runs, secret=str(secret), busy_port=busy.getsockname()[1], sparse=str(sparse))
     busy.close()
 
 
@@ -741,3 +880,206 @@ def test_fewer_than_one_ue_per_round_in_time_is_warned(deadline_s):
     else:
         assert warning is None
     assert f"{min(times):.3g} to {max(times):.3g} s" in (warning or f"{min(times):.3g} to {max(times):.3g} s")
+
+
+# --- the handshake's parsers (round 3): every malformed hello or proof is refused, never an exception -------------
+NONCE = "ab" * 32
+
+
+@pytest.mark.parametrize("values", [
+    [], [""], [NONCE, NONCE], [NONCE.upper()], [NONCE[:-1]], [NONCE + "0"], ["zz" * 32],
+    [NONCE[:32] + " " + NONCE[33:]], ["x" * 1_000_000], [NONCE + "\x00"], ["é" * 64],
+], ids=lambda v: f"{len(v)}x{len(v[0]) if v else 0}")
+def test_a_malformed_hello_is_refused(values):
+    from syft_fl.transport.access import parse_hello
+
+    assert parse_hello(values) is None
+    assert parse_hello([NONCE]) == NONCE  # control
+
+
+def _proofs():
+    from syft_fl.transport.access import make_proof
+
+    secret, other = "s" * 32, "t" * 32
+    good = make_proof(secret, "ue", "ue1", NONCE, "cd" * 32)
+    return secret, [
+        None, "", "ue1", f"ue1 {'cd' * 32}", f"ue1 {'cd' * 32} {good} extra", f"ue01 {'cd' * 32} {good}",
+        f"ue1  {'cd' * 32} {good}", f"ue1 {'cd' * 32} {good.upper()}", f"ue1 {'cd' * 32} {good[:-1]}",
+        f"ue1 {'cd' * 32} {make_proof(other, 'ue', 'ue1', NONCE, 'cd' * 32)}",  # another secret
+        f"ue1 {'cd' * 32} {make_proof(secret, 'bs', 'ue1', NONCE, 'cd' * 32)}",  # the BS's own proof reflected
+        f"ue1 {'ee' * 32} {good}",  # another nonce
+        f"ue2 {'cd' * 32} {make_proof(secret, 'ue', 'ue2', NONCE, 'cd' * 32)}",  # a real proof, another UE
+        f"ue1 {'cd' * 32} {good}" + " " * 1000, "ue1 " + "cd" * 100000,
+    ], good
+
+
+@pytest.mark.parametrize("index", range(15))
+def test_a_forged_or_malformed_proof_is_refused(index):
+    from syft_fl.transport.access import AccessRefused, check_ue_proof
+
+    secret, values, good = _proofs()
+    with pytest.raises(AccessRefused) as refused:
+        check_ue_proof(values[index], secret, "ue1", NONCE)
+    assert len(str(refused.value).splitlines()) == 1 and len(str(refused.value)) < 200
+    assert check_ue_proof(f"ue1 {'cd' * 32} {good}", secret, "ue1", NONCE) == "cd" * 32  # control
+
+
+# --- files read directly (round 3): the reader refuses them with one line, reading nothing ------------------------
+def _reader(kind):
+    from syft_fl import idx
+    from syft_fl.config_yaml import read_yaml
+    from syft_fl.transport.access import read_secret
+
+    return {"config": read_yaml, "idx": lambda p: idx.read_idx(p, ndim=3), "secret": read_secret,
+            "checkpoint": lambda p: checkpoint.read(os.path.dirname(p))}[kind]
+
+
+def _sparse(path):
+    with open(path, "wb") as fh:
+        fh.truncate(4 << 30)
+
+
+READ_CASES = []
+for kind, file_name in [("config", "c.yaml"), ("idx", "images"), ("secret", "secret"), ("checkpoint", checkpoint.NAME)]:
+    for name, make, word in [
+        ("fifo", os.mkfifo, "FIFO"),
+        ("dev-zero-link", lambda p: os.symlink("/dev/zero", p), "character device"),
+        ("dev-null-link", lambda p: os.symlink("/dev/null", p), "character device"),
+        ("folder", os.mkdir, "folder"),
+        ("sparse-4gib", _sparse, "more than"),
+        ("unix-socket", lambda p: socket.socket(socket.AF_UNIX).bind(p), "socket"),
+    ]:
+        READ_CASES.append(pytest.param(kind, file_name, make, word, id=f"{kind}:{name}"))
+for name, data, word in [
+    ("gzip-bomb", lambda: gzip_bomb((1, 28, 28), 256 << 20), "trailing bytes"),  # 256 MB in 250 kB
+    ("gzip-bomb-claiming-60000", lambda: gzip_bomb((60000, 28, 28), 64 << 20), "trailing bytes"),
+    ("dims-overflow-int64", lambda: idx_header((2 ** 32 - 1,) * 3), "more than"),
+    ("dims-zero-times-huge", lambda: idx_header((0, 2 ** 32 - 1, 2 ** 32 - 1)) + b"x", "trailing bytes"),
+    ("truncated-gzip", lambda: gzip.compress(idx_header((2, 28, 28)) + bytes(1568))[:-10], "cannot read"),
+    ("gzip-then-junk", lambda: gzip.compress(idx_header((1, 28, 28)) + bytes(784)) + b"junk", "after the gzip data"),
+    ("gzip-magic-only", lambda: b"\x1f\x8b", "cannot read"),
+]:
+    READ_CASES.append(pytest.param("idx", "images", lambda p, d=data: write(Path(p), d()), word, id=f"idx:{name}"))
+
+
+@pytest.mark.parametrize("kind, file_name, make, word", READ_CASES)
+def test_a_file_that_is_not_a_bounded_regular_file_is_refused(kind, file_name, make, word, tmp_path):
+    path = str(tmp_path / file_name)
+    make(path)
+    with pytest.raises(ValueError) as refused:
+        _reader(kind)(path)
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1 and word in message, message
+    assert file_name in message or path in message
+
+
+# --- round 3: what goes wrong after the run started: one line, the rounds so far kept --------------------------
+def test_a_non_finite_value_is_not_written_as_json():
+    from syft_fl.errors import NotFinite
+    from syft_fl.experiment import json_text
+
+    assert json_text({"a": [1.5, None]}, "x.json") == '{\n  "a": [\n    1.5,\n    null\n  ]\n}\n'
+    for bad, where in [({"s": {"full": {"energy_j": float("inf")}}}, "s.full.energy_j=inf"),
+                       ({"a": [0.0, float("nan")]}, "a.1=nan"), ([float("-inf")], "0=-inf")]:
+        with pytest.raises(NotFinite, match=f"x.json would hold {where}"):
+            json_text(bad, "x.json")
+
+
+def test_a_planted_temporary_symlink_is_replaced_not_followed(tmp_path):
+    from syft_fl.experiment import write_atomically
+
+    outside = write(tmp_path / "outside" / "precious", "keep me")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    os.symlink(outside, str(folder / "summary.json.tmp"))
+    write_atomically(str(folder / "summary.json"), "{}\n")
+    assert open(outside).read() == "keep me"
+    assert (folder / "summary.json").read_text() == "{}\n" and not os.path.lexists(str(folder / "summary.json.tmp"))
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from syft_fl import files
+    from syft_fl.experiment import write_atomically
+
+    path = write(tmp_path / "summary.json", "old\n")
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real = files.create_exclusive
+    monkeypatch.setattr("syft_fl.experiment.create_exclusive", lambda p, text=False: Full(real(p, text)))
+    with pytest.raises(OSError) as full:
+        write_atomically(path, "new\n")
+    assert open(path).read() == "old\n" and os.listdir(str(tmp_path)) == ["summary.json"]
+    assert files.write_failed(path, full.value) == f"cannot write {path}: No space left on device (the disk is full)"
+
+
+@pytest.mark.e2e
+def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    calls = []
+    real = checkpoint.save
+
+    def fills_the_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", fills_the_disk)
+    out = str(tmp_path / "o")
+    capsys.readouterr()
+    assert run_tiered.main(RUN + SETS + ["--out", out]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device (the disk is full)" in err[0] and "--resume" in err[0], err
+    monkeypatch.setattr(checkpoint, "save", real)
+    assert run_tiered.main(["--resume", out, "--no-progress", "--no-plots"]) == 0
+    done = str(tmp_path / "d")
+    assert run_tiered.main(RUN + SETS + ["--out", done]) == 0
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert open(os.path.join(out, name), "rb").read() == open(os.path.join(done, name), "rb").read(), name
+
+
+@pytest.mark.e2e
+def test_a_diverging_run_stops_with_one_line_and_writes_no_nan(tmp_path, capsys):
+    """server_lr=1000 (the largest allowed) on this tiny set-up: the global model's test loss turns NaN in round 2;
+    the run stops there (it used to finish with exit 0 and every later test loss NaN)."""
+    out = tmp_path / "o"
+    capsys.readouterr()
+    assert run_tiered.main(RUN + SETS + ["--set", "server_lr=1000", "--set", "rounds=4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the training diverged" in err[0] and "server_lr=1000" in err[0], err
+    assert not (out / "summary.json").exists()
+    assert "nan" not in ",".join(r.split(",")[5] for r in (out / "rounds.csv").read_text().splitlines()[1:])
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_a_run_with_a_resume_hint(tmp_path):
+    import signal
+    import time
+
+    from .helpers import wait_for_first_round
+
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "experiments", "run_tiered.py"), "--out", str(out)]
+                            + RUN + SETS + ["--set", "rounds=1000"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    wait_for_first_round(proc, out, 120)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert f"terminated (SIGTERM); the rounds finished so far are in {out} (continue with --resume {out})" in err
+    assert (out / checkpoint.NAME).exists()

@@ -19,7 +19,7 @@ import yaml
 
 from syft_fl import bs_round, checkpoint
 from syft_fl.config import load_config, to_dict
-from syft_fl.records import RoundRecord
+from syft_fl.records import CsvLog, RoundRecord
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -86,14 +86,16 @@ def test_stopped_and_resumed_run_equals_the_whole_run(after_rounds, whole, tmp_p
 
 
 def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
-    for name in checkpoint.CSV_NAMES:
-        (tmp_path / name).write_text("a,b\n1,2\n")
     model = OrderedDict(w=torch.randn(3, 4), b=torch.zeros(4), steps=torch.tensor(7))
     history = [RoundRecord(
         strategy="full", round=0, sim_time_s=np.float64(10.0), round_length_s=10.0, test_acc=0.5, test_loss=1.0,
         train_loss=float("nan"), uplink_bytes=123, downlink_bytes=0, n_selected=3, n_full=np.int64(3), n_partial=0,
         n_base_only=0, n_dropped=0, n_rejected=0, n_crashed=0, n_corrupt_tiers=0, energy_j=1.5, n_early_closed=0,
         n_missed=0)]
+    log = CsvLog(str(tmp_path / "rounds.csv"), RoundRecord)  # the rows the checkpoint's history covers
+    log.write(history)
+    log.close()
+    (tmp_path / "uplinks.csv").write_text("a,b\n1,2\n")
     state = dict(name="full", global_state=model, sim_time_s=10.0, uplink_bytes=123, downlink_bytes=0, energy_j=1.5,
                  history=history, last_merged={2: 1})
     config = to_dict(load_config(None, TINY))

@@ -23,7 +23,8 @@ from syft_fl.bs_round import StrategyState, run_round
 from syft_fl.federation import build_federation
 from syft_fl.transport import RoundTask
 from syft_fl.transport import websocket as ws_transport
-from syft_fl.transport.access import SECRET_ENV, SECRET_HEADER, new_secret, parse_address
+from syft_fl.transport.access import (BS_PROOF_PREFIX, HELLO_HEADER, OK_FRAME, PROOF_HEADER, SECRET_ENV, make_proof,
+                                     new_nonce, new_secret, parse_address)
 from syft_fl.transport.ue_server import check_host, ue_index
 from syft_fl.workers import tier_id
 
@@ -309,6 +310,9 @@ def hostile_frame(marker, monkeypatch):
 
     from syft.serde.msgpack import torch_serde
 
+    from syft_fl.workers import get_hook
+
+    get_hook()  # syft serializes with the hooked local worker
     with monkeypatch.context() as patch:
         patch.setattr(torch_serde, "_serialize_tensor", lambda worker, tensor: pickle.dumps(_WritesMarker(marker)))
         message = sy.serde.serialize(ObjectMessage(torch.tensor([1.0])))
@@ -316,41 +320,78 @@ def hostile_frame(marker, monkeypatch):
 
 
 def test_a_client_without_the_secret_is_refused_and_runs_no_code(tmp_path, servers, secret_file, monkeypatch):
-    """A UE server refuses (403, during the handshake) a connection without the run's secret or with another one,
-    so a syft message carrying a hostile pickle never reaches it; the same message sent with the secret does run
-    (the control: the payload is real)."""
+    """A UE server refuses (403, during the HTTP handshake) a request without exactly one well-formed hello, and
+    closes a connection whose first frame is not the BS's proof for this connection (a proof made with another
+    secret, a replayed proof, a syft frame instead of a proof), so a syft message carrying a hostile pickle never
+    reaches it; the same message sent after the full handshake does run (the control: the payload is real)."""
     import websocket
 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(to_dict(load_config(None, TINY, strategies=["tiered"]))))
     url = f"ws://{servers('ue0', config_path)}"
+    host, port = url[len("ws://"):].rsplit(":", 1)
     marker = tmp_path / "pwned"
     frame = hostile_frame(marker, monkeypatch)
-    other = tmp_path / "other-secret"
-    other.write_text(new_secret())
-    for header in ([], [f"{SECRET_HEADER}: {other.read_text()}"], [f"{SECRET_HEADER}: "]):
+    secret = secret_file.read_text().strip()
+    nonce = new_nonce()
+    for header in ([], [f"{HELLO_HEADER}: "], [f"{HELLO_HEADER}: {nonce[:-1]}"], [f"{HELLO_HEADER}: {nonce.upper()}"],
+                   [f"{HELLO_HEADER}: {nonce}", f"{HELLO_HEADER}: {new_nonce()}"],  # twice: 403, not 500
+                   [f"X-Syft-FL-Secret: {secret}"]):  # the old scheme's header (the secret in clear) is no hello
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             ws = websocket.create_connection(url, timeout=10, header=header)
             ws.send(frame)  # not reached
-        assert refused.value.status_code == 403
-    # a raw client that sends the frame right behind its (secret-less) handshake is answered 403 and cut off
-    host, port = url[len("ws://"):].rsplit(":", 1)
+        assert refused.value.status_code == 403, header
+    # a raw client that sends the frame right behind its (hello-less) handshake is answered 403 and cut off
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
                     + b"\x81\x7f" + len(frame).to_bytes(8, "big") + frame.encode())
         answer = raw.recv(4096)
     assert answer.startswith(b"HTTP/1.1 403"), answer
+    # malformed upgrade requests carrying a good hello: 403 as well (websockets alone answers 400 or 426)
+    good = (f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+            f"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{HELLO_HEADER}: {new_nonce()}\r\n")
+    for request in (good.replace("Upgrade: websocket\r\n", ""), good.replace("dGhlIHNhbXBsZSBub25jZQ==", "short"),
+                    good.replace("Version: 13", "Version: 8"), good.replace("GET", "POST"),
+                    good + "".join(f"X-{i}: y\r\n" for i in range(300)), good + "X-Big: " + "y" * 100000 + "\r\n"):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall((request + "\r\n").encode())
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 403"), (request[:80], answer)
+
+    def first_frames(proof_of):
+        """Hello, then ``proof_of(ue nonce)`` as the first frame, then the hostile frame; the server's answer."""
+        bs_nonce = new_nonce()
+        ws = websocket.create_connection(url, timeout=10, header=[f"{HELLO_HEADER}: {bs_nonce}"])
+        ue_id, ue_nonce, _ = ws.getheaders()[PROOF_HEADER.lower()].split(" ")
+        try:
+            ws.send(proof_of(bs_nonce, ue_id, ue_nonce))
+            ws.send(frame)
+            return ws.recv()
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
+            return ""
+        finally:
+            ws.close()
+
+    seen = []
+    wrong = new_secret()
+    for proof_of in (lambda b, u, n: BS_PROOF_PREFIX + make_proof(wrong, "bs", u, b, n),  # another secret
+                     lambda b, u, n: BS_PROOF_PREFIX + make_proof(secret, "ue", u, b, n),  # the UE's own proof
+                     lambda b, u, n: BS_PROOF_PREFIX + make_proof(secret, "bs", u, new_nonce(), n),  # stale nonce
+                     lambda b, u, n: BS_PROOF_PREFIX + make_proof(secret, "bs", "ue1", b, n),  # for another UE
+                     lambda b, u, n: frame):  # no proof at all, a syft frame at once
+        seen.append(first_frames(proof_of))
+    assert all(answer != OK_FRAME for answer in seen), seen
     time.sleep(0.5)
     assert not marker.exists()
 
-    ws = websocket.create_connection(url, timeout=10, header=[f"{SECRET_HEADER}: {secret_file.read_text().strip()}"])
+    ws = ws_transport.open_authenticated(host, int(port), ue_id="ue0", secret=secret, timeout_s=10)
     try:
         ws.send(frame)
         ws.recv()
     finally:
         ws.close()
-    assert marker.exists(), "control: with the secret, the very same message runs its code"
+    assert marker.exists(), "control: after the handshake, the very same message runs its code"
 
 
 def test_a_bs_with_another_secret_stops_at_once_with_one_line(tmp_path, servers, capsys):
@@ -368,7 +409,7 @@ def test_a_bs_with_another_secret_stops_at_once_with_one_line(tmp_path, servers,
     wrong.chmod(0o600)
     sets = TINY + one + ["transport=websocket", f"ue_addresses=[{address}]", f"ue_secret_file={wrong}"]
     started = time.monotonic()
-    with pytest.raises(ws_transport.UEAccessRefused, match="refused the secret"):
+    with pytest.raises(ws_transport.UEAccessRefused, match="does not match this run's secret"):
         build_federation(load_config(None, sets, strategies=["tiered"]))
     assert time.monotonic() - started < 10
     capsys.readouterr()
@@ -376,5 +417,121 @@ def test_a_bs_with_another_secret_stops_at_once_with_one_line(tmp_path, servers,
     argv = ["--strategies", "tiered", "--out", str(out), "--no-progress"] + [a for kv in sets for a in ("--set", kv)]
     assert run_tiered.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "ue0" in err[0] and "refused the secret (403)" in err[0], err
+    assert len(err) == 1 and f"ue0 at {address} failed the handshake" in err[0], err
     assert not out.exists()
+
+
+# --- an impostor on a UE's port ---------------------------------------------------------------------------------
+IMPOSTOR = os.path.join(ROOT, "tests", "impostor.py")
+
+
+def start_impostor(port, mode, payload_text):
+    """``tests/impostor.py`` on ``port``, as uid 65534 (``setpriv``, with the system's python3) where this machine
+    allows it, else as this user; returns (process, uid it runs as) once it listens."""
+    args = [str(port), mode, payload_text.encode().hex()]
+    tries = []
+    if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv") and os.path.exists("/usr/bin/python3"):
+        tries.append(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"])
+    tries.append([sys.executable])
+    for prefix in tries:
+        proc = subprocess.Popen(prefix + [IMPOSTOR] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                universal_newlines=True)
+        first = proc.stdout.readline().split()
+        if first and first[0] == "listening":
+            return proc, int(first[1])
+        proc.kill()
+        proc.wait()
+    raise AssertionError("the impostor could not listen")
+
+
+def stop_impostor(proc):
+    """Stop it and return everything it received, as bytes."""
+    proc.kill()
+    out, _ = proc.communicate()
+    return b"".join(bytes.fromhex(line.split(" ", 1)[1]) for line in out.splitlines()
+                    if line.startswith("got ") and len(line) > 4)
+
+
+@pytest.mark.parametrize("mode", ["forged", "no-proof", "payload", "forbidden", "endless"])
+def test_an_impostor_at_a_ue_address_learns_nothing_and_stops_the_start_up(tmp_path, secret_file, mode, capsys,
+                                                                          monkeypatch):
+    """ue_addresses names a port where another user's process listens: whatever it answers (a 101 with a forged
+    proof, a 101 without one, a bare frame, a 403, headers without end), the BS sends it nothing but its nonce, deserializes nothing it
+    sent (its frame is a pickle that would create a marker), and stops at once with one line naming the address,
+    exit 2, no output folder."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import run_tiered
+
+    marker = tmp_path / "pwned"
+    frame = hostile_frame(marker, monkeypatch)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc, uid = start_impostor(port, mode, frame)
+    try:
+        sets = TINY + ["num_ues=1", "ues_per_round=1", "transport=websocket", f"ue_addresses=[127.0.0.1:{port}]",
+                       f"ue_secret_file={secret_file}", "ue_timeout_s=3"]
+        out = tmp_path / "out"
+        argv = ["--strategies", "tiered", "--out", str(out), "--no-progress"] + [
+            a for kv in sets for a in ("--set", kv)]
+        capsys.readouterr()
+        started = time.monotonic()
+        assert run_tiered.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+    finally:
+        got = stop_impostor(proc)
+    print(f"impostor uid {uid}, mode {mode}: received {len(got)} bytes; BS said: {err}")
+    assert len(err) == 1 and f"ue0 at 127.0.0.1:{port} failed the handshake" in err[0], err
+    assert time.monotonic() - started < 30 and not out.exists()
+    secret = secret_file.read_text().strip()
+    assert secret.encode() not in got and b"proof " not in got and b"secret" not in got.lower()
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_an_impostor_on_a_dead_ue_port_stops_the_run_with_one_line(tmp_path, transports, monkeypatch, capsys):
+    """launch_local: the secret reaches the UE processes on a pipe (not in /proc/PID/environ nor their command
+    line). UE 1's process dies in round 1 and another user's process takes its port; at round 2 the BS reconnects,
+    the impostor cannot prove it holds the secret, and the run stops: one line naming ue1 and its address, exit 2;
+    the impostor received no secret and nothing it sent was deserialized."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import run_tiered
+
+    marker = tmp_path / "pwned"
+    frame = hostile_frame(marker, monkeypatch)
+    original = ws_transport.WebsocketTransport.run_one
+    impostor = []
+
+    def kill_then_impersonate(self, task):
+        if task.ue == 1 and task.round == 1 and not impostor:
+            for proc in self.processes:  # the secret is nowhere another process of this user could read it
+                for name in ("environ", "cmdline"):
+                    with open(f"/proc/{proc.pid}/{name}", "rb") as fh:
+                        assert self._secret.encode() not in fh.read(), name
+            self.processes[1].kill()
+            self.processes[1].wait()
+            impostor.append(start_impostor(self.addresses[1][1], "forged", frame))
+        return original(self, task)
+
+    monkeypatch.setattr(ws_transport.WebsocketTransport, "run_one", kill_then_impersonate)
+    out = tmp_path / "run"
+    sets = TINY + WS + ["rounds=4", "ue_timeout_s=10"]
+    argv = ["--strategies", "tiered", "--out", str(out), "--no-progress", "--no-plots"] + [
+        a for kv in sets for a in ("--set", kv)]
+    capsys.readouterr()
+    try:
+        code = run_tiered.main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+    finally:
+        got = stop_impostor(impostor[0][0]) if impostor else b""
+    (transport,) = transports
+    host, port = transport.addresses[1]
+    print(f"impostor uid {impostor[0][1]}: received {len(got)} bytes; BS said: {err}")
+    assert code == 2, err
+    assert len(err) == 1 and f"ue1 at {host}:{port} failed the handshake" in err[0], err
+    assert transport._secret.encode() not in got and b"proof " not in got
+    assert b"X-Syft-FL-Hello" in got  # it was reached (and got the BS's nonce, nothing more)
+    time.sleep(0.2)
+    assert not marker.exists()
+    assert len(read_csv(out / "rounds.csv")) >= 1  # what was done stays on disk (round 2 starts before 1 is written)
+    assert not any(alive(p) for p in transport.processes)

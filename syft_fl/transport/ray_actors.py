@@ -23,6 +23,7 @@ actors, so the UEs of a round train in parallel, on one machine or on a cluster.
 """
 import atexit
 import os
+import socket
 import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -35,6 +36,7 @@ from ..workers import BSWorker, get_hook, global_id
 from .base import RoundTask, Transport, UploadReport
 from .ue_server import X_ID, Y_ID, shard_digest
 
+RAY_CONNECT_TIMEOUT_S = 5.0  # ray.address HOST:PORT must accept a TCP connection within this
 RESTART_TIMEOUT_S = 300.0  # wait for a restarted actor (it reloads its shards) before its UEs count as crashed
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,10 +49,27 @@ def init_ray(address: Optional[str] = None, **kwargs: Any) -> None:
     (start a cluster's nodes with ``RAY_worker_niceness=0 ray start ...`` for the same)."""
     import ray
 
+    if address not in (None, "auto"):
+        check_reachable(address)
     if address is None:  # Ray runs its workers at nice 15 by default: the UEs' training would yield to anything
         kwargs.setdefault("_system_config", {"worker_niceness": 0})
     ray.init(address="local" if address is None else address, include_dashboard=False, logging_level="warning",
              runtime_env={"py_modules": [_PACKAGE_DIR]}, **kwargs)
+
+
+def check_reachable(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Raise ``ConnectionError`` naming ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) if no TCP connection to
+    it opens within ``timeout_s``: ``ray.init`` would otherwise retry for minutes without saying where."""
+    host, _, port = address[len("ray://"):].rpartition(":") if address.startswith("ray://") \
+        else address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as err:
+        reason = "timed out" if isinstance(err, socket.timeout) else getattr(err, "strerror", None) or str(err)
+        raise ConnectionError(f"ray.address={address}: cannot connect to {host}:{port} within {timeout_s:g} s "
+                              f"({reason}); is the Ray head running there (ray start --head)?") from None
 
 
 class TierSink(BSWorker):

@@ -14,11 +14,13 @@ here (``upload_target = None``) until the BS pulls them with ``fl_take_tiers``, 
 bytes whose length the UE reported as ``tier_bytes``.
 
 Security: a syft 0.2.4 server executes the commands it is sent and unpickles the tensors it receives
-(``torch.load``): whoever gets a connection through can run code as this process's user. So a connection must
-present the run's secret (``--secret-file FILE``, or the environment variable ``SYFT_FL_UE_SECRET`` that
-``launch_local`` sets) in its opening HTTP request (:mod:`syft_fl.transport.access`); without it the handshake is
-refused (403) before any syft message is read. The traffic itself is plain ``ws://`` (not encrypted), so the
-server still binds to 127.0.0.1 unless ``--allow-remote`` is given, which prints a warning.
+(``torch.load``): whoever gets a connection through can run code as this process's user. So every connection
+starts with a mutual challenge-response over the run's secret (:mod:`syft_fl.transport.access`; ``--secret-file
+FILE``, ``--secret-stdin`` as ``launch_local`` uses, or the environment variable ``SYFT_FL_UE_SECRET``): a request
+without a well-formed hello is refused (403), and the BS's proof, the first frame, is checked before any syft
+frame is read (a wrong one closes the connection). The secret itself never crosses the wire. The traffic after the
+handshake is plain ``ws://`` (not encrypted, not authenticated frame by frame), so the server still binds to
+127.0.0.1 unless ``--allow-remote`` is given, which prints a warning.
 A bad argument, a bad config, a missing secret or a port in use prints one line and exits 2 before anything is
 written (no ready file).
 """
@@ -34,7 +36,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .access import SECRET_ENV, SECRET_HEADER, SecretError, presented_secret_ok, read_secret, secret_from_env
+from ..files import create_exclusive
+from .access import (BS_PROOF_PREFIX, HANDSHAKE_FRAME_BYTES, HANDSHAKE_TIMEOUT_S, HELLO_HEADER, OK_FRAME,
+                     PROOF_HEADER, READY_FRAME, SECRET_ENV, SecretError, check_secret_text, make_proof, new_nonce,
+                     parse_hello, proof_ok, read_secret, secret_from_env)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 X_ID = "shard:x"
@@ -43,9 +48,10 @@ ERROR_TAG = "syft_fl:error"  # first element of the reply to a message whose han
 PARENT_POLL_S = 1.0
 
 REMOTE_WARNING = (
-    "ue_server: WARNING: serving on {host}:{port}, reachable from other machines. Connections need the run's "
-    "secret, but the traffic (the secret included) is plain ws://, not encrypted: anyone who can read it can "
-    "replay the secret and run code as this user. Use only on a network you trust, or forward the port with ssh."
+    "ue_server: WARNING: serving on {host}:{port}, reachable from other machines. Connections must prove they hold "
+    "the run's secret, but the traffic after that is plain ws://, not encrypted and not authenticated frame by "
+    "frame: anyone on the path can read it or take over a connection and run code as this user. Use only on a "
+    "network you trust, or forward the port with ssh."
 )
 
 
@@ -82,7 +88,7 @@ def check_host(host: str, allow_remote: bool) -> Optional[str]:
     """None if ``host`` may be bound; else the one-line reason (a non-loopback host needs ``--allow-remote``)."""
     if host in LOOPBACK_HOSTS or allow_remote:
         return None
-    return (f"--host {host!r} is not loopback: the traffic (secret included) is not encrypted and syft 0.2.4 "
+    return (f"--host {host!r} is not loopback: the traffic is not encrypted and syft 0.2.4 "
             "servers execute what they are sent; pass --allow-remote to bind it anyway")
 
 
@@ -180,15 +186,33 @@ def _make_worker_class() -> type:
             except Exception as err:  # noqa: BLE001 - the BS decides what a failing UE means
                 return sy.serde.serialize((ERROR_TAG, type(err).__name__, str(err)), worker=self)
 
-        async def _check_secret(self, path: str, headers: Any) -> Optional[Tuple[http.HTTPStatus, list, bytes]]:
-            """The handshake's gate (websockets' ``process_request``): None lets a connection that presents the
-            secret through; anything else is answered 403 and closed, before a single frame is read."""
-            if presented_secret_ok(headers.get(SECRET_HEADER), self._secret):
+        @staticmethod
+        async def _handshake_frame(websocket: Any) -> Optional[str]:
+            """The next frame, by the connection's handshake deadline (None if it does not come, or closes)."""
+            try:
+                left = websocket.handshake_deadline - asyncio.get_event_loop().time()
+                return await asyncio.wait_for(websocket.recv(), max(left, 1e-3))
+            except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
                 return None
-            return http.HTTPStatus.FORBIDDEN, [("Connection", "close")], b"missing or wrong secret\n"
+
+        async def _bs_proved(self, websocket: Any) -> bool:
+            """Steps 3-4 of the handshake: the first frame must be the BS's proof for this connection's nonces
+            (read with a cap of HANDSHAKE_FRAME_BYTES), then OK_FRAME out and READY_FRAME in, all within
+            HANDSHAKE_TIMEOUT_S of the connection's start."""
+            text = await self._handshake_frame(websocket)
+            presented = text[len(BS_PROOF_PREFIX):] if isinstance(text, str) and text.startswith(BS_PROOF_PREFIX) \
+                else ""
+            if not proof_ok(presented, self._secret, "bs", self.id, websocket.bs_nonce, websocket.ue_nonce):
+                return False
+            websocket.max_size = None  # the BS proved itself: syft frames (a model) may be large
+            await websocket.send(OK_FRAME)
+            return await self._handshake_frame(websocket) == READY_FRAME  # read under the old limit (access, 4)
 
         async def _handler(self, websocket: Any, *unused: Any) -> None:
             try:
+                if not await self._bs_proved(websocket):
+                    await websocket.close(1008, "handshake failed")
+                    return
                 async for text in websocket:
                     reply = self._recv_msg(binascii.unhexlify(text[2:-1]))
                     await websocket.send(str(binascii.hexlify(reply)))
@@ -200,14 +224,14 @@ def _make_worker_class() -> type:
             SIGTERM, or (with ``parent_pid``) until that process is gone."""
             asyncio.set_event_loop(self.loop)
             server = self.loop.run_until_complete(websockets.serve(
-                self._handler, self.host, self.port, max_size=None, ping_interval=None, close_timeout=1,
-                process_request=self._check_secret))
+                self._handler, self.host, self.port, max_size=HANDSHAKE_FRAME_BYTES, ping_interval=None,
+                close_timeout=1, create_protocol=_handshake_protocol(self.id, self._secret)))
             self.bound_port = server.sockets[0].getsockname()[1]
             print(f"ue_server: {self.id} serving on ws://{self.host}:{self.bound_port} "
                   f"({len(self.get_obj(X_ID))} samples, shard {self.digest[:12]})", flush=True)
             if ready_file:
                 tmp = ready_file + ".tmp"
-                with open(tmp, "w") as fh:
+                with create_exclusive(tmp, text=True) as fh:
                     fh.write(f"{self.host}:{self.bound_port}\n")
                 os.replace(tmp, ready_file)
             if parent_pid:
@@ -227,6 +251,52 @@ def _make_worker_class() -> type:
     return UEServerWorker
 
 
+def _handshake_protocol(ue_id: str, secret: str) -> type:
+    """websockets' server protocol with steps 1-2 of the handshake (:mod:`.access`): a request without exactly one
+    well-formed hello gets 403; else the ``101`` response carries this UE's proof. The whole HTTP part has
+    HANDSHAKE_TIMEOUT_S (then 408), and the nonces stay on the connection for the BS's proof (step 3)."""
+    import websockets
+    from websockets.exceptions import AbortHandshake, InvalidHandshake
+
+    forbidden = (http.HTTPStatus.FORBIDDEN, [("Connection", "close")], b"handshake refused\n")
+
+    class HandshakeProtocol(websockets.WebSocketServerProtocol):
+        bs_nonce = ue_nonce = ""
+        handshake_deadline = 0.0
+
+        async def handshake(self, *args: Any, **kwargs: Any) -> str:
+            self.handshake_deadline = asyncio.get_event_loop().time() + HANDSHAKE_TIMEOUT_S
+            kwargs["extra_headers"] = self._proof_header
+            task = asyncio.ensure_future(super().handshake(*args, **kwargs))
+            await asyncio.wait({task}, timeout=HANDSHAKE_TIMEOUT_S)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: asyncio would log it otherwise
+                raise AbortHandshake(http.HTTPStatus.REQUEST_TIMEOUT, [("Connection", "close")],
+                                     b"handshake timed out\n")
+            try:
+                return task.result()
+            except AbortHandshake:
+                raise
+            except InvalidHandshake:  # bad HTTP, no upgrade, a bad key or version: 403 like any refused request
+                raise AbortHandshake(*forbidden) from None
+
+        async def process_request(self, path: str, headers: Any) -> Optional[Tuple[http.HTTPStatus, list, bytes]]:
+            bs_nonce = parse_hello(headers.get_all(HELLO_HEADER))
+            if bs_nonce is None:
+                return forbidden
+            self.bs_nonce, self.ue_nonce = bs_nonce, new_nonce()
+            return None
+
+        def _proof_header(self, path: str, headers: Any) -> List[Tuple[str, str]]:
+            proof = make_proof(secret, "ue", ue_id, self.bs_nonce, self.ue_nonce)
+            return [(PROOF_HEADER, f"{ue_id} {self.ue_nonce} {proof}")]
+
+    return HandshakeProtocol
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         self.exit(2, f"ue_server: error: {message}\n")
@@ -241,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8780, help="port to bind; 0 picks a free one (default 8780)")
     parser.add_argument("--secret-file",
                         help=f"file (mode 0600) holding the run's secret, the BS's ue_secret_file (else ${SECRET_ENV})")
+    parser.add_argument("--secret-stdin", action="store_true",
+                        help="read the secret from the first line of standard input (how launch_local hands it over)")
     parser.add_argument("--config", help="the experiment's YAML config (same seed and data keys as the BS's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     parser.add_argument("--allow-remote", action="store_true",
@@ -256,12 +328,21 @@ def fail(message: str) -> int:
 
 
 def the_secret(args: argparse.Namespace) -> str:
-    """The secret from ``--secret-file`` or, failing that, from the environment (removed from it once read, so
-    that nothing this process starts inherits it); :class:`SecretError` if there is none or it is malformed."""
+    """The secret from ``--secret-file``, ``--secret-stdin`` or, failing those, from the environment (removed from
+    ``os.environ`` once read, so that nothing this process starts inherits it); :class:`SecretError` if there is
+    none or it is malformed."""
     env_secret = secret_from_env(os.environ)
     os.environ.pop(SECRET_ENV, None)
+    if args.secret_file is not None and args.secret_stdin:
+        raise SecretError("--secret-file and --secret-stdin: give one")
     if args.secret_file is not None:
         return read_secret(args.secret_file)
+    if args.secret_stdin:
+        line = sys.stdin.buffer.readline(1100)
+        try:
+            return check_secret_text(line.decode("ascii").strip(), "--secret-stdin")
+        except UnicodeDecodeError:
+            raise SecretError("--secret-stdin: the first line is not ASCII text") from None
     if env_secret is None:
         raise SecretError(f"no secret: pass --secret-file FILE (mode 0600; the BS's ue_secret_file) or set "
                           f"{SECRET_ENV}")

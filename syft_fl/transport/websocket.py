@@ -22,15 +22,19 @@ The federation logic is the round loop's, unchanged: this class only carries the
 - ``launch_local: N`` starts N UE processes on 127.0.0.1 (free ports chosen by the servers), waits until each
   answers, and stops them by pid in :meth:`close` (SIGTERM, then SIGKILL after a grace period). Each also stops by
   itself when this process is gone.
-- Access: every connection presents the run's secret in its opening request (:mod:`.access`). ``launch_local``
-  draws a fresh one and hands it to its UE processes in their environment; with ``ue_addresses`` it is read from
-  ``ue_secret_file``. A UE server that refuses it (403) stops the start-up at once (:class:`UEAccessRefused`).
+- Access: every connection starts with a mutual challenge-response over the run's secret (:mod:`.access`): the BS
+  checks the UE's proof before it reads a frame, the UE checks the BS's before it reads a syft frame, and the
+  secret never crosses the wire. ``launch_local`` draws a fresh secret and writes it to each UE process's standard
+  input; with ``ue_addresses`` it is read from ``ue_secret_file``. A peer that fails the handshake (a UE server
+  with another secret, or another process on a UE's port) stops the start-up or the run at once
+  (:class:`UEAccessRefused`, one line naming the UE and its address).
 """
 import atexit
 import binascii
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +53,9 @@ from syft.workers.websocket_client import WebsocketClientWorker
 from ..config import Config, to_dict
 from ..errors import short
 from ..workers import BSWorker, get_hook
-from .access import SECRET_ENV, SECRET_HEADER, new_secret, parse_address, read_secret
+from .access import (BS_PROOF_PREFIX, HANDSHAKE_HEADER_BYTES, HANDSHAKE_TIMEOUT_S, HELLO_HEADER, OK_FRAME,
+                     PROOF_HEADER, READY_FRAME, SECRET_ENV, AccessRefused, check_ue_proof, make_proof, new_nonce,
+                     new_secret, parse_address, read_secret)
 from .base import RoundTask, Transport, UploadReport
 from .ue_server import ERROR_TAG, shard_digest
 
@@ -63,8 +69,94 @@ class UEUnreachable(ConnectionError):
     """A UE process could not be reached, closed its connection, or did not answer in time."""
 
 
-class UEAccessRefused(UEUnreachable):
-    """A UE server refused the handshake (403): it was started with another secret."""
+class UEAccessRefused(UEUnreachable, AccessRefused):
+    """The handshake with a UE failed: its server refused this BS's proof (started with another secret), or what
+    answers on its port could not prove it holds the run's secret. Never retried: the start-up or the run stops."""
+
+
+class _HandshakeTooLong(ValueError):
+    """The peer's upgrade response went past HANDSHAKE_HEADER_BYTES."""
+
+
+class _CappedSocket(socket.socket):
+    """A socket that refuses to read more than ``cap`` bytes while ``cap`` is set (the upgrade response)."""
+
+    cap: Optional[int] = None
+
+    def recv(self, bufsize: int, *flags: int) -> bytes:
+        data = super().recv(bufsize, *flags)
+        if self.cap is not None:
+            self.cap -= len(data)
+            if self.cap < 0:
+                raise _HandshakeTooLong(f"sent more than {HANDSHAKE_HEADER_BYTES} bytes of handshake")
+        return data
+
+
+def _open_socket(host: str, port: int, timeout_s: float) -> _CappedSocket:
+    raw = socket.create_connection((host, port), timeout_s)
+    sock = _CappedSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(timeout_s)
+    sock.cap = HANDSHAKE_HEADER_BYTES
+    return sock
+
+
+def open_authenticated(host: str, port: int, *, ue_id: str, secret: str, timeout_s: float) -> websocket.WebSocket:
+    """A websocket to the UE server ``ue_id`` at ``host:port`` once both sides proved they hold ``secret``
+    (:mod:`.access`); nothing the peer sends is deserialized before its proof checks out, and the BS's own proof
+    goes only to a peer that passed.
+
+    Raises :class:`~.access.AccessRefused` (reason only, without the UE's name) if the peer answers but fails the
+    handshake; ``OSError`` or a websocket exception if it cannot be reached, closes, or does not finish the
+    handshake within ``HANDSHAKE_TIMEOUT_S`` (all worth a retry)."""
+    sock = _open_socket(host, port, timeout_s)
+    timer = threading.Timer(HANDSHAKE_TIMEOUT_S, _shut_down, (sock,))
+    timer.daemon = True
+    timer.start()
+    bs_nonce = new_nonce()
+    try:
+        try:
+            ws = websocket.create_connection(f"ws://{host}:{port}" if ":" not in host else f"ws://[{host}]:{port}",
+                                             socket=sock, skip_utf8_validation=True,
+                                             header=[f"{HELLO_HEADER}: {bs_nonce}"])
+        except websocket.WebSocketBadStatusException as err:
+            raise AccessRefused("refused the handshake (HTTP 403): it was started with another secret or another "
+                                "client" if err.status_code == 403 else
+                                f"answered HTTP {err.status_code}: not a UE server's handshake") from None
+        except (OSError, websocket.WebSocketTimeoutException, websocket.WebSocketConnectionClosedException) as err:
+            if sock.cap < HANDSHAKE_HEADER_BYTES:  # it did answer, then stopped: no UE server does that
+                reason = f"answered part of a handshake, then {type(err).__name__} (not a UE server)"
+                raise AccessRefused(reason) from None
+            raise
+        except Exception as err:  # noqa: BLE001 - garbage for a handshake: cut lines, bad status, endless headers
+            reason = f"answered something that is not a UE server's handshake ({type(err).__name__})"
+            raise AccessRefused(reason) from None
+        sock.cap = None
+        try:
+            ue_nonce = check_ue_proof((ws.getheaders() or {}).get(PROOF_HEADER.lower()), secret, ue_id, bs_nonce)
+            ws.send(BS_PROOF_PREFIX + make_proof(secret, "bs", ue_id, bs_nonce, ue_nonce))
+            answer = ws.recv()
+        except AccessRefused:
+            ws.shutdown()
+            raise
+        if answer != OK_FRAME:
+            ws.shutdown()
+            raise AccessRefused("refused this BS's proof: it was started with another secret")
+        ws.send(READY_FRAME)
+        return ws
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        timer.cancel()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    """The handshake took too long: cut the socket (the reader then fails)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class RemoteUEError(RuntimeError):
@@ -85,16 +177,19 @@ class UEClient(WebsocketClientWorker):
     ``wire_sent`` / ``wire_received`` count the characters of the frames' payloads (hex: 2 per byte, plus 3).
     """
 
-    def __init__(self, hook: Any, host: str, port: int, *, worker_id: str, timeout_s: float, secret: str) -> None:
+    def __init__(self, hook: Any, host: str, port: int, *, worker_id: str, ue_id: str, timeout_s: float,
+                 secret: str) -> None:
         self.timeout_s = timeout_s
+        self.ue_id = ue_id
         self._secret = secret
         self.wire_sent = 0
         self.wire_received = 0
         super().__init__(hook, host, port, id=worker_id)  # connects
 
     def connect(self) -> None:
-        self.ws = websocket.create_connection(self.url, timeout=min(self.timeout_s, CONNECT_TIMEOUT_S),
-                                              skip_utf8_validation=True, header=[f"{SECRET_HEADER}: {self._secret}"])
+        """Connect and authenticate (:func:`open_authenticated`), then one syft round trip."""
+        self.ws = open_authenticated(self.host, self.port, ue_id=self.ue_id, secret=self._secret,
+                                     timeout_s=min(self.timeout_s, CONNECT_TIMEOUT_S))
         self.ws.settimeout(self.timeout_s)
         self._log_msgs_remote(self.log_msgs)  # one round trip: the server answers
 
@@ -239,15 +334,21 @@ class WebsocketTransport(Transport):
         ready = os.path.join(self._tmp, f"ue{k}.ready")
         if os.path.exists(ready):
             os.remove(ready)
-        env = dict(os.environ)
-        env[SECRET_ENV] = self._secret  # the child's environment: readable by this user (and root) only
+        env = {name: value for name, value in os.environ.items() if name != SECRET_ENV}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "syft_fl.transport.ue_server", "--id", f"ue{k}", "--host", "127.0.0.1",
-               "--port", str(port), "--config", config_path, "--ready-file", ready, "--parent-pid", str(os.getpid())]
+               "--port", str(port), "--config", config_path, "--ready-file", ready, "--parent-pid", str(os.getpid()),
+               "--secret-stdin"]
         with open(os.path.join(self._tmp, f"ue{k}.log"), "ab") as log:
             # own session: a Ctrl-C in the terminal reaches only the BS, which stops the UEs itself (close)
-            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
+        try:  # the secret on a pipe: never in an environment, a command line or a file
+            proc.stdin.write(self._secret.encode() + b"\n")
+            proc.stdin.close()
+        except OSError:  # it died at once; _wait_ready reports its log
+            pass
+        return proc
 
     def _wait_ready(self, k: int, deadline: float) -> Tuple[str, int]:
         ready = os.path.join(self._tmp, f"ue{k}.ready")
@@ -291,7 +392,7 @@ class WebsocketTransport(Transport):
         host, port = self.addresses[k]
         try:
             if self.clients[k] is None:
-                self.clients[k] = UEClient(self.hook, host, port, worker_id=f"ue{k}@{host}:{port}",
+                self.clients[k] = UEClient(self.hook, host, port, worker_id=f"ue{k}@{host}:{port}", ue_id=f"ue{k}",
                                            timeout_s=self.timeout_s, secret=self._secret)
             else:
                 self.clients[k].close(abort=True)
@@ -301,9 +402,10 @@ class WebsocketTransport(Transport):
                 self._unregister(f"ue{k}@{host}:{port}")
             else:
                 self.clients[k].close(abort=True)
-            if getattr(err, "status_code", None) == 403:
-                raise UEAccessRefused(f"ue{k} at {host}:{port} refused the secret (403): start the UE servers with "
-                                      "--secret-file naming the file of this run's ue_secret_file") from None
+            if isinstance(err, AccessRefused):
+                hint = ("start the UE servers with --secret-file naming this run's ue_secret_file, or find what else "
+                        "listens on that port") if self.config.ue_addresses else "another process may have its port"
+                raise UEAccessRefused(f"ue{k} at {host}:{port} failed the handshake: {err}; {hint}") from None
             raise UEUnreachable(f"ue{k} at {host}:{port}: {type(err).__name__}: {err}") from None
         self.down.pop(k, None)
 
@@ -365,8 +467,10 @@ class WebsocketTransport(Transport):
             deadlines[k] = time.monotonic() + self.timeout_s
             try:
                 if k in self.down:
-                    self._connect(k)
+                    self._connect(k)  # UEAccessRefused (an impostor on its port) stops the run
                 self._exchange(k, text, deadlines[k], reply=False)
+            except UEAccessRefused:
+                raise
             except UEUnreachable as err:
                 self.missed[k] = str(err)
         for k in ues:
