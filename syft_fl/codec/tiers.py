@@ -8,7 +8,7 @@ returns anything. ``tier_sizes`` predicts the byte lengths from names, shapes an
 import functools
 import zlib
 from collections import OrderedDict
-from typing import Callable, List, Mapping, Sequence, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -96,6 +96,22 @@ def decode_tiers(tiers: Sequence[bytes]) -> "OrderedDict[str, torch.Tensor]":
         tensor = torch.from_numpy(a.reshape(e.shape))
         out[e.name] = tensor if tensor.dtype == DTYPES[e.code][0] else tensor.to(DTYPES[e.code][0])
     return out
+
+
+def error_power(tiers: Sequence[bytes], decoded: Optional[Mapping[str, torch.Tensor]] = None) -> float:
+    """The mean squared quantization error of decoding ``tiers`` (a prefix, base first), summed over the float
+    elements, if each element's error is spread uniformly over the bound its scheme states for that prefix:
+    sum_i b_i**2 / 3 (exact for deterministic rounding, an upper bound for stochastic; 0 for ``full``). ``decoded``:
+    ``decode_tiers(tiers)`` if the caller has it (else it is decoded here). Raises CodecError as ``decode_tiers``."""
+    if decoded is None:
+        decoded = decode_tiers(tiers)
+    base = read_tier(tiers[0])
+    layout = Layout.build(base.spec, base.entries)
+    names = [layout.entries[i].name for i in layout.floats]
+    flat = np.concatenate([decoded[n].detach().to(torch.float32).reshape(-1).numpy() for n in names]) if names \
+        else np.empty(0, np.float32)
+    side = base.body[layout.plane_bytes(0):layout.plane_bytes(0) + layout.side_bytes]
+    return layout.scheme.error_power(layout, side, len(tiers), flat)
 
 
 def tier_sizes(spec: SpecLike, state: Mapping[str, object]) -> List[int]:
