@@ -31,21 +31,29 @@ k's decoded update is ``x_k = d_k + e_k`` with ``d_k`` its true update and ``e_k
 delivered. The codec states a per-element bound ``b_i`` for every prefix (each scheme's docstring); spreading the
 error uniformly over its bound gives ``E e_i^2 = b_i^2 / 3`` (exact for deterministic rounding: uniform on
 ``[-b, b]`` with midpoint reconstruction, on ``[0, b)`` with truncation; an upper bound for stochastic rounding).
-Summed over the float elements this is UE k's error power ``q_k`` (:func:`syft_fl.codec.error_power`, from the
-spec, the bits delivered, the block scales of its base tier). Write the true updates around the population's
-``mu``: ``d_k = mu + z_k`` with ``E ||z_k||^2 = D`` (client drift, the same for every UE), independent of ``e_k``.
-Then ``x_k = mu + z_k + e_k`` has error power ``D + q_k`` around ``mu``. FedAvg's step is the minimiser of the
-sample-weighted squared error ``sum_k n_k ||mu - x_k||^2`` (every training sample counts once); under the model
-above the sample-weighted Gaussian likelihood ``sum_k n_k ||mu - x_k||^2 / (D + q_k)`` is minimised by::
+Summed over the float elements this is the error power ``E_k`` (:func:`syft_fl.codec.error_power`, from the spec,
+the bits delivered and the block scales of its base tier). ``E_k = rho_k R_k``: ``rho_k``, the relative error, is
+a number of the spec and the tiers delivered alone (:func:`syft_fl.codec.relative_error`: ``(2^-(B+1))^2 / 3`` for
+``uniform`` with B bits delivered and midpoint reconstruction), ``R_k`` the scheme's reference power of this update
+(``uniform``: its block scales squared, one per element). A large update is not an imprecise one, so the rule
+charges every UE the round's reference power ``R`` (the sample-weighted mean of the ``R_k`` of the lossy uploads):
+``q_k = rho_k R`` is the error power UE k's delivered precision costs an update of the round's typical size.
+
+Write the true updates around the population's ``mu``: ``d_k = mu + z_k`` with ``E ||z_k||^2 = D`` (client drift,
+the same for every UE), independent of ``e_k``. Then ``x_k = mu + z_k + e_k`` has error power ``D + q_k`` around
+``mu``. FedAvg's step is the minimiser of the sample-weighted squared error ``sum_k n_k ||mu - x_k||^2`` (every
+training sample counts once); under the model above the sample-weighted Gaussian likelihood
+``sum_k n_k ||mu - x_k||^2 / (D + q_k)`` is minimised by::
 
     mu^ = sum_k w_k x_k,   w_k = (n_k / (D + q_k)) / sum_j (n_j / (D + q_j))
 
-an inverse-variance weighting of FedAvg's weights. When every UE delivers the same precision (``q_k`` equal: every
-tier of one spec, or lossless uploads) the factor cancels: the weights are FedAvg's, exactly (the code passes
-``n_k`` itself then, so the result is FedAvg's bit for bit). ``D`` is estimated each round by the method of moments:
-with FedAvg's weights ``a_k = n_k / N`` and the FedAvg mean ``x^``, ``E sum_k a_k ||x_k - x^||^2 = sum_k a_k (1 -
-a_k) (D + q_k)``, so ``D = max(0, (S - sum_k a_k (1 - a_k) q_k) / sum_k a_k (1 - a_k))`` with ``S`` the observed
-weighted spread. With ``D = 0`` and some lossless UE, the lossy ones get weight 0 (the limit of the formula).
+an inverse-variance weighting of FedAvg's weights. When every UE delivers the same precision (every tier of one
+spec, or lossless uploads: the ``rho_k``, hence the ``q_k``, are equal) the factor cancels: the weights are
+FedAvg's, exactly (the code passes ``n_k`` itself then, so the result is FedAvg's bit for bit). ``D`` is estimated
+each round by the method of moments: with FedAvg's weights ``a_k = n_k / N`` and the FedAvg mean ``x^``,
+``E sum_k a_k ||x_k - x^||^2 = sum_k a_k (1 - a_k) (D + q_k)``, so ``D = max(0, (S - sum_k a_k (1 - a_k) q_k) /
+sum_k a_k (1 - a_k))`` with ``S`` the observed weighted spread. With ``D = 0`` and some lossless UE, the lossy ones
+get weight 0 (the limit of the formula). Docs: docs/aggregation.md.
 """
 import abc
 import math
@@ -117,14 +125,17 @@ def difference(local: Mapping[str, torch.Tensor], reference: Mapping[str, torch.
 @dataclass(frozen=True)
 class Upload:
     """One UE's accepted upload as the BS decoded it: ``state`` (the merged tier prefix), ``n_samples`` (its
-    training samples), ``tiers_merged``, and ``error_power`` (the codec's bound-based mean squared quantization
-    error, summed over float elements, :func:`syft_fl.codec.error_power`; None when the rule did not ask for it)."""
+    training samples), ``tiers_merged``; ``error_power`` (the codec's bound-based mean squared quantization error,
+    summed over float elements, :func:`syft_fl.codec.error_power`) and ``relative_error`` (the same per unit of the
+    scheme's reference power, a number of the spec and the tiers merged, :func:`syft_fl.codec.relative_error`);
+    both None when the rule did not ask for them."""
 
     ue: int
     n_samples: int
     state: "OrderedDict[str, torch.Tensor]"
     tiers_merged: int
     error_power: Optional[float] = None
+    relative_error: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -307,12 +318,28 @@ class Precision(Rule):
     needs_error_power = True
 
     def weights(self, uploads: Sequence[Upload]) -> List[float]:
-        return precision_weights([u.n_samples for u in uploads], [u.error_power for u in uploads],
-                                 drift_power(uploads))
+        noise = noise_powers(uploads)
+        return precision_weights([u.n_samples for u in uploads], noise, drift_power(uploads, noise))
 
 
-def drift_power(uploads: Sequence[Upload]) -> float:
-    """The method-of-moments estimate of the client drift power D (module docstring), >= 0; 0 for one upload."""
+def noise_powers(uploads: Sequence[Upload]) -> List[float]:
+    """q_k = rho_k * R: each upload's relative error times the round's reference power R, the FedAvg-weighted mean
+    of R_k = error_power_k / rho_k over the uploads with rho_k > 0 (module docstring). All 0 if none is lossy."""
+    for u in uploads:
+        for name in ("error_power", "relative_error"):
+            value = getattr(u, name)
+            if value is None or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"ue {u.ue}: {name}={value!r} must be finite and >= 0")
+    lossy = [u for u in uploads if u.relative_error > 0]
+    if not lossy:
+        return [0.0 for _ in uploads]
+    reference = sum(u.n_samples * (u.error_power / u.relative_error) for u in lossy) / sum(u.n_samples for u in lossy)
+    return [u.relative_error * reference for u in uploads]
+
+
+def drift_power(uploads: Sequence[Upload], noise: Sequence[float]) -> float:
+    """The method-of-moments estimate of the client drift power D (module docstring) given each upload's noise
+    power ``noise``, >= 0; 0 for one upload."""
     total = float(sum(u.n_samples for u in uploads))
     a = [u.n_samples / total for u in uploads]
     spread_weight = sum(x * (1.0 - x) for x in a)
@@ -322,8 +349,8 @@ def drift_power(uploads: Sequence[Upload]) -> float:
     floats = [k for k, t in mean.items() if t.is_floating_point()]
     spread = sum(x * sum(float(((u.state[k].to(torch.float64) - mean[k].to(torch.float64)) ** 2).sum())
                          for k in floats) for x, u in zip(a, uploads))
-    noise = sum(x * (1.0 - x) * float(u.error_power) for x, u in zip(a, uploads))
-    return max(0.0, (spread - noise) / spread_weight)
+    expected = sum(x * (1.0 - x) * q for x, q in zip(a, noise))
+    return max(0.0, (spread - expected) / spread_weight)
 
 
 def precision_weights(n_samples: Sequence[float], error_powers: Sequence[float], drift: float) -> List[float]:

@@ -255,10 +255,11 @@ def _status_before_reception(report: Optional[UploadReport]) -> str:
 @dataclass(frozen=True)
 class Fetched:
     """A UE's accepted tiers as the BS received them (corrupted in flight where injected), base first, of the
-    ``sent`` it uploaded, and its sample count."""
+    ``sent`` it uploaded of ``spec``, and its sample count."""
 
     ue: int
     n_samples: int
+    spec: codec.TierSpec
     tiers: Tuple[bytes, ...]
     sent: int
 
@@ -298,7 +299,7 @@ def fetch(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int,
         fed.transport.discard_tiers(p.ue, rnd, sent)
         n_corrupt += sum(p.faults.corrupt_tiers[:count])
         received = faults.corrupt_in_flight(tiers, p.faults, cfg.seed, rnd, p.ue)
-        fetched.append(Fetched(ue=p.ue, n_samples=p.n_samples, tiers=tuple(received), sent=sent))
+        fetched.append(Fetched(ue=p.ue, n_samples=p.n_samples, spec=p.spec, tiers=tuple(received), sent=sent))
     return fetched, Outcomes(statuses=statuses, reasons=reasons, corrupt_tiers=n_corrupt)
 
 
@@ -306,7 +307,8 @@ def verify(fetched: Sequence[Fetched], outcomes: Outcomes, *,
            error_power: bool = False) -> List[aggregate.Upload]:
     """Decode each UE's longest prefix that passes the codec's checks; reject what fails or is not finite. Sets
     the status of every fetched UE in ``outcomes``; ``error_power``: also measure each upload's quantization error
-    bound (:func:`syft_fl.codec.error_power`, for a rule that weights by precision)."""
+    (:func:`syft_fl.codec.error_power` and :func:`syft_fl.codec.relative_error`, for a rule that weights by
+    precision)."""
     uploads = []
     for f in fetched:
         upload, merged = merge_tiers(f.tiers)
@@ -316,8 +318,9 @@ def verify(fetched: Sequence[Fetched], outcomes: Outcomes, *,
             continue
         outcomes.statuses[f.ue] = "full" if merged == f.sent else ("base_only" if merged == 1 else "partial")
         power = codec.error_power(list(f.tiers[:merged]), upload) if error_power else None
+        relative = codec.relative_error(f.spec, merged) if error_power else None
         uploads.append(aggregate.Upload(ue=f.ue, n_samples=f.n_samples, state=upload, tiers_merged=merged,
-                                        error_power=power))
+                                        error_power=power, relative_error=relative))
     return uploads
 
 

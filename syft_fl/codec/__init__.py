@@ -24,6 +24,6 @@ depend on the scheduling, nor (but for the stochastic noise) on the chunk size.
 """
 from . import schemes  # noqa: F401  (fills the scheme registry before any spec is parsed)
 from .spec import CodecError, TierSpec, parse_spec
-from .tiers import decode_tiers, encode_tiers, error_power, tier_sizes
+from .tiers import decode_tiers, encode_tiers, error_power, relative_error, tier_sizes
 
-__all__ = ["CodecError", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "error_power", "tier_sizes"]
+__all__ = ["CodecError", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "error_power", "relative_error", "tier_sizes"]

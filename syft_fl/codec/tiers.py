@@ -15,7 +15,7 @@ import torch
 
 from .layout import Layout, travels_raw
 from .parallel import pmap, run_quietly
-from .spec import CodecError, TierSpec, parse_spec
+from .spec import CodecError, TierSpec, parse_spec, scheme_of
 from .table import DTYPES, entries_and_arrays, entries_of, pack_table
 from .wire import crc32_of_pieces, crc32_parallel, crc_pieces, encoding_id, header_len, make_header, read_tier
 
@@ -112,6 +112,16 @@ def error_power(tiers: Sequence[bytes], decoded: Optional[Mapping[str, torch.Ten
         else np.empty(0, np.float32)
     side = base.body[layout.plane_bytes(0):layout.plane_bytes(0) + layout.side_bytes]
     return layout.scheme.error_power(layout, side, len(tiers), flat)
+
+
+def relative_error(spec: SpecLike, received: int) -> float:
+    """:func:`error_power` per unit of the scheme's reference power (``uniform``: the sum of every element's block
+    scale squared; ``float``: of 4**E, E each element's binary exponent; ``full``: 0): a number of the spec and the
+    count of tiers received alone (for ``uniform`` ``reconstruction=deadzone`` the ``midpoint`` number)."""
+    spec = parse_spec(spec)
+    if type(received) is not int or not 1 <= received <= spec.num_tiers:
+        raise CodecError("received must be an int in [1, {}], got {!r}".format(spec.num_tiers, received))
+    return scheme_of(spec.scheme).relative_error(spec, received)
 
 
 def tier_sizes(spec: SpecLike, state: Mapping[str, object]) -> List[int]:

@@ -50,6 +50,15 @@ class FloatBitPlanes(Scheme):
         tiny_sq = float(np.ldexp(1.0, -2 * (126 + p))) * int((~normal).sum())
         return float((bounds_sq.sum() + tiny_sq) / 3.0)
 
+    def relative_error(self, spec: "TierSpec", received: int) -> float:
+        """(2**-(p + 1))**2 / 3 (midpoint) or (2**-p)**2 / 3 (truncate) per unit of sum_i 4**E_i (normal elements);
+        0 with all 32 bits."""
+        total = sum(spec.bits[:received])
+        if total >= 32:
+            return 0.0
+        p = total - 9
+        return float(np.ldexp(1.0, -2 * (p + 1 if spec.reconstruction == "midpoint" else p))) / 3.0
+
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         return _decode_float(layout, planes, outs)
 

@@ -32,5 +32,8 @@ class Full(Scheme):
     def error_power(self, layout: Layout, side: np.ndarray, received: int, decoded: np.ndarray) -> float:
         return 0.0  # lossless
 
+    def relative_error(self, spec: TierSpec, received: int) -> float:
+        return 0.0
+
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         return []  # the float tensors were raw: the framework copied them

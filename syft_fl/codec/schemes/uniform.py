@@ -46,7 +46,7 @@ from ..bitpack import pack_field, plane_slice, uint_for, unpack_fields
 from ..layout import Layout, as_float32, chunk_pieces, mul_blocks
 from .. import parallel
 from ..parallel import chunks, pmap, scratch
-from ..spec import CodecError
+from ..spec import CodecError, TierSpec
 from .base import Jobs, Planes, Scheme
 
 FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
@@ -95,6 +95,17 @@ class Uniform(Scheme):
         zone = decoded == 0
         per_element[zone] = np.repeat(width**2, counts)[zone]
         return float(per_element.sum() / 3.0)
+
+    def relative_error(self, spec: TierSpec, received: int) -> float:
+        """(b / s)**2 / 3 per unit of sum_i s_i**2 (each element's block scale squared), b as in :meth:`error_power`
+        (``deadzone`` counted as ``midpoint``: its dead zone depends on the data)."""
+        total, got = sum(spec.bits), sum(spec.bits[:received])
+        if spec.rounding == "stochastic" and received == len(spec.bits):
+            return float(np.ldexp(1.0, -2 * total)) / 3.0
+        if spec.reconstruction == "truncate":
+            return float(np.ldexp(1.0, -2 * got)) / 3.0
+        carry = float(np.ldexp(1.0, -total)) if spec.rounding == "stochastic" else 0.0
+        return (float(np.ldexp(1.0, -got - 1)) + carry) ** 2 / 3.0
 
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         sign_bytes = -(-layout.n // 8)
