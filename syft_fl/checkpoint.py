@@ -1,16 +1,16 @@
 """Checkpoints: after every round, everything needed to continue a run exactly where it stopped, and to check
 that the folder it continues is the one it left.
 
-``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far, its aggregation rule's
-server state: momentum, Adam moments), the RNG states of
+``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far, its aggregation
+rule's server state: momentum, Adam moments), the RNG states of
 numpy, torch and Python, the wall-clock seconds spent per strategy, the resolved config (and its SHA-256), and the
 length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. Nothing in it is a pickle:
 
 - layout: :data:`MAGIC`, the SHA-256 of the header (32 bytes), the header length (8 bytes, little-endian), the
   header (UTF-8 JSON: plain data only), then the binary blobs whose lengths and SHA-256s the header lists (so every
   byte is covered, and a strategy that did not change since the last round is not encoded and hashed again);
-- tensors (each strategy's global model and named server states, torch's RNG state) are blobs in the codec's ``full`` payload
-  (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
+- tensors (each strategy's global model and named server states, torch's RNG state) are blobs in the codec's
+  ``full`` payload (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
 - numpy's and Python's RNG states are lists of integers in the header.
 
 It is written to a temporary file and renamed over the old one, so a kill at any moment leaves the previous or the

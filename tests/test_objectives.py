@@ -1,6 +1,5 @@
 """The UE's local objective (FedProx) and the typed task the UE rebuilds from the wire."""
 import dataclasses
-from collections import OrderedDict
 
 import pytest
 import torch
@@ -121,7 +120,8 @@ def test_fedprox_with_pointer_training_is_refused_in_one_place():
 
 def test_kind_is_still_read_as_upload(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("strategies:\n  old: {kind: tiered, spec: 'uniform:2+2'}\n  new: {upload: fixed, spec: 'uniform:4'}\n")
+    path.write_text("strategies:\n  old: {kind: tiered, spec: 'uniform:2+2'}\n"
+                    "  new: {upload: fixed, spec: 'uniform:4'}\n")
     cfg = load_config(str(path))
     assert cfg.strategies["old"].upload == "tiered" and cfg.strategies["old"].kind == "tiered"
     assert cfg.strategies["new"].upload == "fixed"

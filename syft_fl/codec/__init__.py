@@ -26,4 +26,5 @@ from . import schemes  # noqa: F401  (fills the scheme registry before any spec 
 from .spec import CodecError, TierSpec, parse_spec
 from .tiers import decode_tiers, encode_tiers, error_power, relative_error, tier_sizes
 
-__all__ = ["CodecError", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "error_power", "relative_error", "tier_sizes"]
+__all__ = ["CodecError", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "error_power", "relative_error",
+           "tier_sizes"]

@@ -18,6 +18,7 @@ import numpy as np
 from ..bitpack import pack_field, plane_slice, unpack_fields
 from ..layout import Layout, as_float32, check_finite, chunk_pieces
 from ..parallel import chunks, pmap, scratch
+from ..spec import TierSpec
 from .base import Jobs, Planes, Scheme
 
 
@@ -50,7 +51,7 @@ class FloatBitPlanes(Scheme):
         tiny_sq = float(np.ldexp(1.0, -2 * (126 + p))) * int((~normal).sum())
         return float((bounds_sq.sum() + tiny_sq) / 3.0)
 
-    def relative_error(self, spec: "TierSpec", received: int) -> float:
+    def relative_error(self, spec: TierSpec, received: int) -> float:
         """(2**-(p + 1))**2 / 3 (midpoint) or (2**-p)**2 / 3 (truncate) per unit of sum_i 4**E_i (normal elements);
         0 with all 32 bits."""
         total = sum(spec.bits[:received])
