@@ -242,3 +242,28 @@ def test_precision_weighs_a_base_only_upload_down():
     ups = encoded_uploads("uniform:2+2+4,block=64", [3, 1, 3], n=(10, 10, 10))
     weights = aggregate.build("precision").weights(ups)
     assert weights[0] == weights[2] == 10 and 0 <= weights[1] < 10
+
+
+# ---------------------------------------------------------------- the merge stage's verify, without a federation
+def test_verify_decodes_the_longest_good_prefix_and_rejects_the_rest():
+    from syft_fl import bs_round, codec
+
+    spec = codec.parse_spec("uniform:2+2+4")
+    good = OrderedDict([("w", torch.linspace(-1, 1, 64))])
+    tiers = codec.encode_tiers(good, spec)
+    broken = tiers[2][:-1] + bytes([tiers[2][-1] ^ 1])
+    lossless = codec.encode_tiers(OrderedDict([("w", torch.zeros(64))]), "full")
+    fetched = [bs_round.Fetched(ue=0, n_samples=5, spec=spec, tiers=tuple(tiers), sent=3),
+               bs_round.Fetched(ue=1, n_samples=6, spec=spec, tiers=(tiers[0], tiers[1], broken), sent=3),
+               bs_round.Fetched(ue=2, n_samples=7, spec=spec, tiers=(tiers[0],), sent=3),
+               bs_round.Fetched(ue=3, n_samples=8, spec=spec, tiers=(b"junk",), sent=1),
+               bs_round.Fetched(ue=4, n_samples=9, spec=codec.parse_spec("full"), tiers=tuple(lossless), sent=1)]
+    outcomes = bs_round.Outcomes(statuses={}, reasons={})
+    uploads = bs_round.verify(fetched, outcomes, error_power=True)
+    assert [(u.ue, u.tiers_merged) for u in uploads] == [(0, 3), (1, 2), (2, 1), (4, 1)]
+    assert outcomes.statuses == {0: "full", 1: "partial", 2: "base_only", 3: "rejected", 4: "full"}
+    assert outcomes.reasons == {3: "no tier passed the codec's checks"}
+    assert [u.relative_error for u in uploads] == [codec.relative_error(spec, 3), codec.relative_error(spec, 2),
+                                                   codec.relative_error(spec, 1), 0.0]
+    assert uploads[2].error_power > uploads[1].error_power > uploads[0].error_power > uploads[3].error_power == 0
+    assert bs_round.verify(fetched[:1], bs_round.Outcomes(statuses={}, reasons={}))[0].error_power is None
