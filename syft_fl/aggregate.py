@@ -152,7 +152,7 @@ class Rule(abc.ABC):
     value; ``params`` maps each config key it reads to its default; ``state_names`` names its server state."""
 
     name: str = ""
-    params: Dict[str, float] = {}
+    params: Dict[str, object] = {}
     state_names: Tuple[str, ...] = ()
     needs_error_power: bool = False
 
