@@ -53,13 +53,13 @@ def baseline_strategies(
     for k, spec in enumerate(specs, start=1):
         shown = spec.text.split(",")[0]
         out["{}fixed@{}({})".format(prefix, _label(k, len(specs)), shown)] = dataclasses.replace(
-            tiered, kind="fixed", spec=spec
+            tiered, upload="fixed", spec=spec
         )
     deadline = tiered.deadline_s if tiered.deadline_s is not None else deadline_s
     if tiered.increment_window_s is not None:
         increment_window_s = tiered.increment_window_s
     out["{}fixed@all({})+window".format(prefix, specs[-1].text.split(",")[0])] = dataclasses.replace(
-        tiered, kind="fixed", spec=specs[-1], deadline_s=deadline + increment_window_s
+        tiered, upload="fixed", spec=specs[-1], deadline_s=deadline + increment_window_s
     )
     return out
 

@@ -8,8 +8,9 @@
   uploads its tiers; one :class:`UploadReport` back each.
 - :func:`receive`: the channel turns each tier's metered bytes into air time; :mod:`syft_fl.policy` alone
   decides which tiers count, how long the round lasts and what each tier cost on the air.
-- :func:`merge_and_aggregate`: the BS merges each UE's accepted tier prefix, rejects what fails its CRC or is
-  not finite, and averages (FedAvg).
+- :func:`merge_and_aggregate`: :func:`fetch` takes each UE's accepted tier prefix off the transport,
+  :func:`verify` decodes it and rejects what fails its CRC or is not finite, and :func:`syft_fl.aggregate.combine`
+  applies the strategy's aggregation rule (FedAvg by default; :mod:`syft_fl.aggregate`).
 - :func:`record`: the round's :class:`RoundRecord` and one :class:`UplinkRecord` per UE and tier.
 
 :func:`run_round` chains them for one strategy and advances its :class:`StrategyState`; :func:`run_rounds` does
@@ -26,7 +27,6 @@ import torch
 
 from . import aggregate, codec, faults, policy, strategies
 from .channel import TierAir
-from .choices import PAYLOADS
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .data import black_level
@@ -42,8 +42,9 @@ STATUSES = policy.STATUSES + ("rejected", "crashed")
 
 @dataclass
 class StrategyState:
-    """A strategy's progress: the global model, the clock (s), running totals, its rounds so far, and per UE how
-    many tiers of its last upload the BS merged (what error feedback tells the UE)."""
+    """A strategy's progress: the global model, the clock (s), running totals, its rounds so far, per UE how
+    many tiers of its last upload the BS merged (what error feedback tells the UE), and its aggregation rule's
+    server state (momentum, Adam moments: named states, written by the checkpoint)."""
 
     name: str
     global_state: "OrderedDict[str, torch.Tensor]"
@@ -53,6 +54,7 @@ class StrategyState:
     energy_j: float = 0.0
     history: List[RoundRecord] = field(default_factory=list)
     last_merged: Dict[int, int] = field(default_factory=dict)
+    server_state: aggregate.ServerState = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,13 +107,15 @@ class Reception:
 
 @dataclass(frozen=True)
 class Merge:
-    """The outcome of merging: each selected UE's status, the tiers merged per UE, the new global model."""
+    """The outcome of merging: each selected UE's status, the tiers merged per UE, the new global model and the
+    aggregation rule's new server state."""
 
     statuses: Dict[int, str]
     reasons: Dict[int, str]
     tiers_merged: Dict[int, int]
     corrupt_tiers: int
     global_state: "OrderedDict[str, torch.Tensor]"
+    server_state: aggregate.ServerState = field(default_factory=dict)
 
 
 def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence[int],
@@ -152,7 +156,8 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
                      merged_tiers=state.last_merged.get(p.ue) if strategy.error_feedback else None,
                      ef_on_drop=strategy.ef_on_drop, ef_decay=strategy.ef_decay,
                      ef_residual_cap=strategy.ef_residual_cap,
-                     augment=cfg.augment, fill=black_level(cfg.dataset, cfg.normalize) if cfg.augment != "none" else ())
+                     augment=cfg.augment, fill=black_level(cfg.dataset, cfg.normalize) if cfg.augment != "none" else (),
+                     local_objective=strategy.local_objective, mu=strategy.mu)
 
 
 @dataclass(frozen=True)
@@ -193,12 +198,14 @@ def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyStat
     uploaded, how many tiers of it were merged (its pending upload for error feedback)."""
     reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
     reception = receive(fed, strategy, flight.rnd, flight.plans, reports)
-    merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state)
+    merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state,
+                                strategy=strategy, server_state=state.server_state)
     if merge.global_state is not state.global_state and not aggregate.is_finite(merge.global_state):
         raise aggregate.NotFinite(f"strategy {state.name!r}, round {flight.rnd}: the aggregated global model is not "
                                   f"finite (server_lr={fed.config.server_lr:g}, lr={fed.config.lr:g}): the training "
                                   "diverged")
     state.global_state = merge.global_state
+    state.server_state = merge.server_state
     for ue, report in reports.items():
         if not report.crash and not report.error:
             state.last_merged[ue] = merge.tiers_merged.get(ue, 0)
@@ -256,15 +263,35 @@ def _status_before_reception(report: Optional[UploadReport]) -> str:
     return "crashed" if report.crash else "rejected"  # crashed, or trained but its update was not finite
 
 
-def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int, UploadReport],
-                        reception: Reception, global_state: "OrderedDict[str, torch.Tensor]") -> Merge:
-    """Merge each UE's accepted tier prefix (as received: corrupted in flight where injected), reject what fails
-    the codec's checks or is not finite, and average the rest (FedAvg, weighted by samples)."""
+@dataclass(frozen=True)
+class Fetched:
+    """A UE's accepted tiers as the BS received them (corrupted in flight where injected), base first, of the
+    ``sent`` it uploaded of ``spec``, and its sample count."""
+
+    ue: int
+    n_samples: int
+    spec: codec.TierSpec
+    tiers: Tuple[bytes, ...]
+    sent: int
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Each selected UE's status so far (and why, where there is a reason), and the tiers corrupted in flight."""
+
+    statuses: Dict[int, str]
+    reasons: Dict[int, str]
+    corrupt_tiers: int = 0
+
+
+def fetch(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int, UploadReport],
+          reception: Reception) -> Tuple[List[Fetched], Outcomes]:
+    """Take each UE's accepted tier prefix off the transport (and discard the rest), as received; the UEs with
+    nothing to merge get their status here (dropped, crashed, rejected)."""
     cfg = fed.config
     statuses: Dict[int, str] = {}
     reasons: Dict[int, str] = {}
-    tiers_merged: Dict[int, int] = {}
-    uploads, weights, n_corrupt = [], [], 0
+    fetched, n_corrupt = [], 0
     for p in plans:
         heard = reception.heard.get(p.ue)
         if heard is None:
@@ -282,21 +309,48 @@ def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], repo
         tiers = fed.transport.take_tiers(p.ue, rnd, count)
         fed.transport.discard_tiers(p.ue, rnd, sent)
         n_corrupt += sum(p.faults.corrupt_tiers[:count])
-        upload, merged = merge_tiers(faults.corrupt_in_flight(tiers, p.faults, cfg.seed, rnd, p.ue))
+        received = faults.corrupt_in_flight(tiers, p.faults, cfg.seed, rnd, p.ue)
+        fetched.append(Fetched(ue=p.ue, n_samples=p.n_samples, spec=p.spec, tiers=tuple(received), sent=sent))
+    return fetched, Outcomes(statuses=statuses, reasons=reasons, corrupt_tiers=n_corrupt)
+
+
+def verify(fetched: Sequence[Fetched], outcomes: Outcomes, *,
+           error_power: bool = False) -> List[aggregate.Upload]:
+    """Decode each UE's longest prefix that passes the codec's checks; reject what fails or is not finite. Sets
+    the status of every fetched UE in ``outcomes``; ``error_power``: also measure each upload's quantization error
+    (:func:`syft_fl.codec.error_power` and :func:`syft_fl.codec.relative_error`, for a rule that weights by
+    precision)."""
+    uploads = []
+    for f in fetched:
+        upload, merged = merge_tiers(f.tiers)
         if upload is None or not aggregate.is_finite(upload):
-            statuses[p.ue] = "rejected"
-            reasons[p.ue] = "no tier passed the codec's checks" if upload is None else "non-finite update"
+            outcomes.statuses[f.ue] = "rejected"
+            outcomes.reasons[f.ue] = "no tier passed the codec's checks" if upload is None else "non-finite update"
             continue
-        tiers_merged[p.ue] = merged
-        statuses[p.ue] = "full" if merged == sent else ("base_only" if merged == 1 else "partial")
-        uploads.append(upload)
-        weights.append(p.n_samples)
-    new_state = global_state
-    if uploads:
-        mean = aggregate.weighted_mean(uploads, weights)
-        new_state = PAYLOADS[cfg.payload].step(global_state, mean, cfg.server_lr)
-    return Merge(statuses=statuses, reasons=reasons, tiers_merged=tiers_merged, corrupt_tiers=n_corrupt,
-                 global_state=new_state)
+        outcomes.statuses[f.ue] = "full" if merged == f.sent else ("base_only" if merged == 1 else "partial")
+        power = codec.error_power(list(f.tiers[:merged]), upload) if error_power else None
+        relative = codec.relative_error(f.spec, merged) if error_power else None
+        uploads.append(aggregate.Upload(ue=f.ue, n_samples=f.n_samples, state=upload, tiers_merged=merged,
+                                        error_power=power, relative_error=relative))
+    return uploads
+
+
+def merge_and_aggregate(fed: Federation, rnd: int, plans: Sequence[UEPlan], reports: Dict[int, UploadReport],
+                        reception: Reception, global_state: "OrderedDict[str, torch.Tensor]", *,
+                        strategy: Optional[StrategyConfig] = None,
+                        server_state: Optional[aggregate.ServerState] = None) -> Merge:
+    """Fetch each UE's accepted tier prefix (as received: corrupted in flight where injected), verify it (reject
+    what fails the codec's checks or is not finite), and combine the rest by the strategy's aggregation rule
+    (FedAvg, weighted by samples, when ``strategy`` is None); ``server_state``: the rule's state from the last
+    round (the new one is in the returned :class:`Merge`)."""
+    rule = strategy.aggregation_rule() if strategy is not None else aggregate.build("fedavg")
+    fetched, outcomes = fetch(fed, rnd, plans, reports, reception)
+    uploads = verify(fetched, outcomes, error_power=rule.needs_error_power)
+    how = aggregate.Step(payload=fed.config.payload, server_lr=fed.config.server_lr, rnd=rnd)
+    new_state, new_server = aggregate.combine(rule, global_state, dict(server_state or {}), uploads, how)
+    return Merge(statuses=outcomes.statuses, reasons=outcomes.reasons,
+                 tiers_merged={u.ue: u.tiers_merged for u in uploads}, corrupt_tiers=outcomes.corrupt_tiers,
+                 global_state=new_state, server_state=new_server)
 
 
 def _not_selected(fed: Federation, name: str, rnd: int, ue: int) -> UplinkRecord:

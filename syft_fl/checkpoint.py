@@ -1,15 +1,16 @@
 """Checkpoints: after every round, everything needed to continue a run exactly where it stopped, and to check
 that the folder it continues is the one it left.
 
-``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far), the RNG states of
+``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far, its aggregation
+rule's server state: momentum, Adam moments), the RNG states of
 numpy, torch and Python, the wall-clock seconds spent per strategy, the resolved config (and its SHA-256), and the
 length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. Nothing in it is a pickle:
 
 - layout: :data:`MAGIC`, the SHA-256 of the header (32 bytes), the header length (8 bytes, little-endian), the
   header (UTF-8 JSON: plain data only), then the binary blobs whose lengths and SHA-256s the header lists (so every
   byte is covered, and a strategy that did not change since the last round is not encoded and hashed again);
-- tensors (each strategy's global model, torch's RNG state) are blobs in the codec's ``full`` payload
-  (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
+- tensors (each strategy's global model and named server states, torch's RNG state) are blobs in the codec's
+  ``full`` payload (:func:`syft_fl.codec.encode_tiers`: self-describing, CRC'd, read back with numpy);
 - numpy's and Python's RNG states are lists of integers in the header.
 
 It is written to a temporary file and renamed over the old one, so a kill at any moment leaves the previous or the
@@ -34,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import codec
+from . import aggregate, codec
 from .files import GIB, FileRefused, create_exclusive, open_regular
 from .records import ROUND_COLUMNS, RoundRecord, fmt
 
@@ -164,6 +165,15 @@ def save(out_dir: str, states: Sequence[Mapping[str, Any]], *, config: Mapping[s
                     cache[state["name"]] = (stamp, blob, hashlib.sha256(blob).hexdigest())
                 blobs.append(cache[state["name"]][1:])
                 entry[key] = {"blob": len(blobs) - 1}
+            elif key == "server_state":  # the aggregation rule's named states (momentum, moments): one blob each
+                stamp = (id(value), len(state["history"]))
+                if cache.get((state["name"], key), (None,))[0] != stamp:
+                    encoded = [(n, codec.encode_tiers(t, "full")[0]) for n, t in value.items()]
+                    cache[state["name"], key] = (stamp, [(n, b, hashlib.sha256(b).hexdigest()) for n, b in encoded])
+                entry[key] = {}
+                for name, blob, sha in cache[state["name"], key][1]:
+                    blobs.append((blob, sha))
+                    entry[key][name] = {"blob": len(blobs) - 1}
             elif key == "history":
                 entry[key] = history_to_json(value)
             else:
@@ -309,6 +319,10 @@ def _parse(body: bytes) -> Checkpoint:
                 for k, v in merged.items()):
             raise CheckpointError("last_merged is not a map of UE -> tiers")
         state["last_merged"] = {int(k): v for k, v in merged.items()}  # JSON object keys are strings
+        server = entry.get("server_state", {})
+        if not isinstance(server, dict):
+            raise CheckpointError("server_state is not a map of name -> tensors")
+        state["server_state"] = {str(name): blob(ref) for name, ref in server.items()}
         states.append(state)
     config = header["config"]
     digest = header["config_sha256"]
@@ -445,6 +459,13 @@ def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoin
                                       "it (its files are left as they are)")
         return None
     verify(out_dir, saved, config)
+    for state in saved.states:  # the aggregation rule's server state is the one the strategy's rule writes
+        strategy = config["strategies"].get(state["name"], {})
+        try:
+            rule = aggregate.from_params(strategy.get("aggregation", "fedavg"), strategy)
+            rule.check_state(state["server_state"], state["global_state"])
+        except ValueError as err:
+            raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {state['name']!r}: {err}") from None
     for state in saved.states:  # error feedback's residuals live on the UEs, not in the checkpoint
         strategy = config["strategies"].get(state["name"], {})
         if strategy.get("error_feedback") and 0 < len(state["history"]) < config["rounds"]:

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from . import baselines as _baselines
-from . import channel, choices, codec, feedback, policy, strategies
+from . import aggregate, channel, choices, codec, feedback, objectives, policy, strategies
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
@@ -39,14 +39,17 @@ MAX_LR = 1e3  # local SGD rates are 1e-3 .. 1; from ~1e6 every UE's update overf
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """One upload strategy compared in the experiment.
+    """One strategy compared in the experiment: its upload policy, its reception options, the BS's aggregation rule
+    and the UEs' local objective.
 
-    ``kind`` is one of :data:`syft_fl.strategies.STRATEGIES`. ``full``, ``fixed`` and ``tiered`` upload ``spec`` every
-    round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round from ``ladder`` (poorest to richest). The
-    other keys are per-strategy options whose defaults give the plain rules (see :mod:`syft_fl.policy`).
+    ``upload`` (formerly ``kind``, still accepted) is one of :data:`syft_fl.strategies.STRATEGIES`. ``full``,
+    ``fixed`` and ``tiered`` upload ``spec`` every round; ``adaptive`` and ``adaptive-tiered`` pick per UE and round
+    from ``ladder`` (poorest to richest). The other keys are per-strategy options whose defaults give the plain rules
+    (see :mod:`syft_fl.policy`), FedAvg (:mod:`syft_fl.aggregate`) and plain local SGD (:mod:`syft_fl.objectives`).
     """
 
-    kind: str = _key("upload strategy: " + " | ".join(strategies.STRATEGIES), default="full")
+    upload: str = _key("upload policy (the tier spec each UE sends; old name: kind): "
+                       + " | ".join(strategies.STRATEGIES), default="full")
     spec: TierSpec = _key("codec tier spec for full/fixed/tiered, e.g. uniform:4+4+8,block=256", default="full")
     ladder: Tuple[TierSpec, ...] = _key(
         "single-tier codec specs, poorest to richest, for the adaptive kinds", default=()
@@ -69,11 +72,41 @@ class StrategyConfig:
                            "in [0, 1)", default=0.5)
     ef_residual_cap: float = _key("error feedback's largest residual norm, relative to the update's norm it is "
                                   "added to", default=1.0)
+    aggregation: str = _key("the BS's update rule: " + " | ".join(aggregate.RULES) + " (syft_fl.aggregate; the "
+                            "fedavg family steps by the run's server_lr)", default="fedavg")
+    server_momentum: Optional[float] = _key("fedavgm's momentum in [0, 1); null = 0.9", default=None)
+    eta: Optional[float] = _key("fedadam / fedyogi / fedadagrad: server learning rate; null = Flower's default (0.1, "
+                                "0.01, 0.1)", default=None)
+    beta1: Optional[float] = _key("fedadam / fedyogi / fedadagrad: first-moment decay in [0, 1); null = 0.9, 0.9, 0",
+                                  default=None)
+    beta2: Optional[float] = _key("fedadam / fedyogi: second-moment decay in (0, 1); null = 0.99", default=None)
+    tau: Optional[float] = _key("fedadam / fedyogi / fedadagrad: adaptivity (added to sqrt(v)), > 0; null = 1e-9, "
+                                "1e-3, 1e-9", default=None)
+    bias_correction: bool = _key("fedadam: scale eta by sqrt(1 - beta2^t) / (1 - beta1^t), t = round + 2, as Flower's "
+                                 "FedAdam", default=False)
+    local_objective: str = _key("the UEs' local loss: " + " | ".join(objectives.OBJECTIVES)
+                                + " (cross-entropy + mu/2 ||w - w_global||^2; needs training: worker)",
+                                default="plain")
+    mu: float = _key("fedprox's proximal weight, >= 0 (0 = plain)", default=0.0)
+
+    @property
+    def kind(self) -> str:
+        """The upload policy under its old name (``upload``)."""
+        return self.upload
+
+    def aggregation_rule(self) -> aggregate.Rule:
+        """The BS's update rule with this strategy's parameters (:mod:`syft_fl.aggregate`)."""
+        return aggregate.build(self.aggregation, server_momentum=self.server_momentum, eta=self.eta, beta1=self.beta1,
+                               beta2=self.beta2, tau=self.tau, bias_correction=self.bias_correction or None)
 
     def __post_init__(self) -> None:
         """Parse ``spec`` and ``ladder`` (spec text or TierSpecs) once: after construction they hold TierSpecs."""
-        if self.kind not in strategies.KINDS:
-            raise ValueError(f"kind={short(self.kind)} is not one of {', '.join(strategies.KINDS)}")
+        if self.upload not in strategies.KINDS:
+            raise ValueError(f"upload={short(self.upload)} is not one of {', '.join(strategies.KINDS)}")
+        if not isinstance(self.bias_correction, bool):
+            raise ValueError(f"bias_correction={self.bias_correction!r} is not true/false")
+        self.aggregation_rule()
+        objectives.build(self.local_objective, mu=self.mu)
         if self.deadline_s is not None and not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(f"deadline_s={self.deadline_s!r} must be null or finite and > 0")
         if self.window_start not in policy.WINDOW_START:
@@ -103,17 +136,17 @@ class StrategyConfig:
                 raise ValueError(f"ladder entry {short(text)}: {one_line(err, 200)}") from None
         object.__setattr__(self, "spec", parsed)
         object.__setattr__(self, "ladder", tuple(ladder))
-        strategies.KINDS[self.kind].check(parsed, ladder)
+        strategies.KINDS[self.upload].check(parsed, ladder)
 
 
 def _default_strategies() -> Dict[str, StrategyConfig]:
     ladder = ("uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "float:16", "full")
     return {
-        "full": StrategyConfig(kind="full", spec="full"),
-        "fixed": StrategyConfig(kind="fixed", spec="uniform:8,block=256"),
-        "tiered": StrategyConfig(kind="tiered", spec="uniform:2+2+4,block=256"),
-        "adaptive": StrategyConfig(kind="adaptive", ladder=ladder),
-        "adaptive-tiered": StrategyConfig(kind="adaptive-tiered", ladder=ladder[:3]),
+        "full": StrategyConfig(upload="full", spec="full"),
+        "fixed": StrategyConfig(upload="fixed", spec="uniform:8,block=256"),
+        "tiered": StrategyConfig(upload="tiered", spec="uniform:2+2+4,block=256"),
+        "adaptive": StrategyConfig(upload="adaptive", ladder=ladder),
+        "adaptive-tiered": StrategyConfig(upload="adaptive-tiered", ladder=ladder[:3]),
     }
 
 
@@ -207,8 +240,8 @@ class Config:
         "transport: websocket: wall-clock wait for a UE's answer before it counts as crashed for that round",
         "s", default=120.0)
     strategies: Dict[str, StrategyConfig] = _key(
-        "upload strategies compared side by side: name -> {kind, spec, ladder, deadline_s, early_close, window_start, "
-        "csi_error_db, error_feedback}", default_factory=_default_strategies
+        "strategies compared side by side: name -> {upload, spec, ladder, deadline_s, early_close, window_start, "
+        "csi_error_db, error_feedback, aggregation, local_objective, ...}", default_factory=_default_strategies
     )
     baselines: bool = _key("add each tiered strategy's baselines: fixed at each cumulative tier width, and at full "
                            "width with deadline + window (syft_fl.baselines)", default=False)
@@ -260,6 +293,10 @@ class Config:
                 registry.check(name, getattr(self, name))
             except ValueError as err:
                 raise ConfigError(str(err)) from None
+        local = [n for n, st in self.strategies.items() if st.local_objective != "plain"]
+        if local and self.training != "worker":
+            raise ConfigError(f"strategies.{local[0]}.local_objective={self.strategies[local[0]].local_objective} "
+                              f"needs training: worker (training: {self.training} trains op by op, without it)")
         if self.augment != "none" and self.training == "pointers":
             raise ConfigError(f"augment={self.augment} needs training: worker (training: pointers trains op by op, "
                               "without augmentation)")
@@ -382,6 +419,18 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {kind!r}")  # a programming error, still one line
 
 
+def _upload_key(raw: Any, prefix: str) -> Any:
+    """A strategy's mapping with its old key ``kind`` read as ``upload`` (the upload policy's name since v3)."""
+    if not isinstance(raw, Mapping) or "kind" not in raw:
+        return raw
+    out = {k: v for k, v in raw.items() if k != "kind"}
+    if "upload" in raw and raw["upload"] != raw["kind"]:
+        raise ConfigError(f"{prefix}kind={short(raw['kind'])} and {prefix}upload={short(raw['upload'])} disagree: "
+                          "kind is upload's old name; set upload only")
+    out["upload"] = raw["kind"]
+    return out
+
+
 def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
     """Build dataclass ``cls`` from the plain mapping ``raw`` (unknown keys, types and ranges checked)."""
     if not isinstance(raw, Mapping):
@@ -399,8 +448,9 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
         key = prefix + name
         if name == "strategies" and cls is Config:
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{key}={short(value)} is not a mapping of name -> {{kind, spec, ladder}}")
-            kwargs[name] = {str(n): _build(StrategyConfig, s, f"{key}.{n}.") for n, s in value.items()}
+                raise ConfigError(f"{key}={short(value)} is not a mapping of name -> {{upload, spec, ladder}}")
+            kwargs[name] = {str(n): _build(StrategyConfig, _upload_key(s, f"{key}.{n}."), f"{key}.{n}.")
+                            for n, s in value.items()}
         elif dataclasses.is_dataclass(kind) and kind is not TierSpec:
             kwargs[name] = _build(kind, value, key + ".")
         else:

@@ -3,12 +3,13 @@
 Minibatch order comes from a ``torch.Generator`` seeded by the caller, so a UE's local training is a pure
 function of (global model, shard, seed): the same on a virtual worker, through pointers, or in a reference loop.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from . import choices
+from .objectives import LocalObjective
 from .rng import derive_seed
 
 # Local data augmentations (config key ``augment``), registered with their docs in syft_fl.choices.
@@ -51,13 +52,14 @@ def crop_flip(x: torch.Tensor, gen: torch.Generator, fill: Sequence[float]) -> t
 
 def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
                 lr: float, seed: int, momentum: float = 0.0, weight_decay: float = 0.0, augment: str = "none",
-                fill: Sequence[float] = ()) -> float:
+                fill: Sequence[float] = (), objective: Optional[LocalObjective] = None) -> float:
     """SGD on (x, y) in place; returns the mean cross-entropy over the last epoch's batches.
 
     ``torch.optim.SGD`` with ``momentum`` (heavy ball, buffer starting at zero on every call: local state does not
     outlive a round) and ``weight_decay`` (``weight_decay x w`` added to each gradient); 0 and 0 give plain SGD.
     ``augment``: ``"none"`` or ``"crop_flip"`` (each batch through :func:`crop_flip` with ``fill``, from a generator
-    seeded by ``seed`` apart from the batch order's).
+    seeded by ``seed`` apart from the batch order's). ``objective``: what the local loss adds to the cross-entropy
+    (:mod:`syft_fl.objectives`; None = nothing).
     """
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}")
@@ -67,6 +69,8 @@ def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epo
     if augment == "crop_flip":
         augment_gen = torch.Generator()
         augment_gen.manual_seed(derive_seed(seed, "augment"))
+    if objective is not None:
+        objective.begin(model)
     model.train()
     losses = []
     for idx in batches:
@@ -76,6 +80,8 @@ def local_train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epo
             inputs = crop_flip(inputs, augment_gen, fill)
         loss = F.cross_entropy(model(inputs), y.index_select(0, idx))
         loss.backward()
+        if objective is not None:
+            objective.after_backward(model)
         optimizer.step()
         losses.append(float(loss.item()))
     last = losses[-per_epoch:]

@@ -23,10 +23,14 @@ import torch
 from syft.messaging.message import ObjectMessage
 from syft.serde.msgpack import torch_serde
 
-from . import codec, feedback
+from . import codec, feedback, objectives
 from .choices import PAYLOADS
 from .models import build_model
 from .training import local_train
+from .transport.base import RoundTask
+
+#: The keys a transport adds to a task's wire dict: the object ids of the UE's shard in its store.
+SHARD_KEYS = ("x_id", "y_id")
 
 _HOOK: Optional[sy.TorchHook] = None
 
@@ -146,12 +150,11 @@ def nan_state(state: "OrderedDict[str, torch.Tensor]") -> "OrderedDict[str, torc
 class UEMixin:
     """The UE's commands, shared by the virtual and the websocket UE workers.
 
-    ``fl_round`` is sent by the BS as one ``WorkerCommandMessage``; its ``task`` dict carries: ``round``,
-    ``x_id``/``y_id`` (the shard in this worker's store), ``model``, ``epochs``, ``batch_size``, ``lr``,
-    ``train_seed``, ``spec`` (codec tier spec), ``codec_seed``, ``payload`` (``delta``/``model``), ``fault``
-    (``""``, ``"crash"`` or ``"nan"``), ``momentum``, ``weight_decay``, ``augment`` and ``fill``. It returns a dict
-    with ``n_samples``, ``train_loss``, ``tier_bytes`` (the on-air size of each tier message, in bytes) and
-    ``payload_bytes`` (codec payload sizes, bytes).
+    ``fl_round`` is sent by the BS as one ``WorkerCommandMessage``; its argument is a
+    :class:`~syft_fl.transport.RoundTask` as a wire dict (:meth:`RoundTask.to_wire`) plus ``x_id``/``y_id`` (the
+    shard in this worker's store). The UE rebuilds the typed task (:meth:`RoundTask.from_wire`) and reads its
+    attributes. It returns a dict with ``n_samples``, ``train_loss``, ``tier_bytes`` (the on-air size of each tier
+    message, in bytes) and ``payload_bytes`` (codec payload sizes, bytes).
     """
 
     upload_target: Any = None  # the BS worker tiers are sent to; None keeps them here for the BS to fetch
@@ -163,28 +166,31 @@ class UEMixin:
         self.rm_obj(global_id(rnd))
         return codec.decode_tiers([tensor_to_bytes(tensor)])
 
-    def fl_round(self, task: Dict[str, Any]) -> Dict[str, Any]:
+    def fl_round(self, wire: Dict[str, Any]) -> Dict[str, Any]:
         """Train on the local shard from the round's global model, then upload tiers (see class docstring)."""
-        if task["fault"] == "crash":
-            self._objects.pop(global_id(task["round"]), None)
-            raise UECrash(f"{self.id}: injected training crash in round {task['round']}")
-        global_state = self._take_global(task["round"])
-        model = shared_model(task["model"])
+        task = RoundTask.from_wire(wire, extra=SHARD_KEYS)
+        if task.fault == "crash":
+            self._objects.pop(global_id(task.round), None)
+            raise UECrash(f"{self.id}: injected training crash in round {task.round}")
+        global_state = self._take_global(task.round)
+        model = shared_model(task.model)
         model.load_state_dict(global_state)
-        x, y = self.get_obj(task["x_id"]), self.get_obj(task["y_id"])
-        loss = local_train(model, x, y, epochs=task["epochs"], batch_size=task["batch_size"], lr=task["lr"],
-                           seed=task["train_seed"], momentum=task["momentum"], weight_decay=task["weight_decay"],
-                           augment=task["augment"], fill=task["fill"])
+        x, y = self.get_obj(wire["x_id"]), self.get_obj(wire["y_id"])
+        loss = local_train(model, x, y, epochs=task.epochs, batch_size=task.batch_size, lr=task.lr,
+                           seed=task.train_seed, momentum=task.momentum, weight_decay=task.weight_decay,
+                           augment=task.augment, fill=task.fill,
+                           objective=objectives.build(task.local_objective, mu=task.mu))
         local = OrderedDict((k, v.detach()) for k, v in model.state_dict().items())
         report = self._upload(task, local, global_state)
         report.update(n_samples=len(x), train_loss=loss)
         return report
 
-    def fl_upload(self, task: Dict[str, Any], param_ids: Sequence[Any], names: Sequence[str]) -> Dict[str, Any]:
+    def fl_upload(self, wire: Dict[str, Any], param_ids: Sequence[Any], names: Sequence[str]) -> Dict[str, Any]:
         """Upload a model trained through pointers: its tensors are ``param_ids`` in this worker's store."""
+        task = RoundTask.from_wire(wire, extra=SHARD_KEYS)
         local = OrderedDict((n, self.get_obj(i).detach()) for n, i in zip(names, param_ids))
-        report = self._upload(task, local, self._take_global(task["round"]))
-        report.update(n_samples=len(self.get_obj(task["x_id"])), train_loss=math.nan)
+        report = self._upload(task, local, self._take_global(task.round))
+        report.update(n_samples=len(self.get_obj(wire["x_id"])), train_loss=math.nan)
         return report
 
     def _pending_uploads(self, strategy: str) -> Dict[int, "feedback.Pending"]:
@@ -195,19 +201,19 @@ class UEMixin:
             store = self._fl_pending = (strategy, {})
         return store[1]
 
-    def _upload(self, task: Dict[str, Any], local: "OrderedDict[str, torch.Tensor]",
+    def _upload(self, task: RoundTask, local: "OrderedDict[str, torch.Tensor]",
                 global_state: "OrderedDict[str, torch.Tensor]") -> Dict[str, Any]:
         """The send hook: encode the upload into tiers here on the UE and send each tier as its own message."""
-        upload = PAYLOADS[task["payload"]].upload(local, global_state)
-        if task["fault"] == "nan":
+        upload = PAYLOADS[task.payload].upload(local, global_state)
+        if task.fault == "nan":
             upload = nan_state(upload)
-        pending = self._pending_uploads(task["strategy"]) if task.get("error_feedback") else None
+        pending = self._pending_uploads(task.strategy) if task.error_feedback else None
         if pending is not None:
-            rule = feedback.FeedbackRule(on_drop=task["ef_on_drop"], decay=task["ef_decay"],
-                                         residual_cap=task["ef_residual_cap"])
-            upload = feedback.carry(upload, pending.get(0), task["merged_tiers"], rule)
+            rule = feedback.FeedbackRule(on_drop=task.ef_on_drop, decay=task.ef_decay,
+                                         residual_cap=task.ef_residual_cap)
+            upload = feedback.carry(upload, pending.get(0), task.merged_tiers, rule)
         try:
-            tiers = codec.encode_tiers(upload, task["spec"], seed=task["codec_seed"])
+            tiers = codec.encode_tiers(upload, task.spec, seed=task.codec_seed)
         except codec.CodecError as err:  # a non-finite update never leaves the UE (its pending upload stays)
             return {"tier_bytes": [], "payload_bytes": [], "error": str(err)}
         if pending is not None:
@@ -216,7 +222,7 @@ class UEMixin:
         self.sent_sizes.clear()  # only this upload's messages: nothing accumulates round after round
         for j, payload in enumerate(tiers):
             tensor = bytes_to_tensor(payload)
-            tensor.id = tier_id(self.id, task["round"], j)
+            tensor.id = tier_id(self.id, task.round, j)
             if self.upload_target is None:
                 self.register_obj(tensor)
                 tier_bytes.append(len(sy.serde.serialize(ObjectMessage(tensor), worker=self)))

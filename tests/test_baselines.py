@@ -14,13 +14,13 @@ def test_prefix_specs_are_the_cumulative_widths_with_the_options_kept():
 
 
 def test_single_tier_and_full_tiered_have_only_the_all_baselines():
-    names = list(baseline_strategies(StrategyConfig(kind="tiered", spec="uniform:8"), deadline_s=5.0,
+    names = list(baseline_strategies(StrategyConfig(upload="tiered", spec="uniform:8"), deadline_s=5.0,
                                      increment_window_s=1.5))
     assert names == ["fixed@all(uniform:8)", "fixed@all(uniform:8)+window"]
-    out = baseline_strategies(StrategyConfig(kind="tiered", spec="full"), deadline_s=5.0, increment_window_s=1.5)
+    out = baseline_strategies(StrategyConfig(upload="tiered", spec="full"), deadline_s=5.0, increment_window_s=1.5)
     assert list(out) == ["fixed@all(full)", "fixed@all(full)+window"]
     assert out["fixed@all(full)+window"].deadline_s == 6.5
     for name in out:
         assert not set(name) & set(". =")  # usable in --strategies and --set strategies.NAME.KEY
     with pytest.raises(ValueError, match="tiered"):
-        baseline_strategies(StrategyConfig(kind="fixed", spec="uniform:8"), deadline_s=5.0, increment_window_s=1.0)
+        baseline_strategies(StrategyConfig(upload="fixed", spec="uniform:8"), deadline_s=5.0, increment_window_s=1.0)

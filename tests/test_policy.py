@@ -566,7 +566,7 @@ def test_a_new_strategy_kind_is_one_class_and_one_registry_entry(monkeypatch):
             return ladder[0]
 
     monkeypatch.setattr(strategies, "KINDS", strategies.register(*strategies.KINDS.values(), Poorest()))
-    cfg = StrategyConfig(kind="poorest", ladder=("uniform:2", "uniform:8"))
+    cfg = StrategyConfig(upload="poorest", ladder=("uniform:2", "uniform:8"))
     assert choose("poorest", 1e9, ladder=cfg.ladder) == "uniform:2"
     with pytest.raises(ValueError, match="single-tier"):
-        StrategyConfig(kind="poorest", ladder=("uniform:2+2",))
+        StrategyConfig(upload="poorest", ladder=("uniform:2+2",))

@@ -25,6 +25,7 @@ depend on the scheduling, nor (but for the stochastic noise) on the chunk size.
 from . import schemes  # noqa: F401  (fills the scheme registry before any spec is parsed)
 from .registry import SCHEMES
 from .spec import CodecError, TierSpec, parse_spec
-from .tiers import decode_tiers, encode_tiers, tier_sizes
+from .tiers import decode_tiers, encode_tiers, error_power, relative_error, tier_sizes
 
-__all__ = ["CodecError", "SCHEMES", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "tier_sizes"]
+__all__ = ["CodecError", "SCHEMES", "TierSpec", "parse_spec", "encode_tiers", "decode_tiers", "error_power",
+           "relative_error", "tier_sizes"]

@@ -8,14 +8,14 @@ returns anything. ``tier_sizes`` predicts the byte lengths from names, shapes an
 import functools
 import zlib
 from collections import OrderedDict
-from typing import Callable, List, Mapping, Sequence, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .layout import Layout, travels_raw
 from .parallel import pmap, run_quietly
-from .spec import CodecError, TierSpec, parse_spec
+from .spec import CodecError, TierSpec, parse_spec, scheme_of
 from .table import DTYPES, entries_and_arrays, entries_of, pack_table
 from .wire import crc32_of_pieces, crc32_parallel, crc_pieces, encoding_id, header_len, make_header, read_tier
 
@@ -96,6 +96,32 @@ def decode_tiers(tiers: Sequence[bytes]) -> "OrderedDict[str, torch.Tensor]":
         tensor = torch.from_numpy(a.reshape(e.shape))
         out[e.name] = tensor if tensor.dtype == DTYPES[e.code][0] else tensor.to(DTYPES[e.code][0])
     return out
+
+
+def error_power(tiers: Sequence[bytes], decoded: Optional[Mapping[str, torch.Tensor]] = None) -> float:
+    """The mean squared quantization error of decoding ``tiers`` (a prefix, base first), summed over the float
+    elements, if each element's error is spread uniformly over the bound its scheme states for that prefix:
+    sum_i b_i**2 / 3 (exact for deterministic rounding, an upper bound for stochastic; 0 for ``full``). ``decoded``:
+    ``decode_tiers(tiers)`` if the caller has it (else it is decoded here). Raises CodecError as ``decode_tiers``."""
+    if decoded is None:
+        decoded = decode_tiers(tiers)
+    base = read_tier(tiers[0])
+    layout = Layout.build(base.spec, base.entries)
+    names = [layout.entries[i].name for i in layout.floats]
+    flat = np.concatenate([decoded[n].detach().to(torch.float32).reshape(-1).numpy() for n in names]) if names \
+        else np.empty(0, np.float32)
+    side = base.body[layout.plane_bytes(0):layout.plane_bytes(0) + layout.side_bytes]
+    return layout.scheme.error_power(layout, side, len(tiers), flat)
+
+
+def relative_error(spec: SpecLike, received: int) -> float:
+    """:func:`error_power` per unit of the scheme's reference power (``uniform``: the sum of every element's block
+    scale squared; ``float``: of 4**E, E each element's binary exponent; ``full``: 0): a number of the spec and the
+    count of tiers received alone (for ``uniform`` ``reconstruction=deadzone`` the ``midpoint`` number)."""
+    spec = parse_spec(spec)
+    if type(received) is not int or not 1 <= received <= spec.num_tiers:
+        raise CodecError("received must be an int in [1, {}], got {!r}".format(spec.num_tiers, received))
+    return scheme_of(spec.scheme).relative_error(spec, received)
 
 
 def tier_sizes(spec: SpecLike, state: Mapping[str, object]) -> List[int]:

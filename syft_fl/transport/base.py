@@ -6,8 +6,8 @@ the same order. A UE that fails is data, not an exception: its report says ``cra
 """
 import abc
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -27,7 +27,11 @@ class RoundTask:
     ``ef_decay``, ``ef_residual_cap`` (error feedback's ``feedback.FeedbackRule``: what is kept of an upload the BS
     merged nothing of, and the cap on the residual's norm relative to the update's); ``momentum`` and
     ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD); ``augment`` and ``fill`` (local
-    data augmentation and the per-channel value it pads with, ``training.crop_flip``).
+    data augmentation and the per-channel value it pads with, ``training.crop_flip``); ``local_objective`` and
+    ``mu`` (what local training adds to the cross-entropy, :mod:`syft_fl.objectives`).
+
+    The task crosses the wire as a plain dict (:meth:`to_wire`); the UE rebuilds it with :meth:`from_wire` and reads
+    attributes, so both sides share this one definition.
     """
 
     round: int
@@ -51,10 +55,27 @@ class RoundTask:
     ef_residual_cap: float = 1.0
     augment: str = "none"
     fill: Tuple[float, ...] = ()
+    local_objective: str = "plain"
+    mu: float = 0.0
 
     def to_wire(self) -> Dict[str, Any]:
         """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""
         return asdict(self)
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any], *, extra: Sequence[str] = ()) -> "RoundTask":
+        """The task a :meth:`to_wire` dict carries (keys in ``extra``, e.g. the transport's object ids, are left
+        to the caller). ValueError naming a key that is neither a field nor in ``extra``, or a missing one."""
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in wire if k not in names and k not in extra]
+        if unknown:
+            raise ValueError(f"round task: unknown key {unknown[0]!r}")
+        missing = [n for n in names if n not in wire]
+        if missing:
+            raise ValueError(f"round task: key {missing[0]!r} is missing")
+        values = {n: wire[n] for n in names}
+        values["fill"] = tuple(values["fill"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)

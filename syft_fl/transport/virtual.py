@@ -78,28 +78,32 @@ class VirtualTransport(Transport):
         try:
             if self.training == "worker" or task.fault == "crash":
                 return UploadReport.from_dict(self.bs.command(worker, "fl_round", wire))
-            return self._round_with_pointers(ue, wire)
+            return self._round_with_pointers(task, wire)
         finally:
             worker._objects.pop(global_id(task.round), None)  # consumed, or left by a failure
 
-    def _round_with_pointers(self, ue: int, task: Dict[str, Any]) -> UploadReport:
-        """Local training op by op through pointers, then the same upload command as the worker path."""
+    def _round_with_pointers(self, task: RoundTask, wire: Dict[str, Any]) -> UploadReport:
+        """Local training op by op through pointers, then the same upload command as the worker path. Plain local
+        SGD only (the config refuses another ``local_objective`` with ``training: pointers``)."""
+        if task.local_objective != "plain":
+            raise ValueError(f"local_objective={task.local_objective!r} needs training: worker")
+        ue = task.ue
         worker = self.ues[ue]
         x_ptr, y_ptr = self._pointers[ue]
-        model = build_model(task["model"])
+        model = build_model(task.model)
         model.load_state_dict(self._global)
         names = [name for name, _ in model.named_parameters()]
         model.send(worker)
-        optimizer = torch.optim.SGD(model.parameters(), lr=task["lr"], momentum=task["momentum"],
-                                    weight_decay=task["weight_decay"])
-        for idx in batch_order(self._sizes[ue], task["batch_size"], task["epochs"], task["train_seed"]):
+        optimizer = torch.optim.SGD(model.parameters(), lr=task.lr, momentum=task.momentum,
+                                    weight_decay=task.weight_decay)
+        for idx in batch_order(self._sizes[ue], task.batch_size, task.epochs, task.train_seed):
             idx_ptr = idx.send(worker)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x_ptr.index_select(0, idx_ptr)), y_ptr.index_select(0, idx_ptr))
             loss.backward()
             optimizer.step()
         param_ids = [p.child.id_at_location for p in model.parameters()]
-        report = self.bs.command(worker, "fl_upload", task, param_ids, names)
+        report = self.bs.command(worker, "fl_upload", wire, param_ids, names)
         model.get()
         return UploadReport.from_dict(report)
 

@@ -85,6 +85,17 @@ class Scheme(abc.ABC):
         order. ``seed`` (int >= 0) drives any random rounding. Raises CodecError on NaN or Inf.
         """
 
+    def error_power(self, layout: Layout, side: np.ndarray, received: int, decoded: np.ndarray) -> float:
+        """sum_i b_i**2 / 3 over the float elements: the mean squared error of a decode of the first ``received``
+        tiers if each element's error is spread uniformly over its stated bound ``b_i`` (this scheme's docstring).
+        ``side``: the base's side information; ``decoded``: the decoded flat float vector (float32, N elements)."""
+        raise CodecError("scheme {!r} states no error bound".format(self.name))
+
+    def relative_error(self, spec: TierSpec, received: int) -> float:
+        """The error power of a decode of the first ``received`` tiers per unit of the scheme's reference power
+        (``error_power == relative_error * reference``): a number of the spec and ``received`` alone."""
+        raise CodecError("scheme {!r} states no error bound".format(self.name))
+
     @abc.abstractmethod
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         """Jobs filling the float32 arrays ``outs`` (one per float tensor) from the received ``planes`` (a prefix:

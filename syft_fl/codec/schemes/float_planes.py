@@ -18,6 +18,7 @@ import numpy as np
 from ..bitpack import pack_field, plane_slice, unpack_fields
 from ..layout import Layout, as_float32, check_finite, chunk_pieces
 from ..parallel import chunks, pmap, scratch
+from ..spec import TierSpec
 from .base import Jobs, Planes, Scheme
 
 
@@ -33,6 +34,31 @@ class FloatBitPlanes(Scheme):
 
     def encode(self, layout: Layout, floats: Sequence[np.ndarray], seed: int) -> Tuple[Planes, List[np.ndarray]]:
         return _encode_float(layout, as_float32(layout, floats)), []
+
+    def error_power(self, layout: Layout, side: np.ndarray, received: int, decoded: np.ndarray) -> float:
+        """b_i = 2**(E_i - p - 1) (midpoint) or 2**(E_i - p) (truncate), E_i the binary exponent of the decoded
+        element (the same as the original's: the fill stays in its binade), 2**-(126 + p) for zeros and
+        subnormals; 0 with all 32 bits."""
+        total = sum(layout.spec.bits[:received])
+        if total >= 32:
+            return 0.0
+        p = total - 9
+        mags = np.abs(decoded.astype(np.float64))
+        normal = mags >= 2.0**-126
+        _, exponent = np.frexp(mags[normal])  # |x| in [2**(e - 1), 2**e)
+        shift = p + 1 if layout.spec.reconstruction == "midpoint" else p
+        bounds_sq = np.ldexp(1.0, 2 * (exponent.astype(np.int64) - 1 - shift))
+        tiny_sq = float(np.ldexp(1.0, -2 * (126 + p))) * int((~normal).sum())
+        return float((bounds_sq.sum() + tiny_sq) / 3.0)
+
+    def relative_error(self, spec: TierSpec, received: int) -> float:
+        """(2**-(p + 1))**2 / 3 (midpoint) or (2**-p)**2 / 3 (truncate) per unit of sum_i 4**E_i (normal elements);
+        0 with all 32 bits."""
+        total = sum(spec.bits[:received])
+        if total >= 32:
+            return 0.0
+        p = total - 9
+        return float(np.ldexp(1.0, -2 * (p + 1 if spec.reconstruction == "midpoint" else p))) / 3.0
 
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         return _decode_float(layout, planes, outs)

@@ -75,6 +75,44 @@ class Uniform(Scheme):
         planes, sign_plane, scales = _encode_uniform(layout, as_float32(layout, floats), seed)
         return planes, [sign_plane, scales.view(np.uint8)]
 
+    def error_power(self, layout: Layout, side: np.ndarray, received: int, decoded: np.ndarray) -> float:
+        """b_i from the block's scale s and the bits received B_j (of B): s 2**-B with every tier under stochastic
+        rounding; else s 2**-(B_j + 1) (midpoint, deadzone outside its zone) or s 2**-B_j (truncate, the dead
+        zone), plus s 2**-B for a strict prefix under stochastic rounding (module docstring)."""
+        spec, bits = layout.spec, layout.spec.bits
+        total, got = sum(bits), sum(bits[:received])
+        sign_bytes = -(-layout.n // 8)
+        scales = side[sign_bytes:].view("<f4").astype(np.float64)
+        counts = []
+        for k, i in enumerate(layout.floats):
+            numel, block = layout.entries[i].numel, layout.blocks[k]
+            counts += [block] * (-(-numel // block) - 1) + [numel - block * (-(-numel // block) - 1)]
+        fine = np.ldexp(scales, -total)
+        if spec.rounding == "stochastic" and received == len(bits):
+            return float((fine**2 * counts).sum() / 3.0)
+        width = np.ldexp(scales, -got)
+        carry = fine if spec.rounding == "stochastic" else 0.0
+        if spec.reconstruction == "truncate":
+            return float((width**2 * counts).sum() / 3.0)
+        outside = (width / 2 + carry) ** 2
+        if spec.reconstruction == "midpoint":
+            return float((outside * counts).sum() / 3.0)
+        per_element = np.repeat(outside, counts)
+        zone = decoded == 0
+        per_element[zone] = np.repeat(width**2, counts)[zone]
+        return float(per_element.sum() / 3.0)
+
+    def relative_error(self, spec: TierSpec, received: int) -> float:
+        """(b / s)**2 / 3 per unit of sum_i s_i**2 (each element's block scale squared), b as in :meth:`error_power`
+        (``deadzone`` counted as ``midpoint``: its dead zone depends on the data)."""
+        total, got = sum(spec.bits), sum(spec.bits[:received])
+        if spec.rounding == "stochastic" and received == len(spec.bits):
+            return float(np.ldexp(1.0, -2 * total)) / 3.0
+        if spec.reconstruction == "truncate":
+            return float(np.ldexp(1.0, -2 * got)) / 3.0
+        carry = float(np.ldexp(1.0, -total)) if spec.rounding == "stochastic" else 0.0
+        return (float(np.ldexp(1.0, -got - 1)) + carry) ** 2 / 3.0
+
     def decode(self, layout: Layout, planes: Planes, side: np.ndarray, outs: List[np.ndarray]) -> Jobs:
         sign_bytes = -(-layout.n // 8)
         return _decode_uniform(layout, planes, side[:sign_bytes], side[sign_bytes:].view("<f4"), outs)
