@@ -228,10 +228,11 @@ def _load_run_config(path: str, out_dir: str) -> Config:
 
 
 # --- the run folders -------------------------------------------------------------------------------------------
-def _norm(data: Mapping[str, Any]) -> Dict[str, Any]:
-    """A resolved config as compared: the seed aside, ``torch_threads`` as a study run executes it."""
+def _norm(data: Mapping[str, Any], seed: bool = True) -> Dict[str, Any]:
+    """A resolved config as compared: ``torch_threads`` as a study run executes it (without the seed: a point's)."""
     out = dict(data)
-    out.pop("seed", None)
+    if not seed:
+        out.pop("seed", None)
     if out.get("torch_threads") == 0:
         out["torch_threads"] = 1
     return out
@@ -392,7 +393,7 @@ def materialize(study: Study, out_dir: str) -> None:
             if not _is_prefix(have, _norm(to_dict(run.config))):
                 continue
             grow_run(run_dir, run.config)
-        _write(path, yaml.safe_dump(to_dict(run.config), sort_keys=False))
+        _write(path, yaml.safe_dump(to_dict(as_run(run.config)), sort_keys=False))  # what the run writes
 
 
 def grow_run(run_dir: str, config: Config) -> None:
@@ -488,8 +489,8 @@ def extend_study(old: Study, *, config_path: Optional[str] = None, overrides: Se
                              f"{', '.join(old.strategies)} (strategies added run after the study's: give "
                              f"--strategies {','.join(old.strategies)},NEW)")
         if before is not None:
-            theirs = _norm(to_dict(old_configs[before.index]))
-            ours = _restrict(_norm(to_dict(config)), old.strategies)
+            theirs = _norm(to_dict(old_configs[before.index]), seed=False)
+            ours = _restrict(_norm(to_dict(config), seed=False), old.strategies)
             if _canon(theirs) != _canon(ours):
                 raise StudyError(f"--extend: {_what_differs(theirs, ours)} at {before.dir} ({before.label}): what "
                                  "the study has must be given by the same config")
