@@ -14,8 +14,11 @@ from collections import Counter
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from experiments.run_study import main
+from syft_fl.study import MAX_RUNS, MAX_SEED, StudyError, parse_seeds
 
 from .test_study import TINY
 
@@ -54,6 +57,23 @@ def refused(capsys, argv, root, word):
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert word in err, err
     assert snapshot(root) == before
+
+
+# --- seeds: what parses is what was meant ------------------------------------------------------------------------
+
+
+@given(st.lists(st.tuples(st.integers(0, MAX_SEED), st.integers(0, 3000)), min_size=1, max_size=6))
+def test_seed_ranges_parse_to_their_union_or_are_refused_when_too_many(ranges):
+    text = ",".join(f"{lo}-{min(lo + n, MAX_SEED)}" for lo, n in ranges)
+    union = set()
+    for lo, n in ranges:
+        union.update(range(lo, min(lo + n, MAX_SEED) + 1))
+    total = sum(min(lo + n, MAX_SEED) - lo + 1 for lo, n in ranges)
+    if total > MAX_RUNS:  # counted before anything is built (overlaps count twice: the bound is conservative)
+        with pytest.raises(StudyError, match="more than 10,000 seeds"):
+            parse_seeds(text)
+    else:
+        assert parse_seeds(text) == tuple(sorted(union))
 
 
 # --- a new study's arguments: refused before anything is written ---------------------------------------------------

@@ -217,3 +217,22 @@ def test_an_extension_record_names_what_and_when(tmp_path):
         with open(tmp_path / "study.json", "w") as fh:
             json.dump(record, fh)
         load_study(str(tmp_path))
+
+
+def test_a_format_1_folder_is_still_read_and_checked(tmp_path):
+    study = small()
+    create_study_dir(study, str(tmp_path))
+    with open(tmp_path / "study.json") as fh:
+        record = json.load(fh)
+    for key in ("base", "selection", "history"):
+        del record[key]
+    for point in record["points"]:
+        del point["dir"], point["config"]
+    record["format"] = 1
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    loaded = load_study(str(tmp_path))
+    assert loaded.runs == study.runs and loaded.points == study.points
+    config = tmp_path / "point-1" / "seed-1" / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.05", "lr: 0.5"))
+    with pytest.raises(StudyError, match="point-1/seed-1: config.yaml is not the study's: lr is 0.5"):
+        load_study(str(tmp_path))
