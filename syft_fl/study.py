@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 from .config import Config, ConfigError, load_config, to_dict
 from .config_yaml import parse_override, read_yaml
+from .errors import short
 
 STUDY_FILE = "study.json"
 POINT_FILE = "point.yaml"
@@ -138,36 +139,30 @@ def parse_seeds(text: Any) -> Tuple[int, ...]:
         text = str(text)
     if isinstance(text, (list, tuple)):
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in text):
-            raise StudyError(f"--seeds {_shown(text)} is not a list of integer seeds")
+            raise StudyError(f"--seeds {short(text)} is not a list of integer seeds")
         text = ",".join(str(s) for s in text)
     if not isinstance(text, str) or not text.strip():
-        raise StudyError(f"--seeds {_shown(text)} is not a list like 0-9 or 0,3,5")
+        raise StudyError(f"--seeds {short(text)} is not a list like 0-9 or 0,3,5")
     ranges = []
     for part in text.split(","):
         part = part.strip()
         match = re.fullmatch(r"([0-9]{1,30})(?:-([0-9]{1,30}))?", part)
         if match is None:
-            raise StudyError(f"--seeds {_shown(text)}: {_shown(part)} is not a seed or a range a-b")
+            raise StudyError(f"--seeds {short(text)}: {short(part)} is not a seed or a range a-b")
         first = int(match.group(1))
         last = first if match.group(2) is None else int(match.group(2))
         if last < first:
-            raise StudyError(f"--seeds {_shown(text)}: {part!r} is not a range of seeds >= 0")
+            raise StudyError(f"--seeds {short(text)}: {part!r} is not a range of seeds >= 0")
         if last > MAX_SEED:
-            raise StudyError(f"--seeds {_shown(text)}: {last} is more than the largest seed 2**63 - 1")
+            raise StudyError(f"--seeds {short(text)}: {last} is more than the largest seed 2**63 - 1")
         ranges.append((first, last))
     if sum(last - first + 1 for first, last in ranges) > MAX_RUNS:  # before building them: 0-999999999 is 1e9
-        raise StudyError(f"--seeds {_shown(text)} gives more than {MAX_RUNS:,} seeds (a study runs at most "
+        raise StudyError(f"--seeds {short(text)} gives more than {MAX_RUNS:,} seeds (a study runs at most "
                          f"{MAX_RUNS:,} runs)")
     seeds = set()
     for first, last in ranges:
         seeds.update(range(first, last + 1))
     return tuple(sorted(seeds))
-
-
-def _shown(value: Any) -> str:
-    from .errors import short
-
-    return short(value)
 
 
 def parse_sweep(text: str) -> Sweep:
@@ -236,7 +231,7 @@ def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
     ``reference`` and ``heatmap`` (``"tiered/fixed"``, or a list of them); command-line flags win over it.
     """
     raw = read_yaml(path)  # the runs' reader: UTF-8, no duplicate keys, bounded nesting (ConfigError, one line)
-    check_size(raw, f"--config {_shown(path)}")
+    check_size(raw, f"--config {short(path)}")
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise StudyError(f"--config {path!r}: top level is not a mapping of keys")
