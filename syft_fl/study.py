@@ -361,8 +361,8 @@ def _int_setting(name: str, given: Optional[int], block: Mapping[str, Any], defa
 
 def _float_setting(name: str, given: Optional[float], block: Mapping[str, Any], default: float) -> float:
     value = given if given is not None else block.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be a number > 0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be a finite number > 0")
     return float(value)
 
 
