@@ -360,8 +360,8 @@ def _check_run(run: RunSpec, out_dir: str, checkpoint: Any) -> None:
 def _rows(run_dir: str) -> bool:
     try:
         with open(os.path.join(run_dir, "rounds.csv"), "rb") as fh:
-            fh.readline()
-            return bool(fh.readline())
+            fh.readline(1 << 20)
+            return bool(fh.readline(1 << 20))
     except OSError:
         return False
 
