@@ -343,15 +343,32 @@ def _check_run(run: RunSpec, out_dir: str, checkpoint: Any) -> None:
     if _canon(ck) != _canon(got) and not (pending and _canon(ck) == _canon(want)):
         raise StudyError(f"{checkpoint.NAME} was written with another config: {difference(got, ck)}")
     checkpoint.verify(run_dir, saved, saved.config)  # the CSVs start with the bytes it covers
-    summary = os.path.join(run_dir, "summary.json")
-    if os.path.lexists(summary):
-        from .bs_round import StrategyState
-        from .experiment import summarize
+    _check_summary(run, run_dir, saved)
 
-        text = json.dumps(summarize(run.config, [StrategyState(**s) for s in saved.states]), indent=2) + "\n"
-        with open(summary, "rb") as fh:
-            if fh.read(len(text.encode()) + 1) != text.encode():
-                raise StudyError("summary.json is not the one its checkpoint gives (edited?)")
+
+def _check_summary(run: RunSpec, run_dir: str, saved: Any) -> None:
+    """summary.json, if any, is what the checkpoint's first strategies give (it was written when they finished; a
+    run grown by --extend and stopped inside a new strategy still has the old one); when it covers every strategy
+    of the checkpoint, the CSVs hold nothing past what the checkpoint covers."""
+    from .bs_round import StrategyState
+    from .experiment import summarize
+
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.lexists(path):
+        return
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_STUDY_JSON_BYTES + 1)
+    try:
+        names = list(json.loads(data.decode("utf-8"))["strategies"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise StudyError("summary.json is not a run's summary (edited?)") from None
+    states = saved.states[:len(names)]
+    if names != [s["name"] for s in states]:
+        raise StudyError(f"summary.json names strategies {short(names)} its checkpoint does not have in that order")
+    text = json.dumps(summarize(run.config, [StrategyState(**s) for s in states]), indent=2) + "\n"
+    if data != text.encode():
+        raise StudyError("summary.json is not the one its checkpoint gives (edited?)")
+    if len(names) == len(saved.states):
         for name, (size, _) in saved.csv.items():
             if os.path.getsize(os.path.join(run_dir, name)) != size:
                 raise StudyError(f"{name} holds bytes past the ones its checkpoint covers (edited?)")

@@ -9,9 +9,13 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from experiments.run_study import main
-from syft_fl.study import StudyError, as_run, build_study, create_study_dir, load_study, pending_runs, write_study_file
+from syft_fl import checkpoint, experiment
+from syft_fl.config import to_dict
+from syft_fl.study import (StudyError, as_run, build_study, create_study_dir, execute_run, load_study, pending_runs,
+                           write_study_file)
 from syft_fl.study_folder import extend_study, grow_run
 
 from .test_study import OUTPUTS, ROOT, TINY
@@ -161,7 +165,7 @@ def test_extending_gives_the_study_run_whole(whole, started, tmp_path, capsys):
 
 
 @pytest.mark.e2e
-def test_an_extension_interrupted_anywhere_resumes_to_the_whole_study(whole, started, tmp_path):
+def test_an_extension_interrupted_anywhere_resumes_to_the_whole_study(whole, started, tmp_path, monkeypatch):
     # recorded, but no folder grown yet; then one run's checkpoint re-keyed, its config.yaml not yet rewritten
     out = tmp_path / "recorded"
     shutil.copytree(str(started), str(out))
@@ -170,6 +174,23 @@ def test_an_extension_interrupted_anywhere_resumes_to_the_whole_study(whole, sta
     run = grown.runs[0]
     grow_run(str(out / run.rel_dir), run.config)
     assert len(pending_runs(load_study(str(out)), str(out))) == 6
+    # and one grown run stopped inside the new strategy: its summary.json is still the 2-strategy one
+    run = grown.runs[1]
+    (out / run.rel_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(as_run(run.config)), sort_keys=False))
+    grow_run(str(out / run.rel_dir), run.config)
+    original = experiment.run_rounds
+
+    def stop_in_fixed(fed, strategy, state, rounds):
+        for i, item in enumerate(original(fed, strategy, state, rounds)):
+            yield item
+            if state.name == "fixed":
+                raise KeyboardInterrupt
+    monkeypatch.setattr(experiment, "run_rounds", stop_in_fixed)
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(run.config, str(out / run.rel_dir))
+    monkeypatch.undo()
+    assert '"fixed"' not in (out / run.rel_dir / "summary.json").read_text()
+    assert len(checkpoint.read(str(out / run.rel_dir)).states[2]["history"]) == 1
     assert main(["--resume", str(out)] + QUIET) == 0
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
