@@ -4,8 +4,12 @@
 Usage: python experiments/run_study.py [--config FILE] [--set key=value ...] [--strategies a,b]
                                        [--sweep key=v1,v2 ...] [--seeds 0-9] [--out DIR] [--workers N]
        python experiments/run_study.py --resume DIR [--workers N]
+       python experiments/run_study.py --extend DIR [--config FILE] [--set key=value ...] [--strategies a,b,c]
+                                       [--sweep key=v3 ...] [--seeds 5-9] [--workers N]
 Each (point, seed) is an ordinary run_tiered.py run in DIR/point-<k>/seed-<s>/; DIR gets study.csv,
 study_summary.csv, study_pairs.csv, study.md and plots. A bad argument prints one line and exits 2, writing nothing.
+--extend adds strategies, seeds and sweep values to a finished or interrupted study: only the missing runs execute,
+the report is rebuilt over everything (docs/studies.md).
 """
 import argparse
 import os
@@ -22,7 +26,8 @@ from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import ConfigError  # noqa: E402
 from syft_fl.study import (StudyError, build_study, check_execution, config_ray_address,  # noqa: E402
-                           create_study_dir, load_study, run_study)
+                           create_study_dir, load_study, run_study, write_study_file)
+from syft_fl.study_folder import extend_study  # noqa: E402
 
 PROG = "run_study.py"
 
@@ -47,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="2-D sweep: heatmap of the time-to-target ratio B / A; repeatable")
     parser.add_argument("--out", help="output folder (default: results/study-<timestamp>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the interrupted study in DIR (its study.json)")
+    parser.add_argument("--extend", metavar="DIR",
+                        help="grow the study in DIR by the --strategies, --seeds and --sweep values given (those it "
+                             "has are kept); the config (--config, else the study's own, plus --set) must give what "
+                             "it has unchanged; only the missing runs execute")
     parser.add_argument("--workers", type=int,
                         help="parallel Ray tasks (default: the CPUs Ray sees); 0: one run after another in this "
                              "process, without Ray")
@@ -63,6 +72,14 @@ def fail(message: str) -> int:
     return cli.fail(PROG, message)
 
 
+def _added_text(entry) -> str:
+    added = entry["added"]
+    parts = [f"strategies {', '.join(added['strategies'])}"] if added["strategies"] else []
+    parts += [f"seeds {','.join(map(str, added['seeds']))}"] if added["seeds"] else []
+    parts += [f"{key}={','.join(map(str, values))}" for key, values in added["sweeps"].items()]
+    return f"{'; '.join(parts)}: {entry['new_runs']} new run(s), {entry['grown_runs']} run(s) grown"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -70,6 +87,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return fail(f"--workers {args.workers} must be >= 0")
     if args.ray_address is not None and not args.ray_address.strip():
         return fail("--ray-address '' is empty (auto or ray://host:port)")
+    if args.resume and args.extend:
+        return fail("--resume and --extend: give one (--extend also finishes what is unfinished)")
+    if args.extend:
+        given = [flag for flag, value in (
+            ("--sustain-rounds", args.sustain_rounds), ("--time-step-s", args.time_step_s),
+            ("--reference", args.reference), ("--heatmap", args.heatmap), ("--out", args.out)) if value]
+        if given:
+            return fail(f"--extend {args.extend!r} keeps the study's analysis settings and folder; drop {given[0]}")
     if args.resume:
         given = [flag for flag, value in (
             ("--config", args.config), ("--set", args.set), ("--strategies", args.strategies),
@@ -79,11 +104,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         if given:
             return fail(f"--resume {args.resume!r} takes its study from the folder; drop {given[0]}")
     strategies = None if args.strategies is None else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    command = " ".join(["python experiments/run_study.py"] + [shlex.quote(a) for a in argv])
+    grown = None
     try:
         if args.resume:
             study = load_study(args.resume)
+        elif args.extend:
+            before = load_study(args.extend, "--extend")
+            study = extend_study(before, config_path=args.config, overrides=args.set, strategies=strategies,
+                                 sweeps=args.sweep, seeds=args.seeds, command=command)
+            grown = study if study is not before else None
         else:
-            command = " ".join(["python experiments/run_study.py"] + [shlex.quote(a) for a in argv])
             study = build_study(config_path=args.config, overrides=args.set, strategies=strategies,
                                 sweeps=args.sweep, seeds=args.seeds, sustain_rounds=args.sustain_rounds,
                                 time_step_s=args.time_step_s, reference=args.reference, heatmaps=args.heatmap,
@@ -92,8 +123,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         check_execution(study, args.workers, address)
     except (StudyError, ConfigError) as err:
         return fail(str(err))
-    out_dir = args.resume or args.out or os.path.join("results", time.strftime("study-%Y%m%d-%H%M%S"))
-    if not args.resume:
+    out_dir = args.resume or args.extend or args.out or os.path.join("results", time.strftime("study-%Y%m%d-%H%M%S"))
+    if grown is not None:
+        write_study_file(grown, out_dir)  # the record of the extension; the run folders follow in run_study
+        print(f"{PROG}: extended by {_added_text(grown.history[-1])}", file=sys.stderr)
+    elif not args.resume and not args.extend:
         try:
             create_study_dir(study, out_dir)
         except (FileExistsError, OSError) as err:

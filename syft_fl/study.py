@@ -3,7 +3,8 @@
 A study is built once (:func:`build_study`: every point's config is loaded and validated before anything is
 written) and laid out on disk as::
 
-    OUT/study.json                      the study: command, sweeps, seeds, strategies, points (what --resume reads)
+    OUT/study.json                      the study: command, sweeps, seeds, strategies, points and their configs,
+                                        runs, history (what --resume and --extend read: syft_fl.study_folder)
     OUT/point-<k>/point.yaml            the point's sweep values, e.g. {deadline_s: 8.0, increment_window_s: 2.0}
     OUT/point-<k>/seed-<s>/...          one ordinary run (config.yaml, rounds.csv, summary.json, its checkpoint)
 
@@ -26,20 +27,25 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
 from .config import Config, ConfigError, load_config, to_dict
-from .config_yaml import parse_override
+from .config_yaml import parse_override, read_yaml
+from .errors import short
 
 STUDY_FILE = "study.json"
 POINT_FILE = "point.yaml"
-STUDY_FORMAT = 1
+STUDY_FORMAT = 2  # 2: points carry their folder and resolved config, runs are checked against them; 1 still read
+MAX_RUNS = 10_000  # (point, seed) runs in one study
+MAX_POINTS = 1_000  # sweep points
+MAX_TIME_CHECKPOINTS = 10_000  # accuracy checkpoints: rounds x longest round (deadline + window) / time_step_s
+MAX_SEED = 2 ** 63 - 1  # seeds are config integers (64 bits)
+MAX_STUDY_NODES = 100_000  # values in a study config file, aliases expanded (a YAML alias bomb is refused)
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PACKAGE_DIR)
 RESERVED = ("seed", "point", "strategy", "metric", "a", "b", "stat")  # study.csv's own columns
@@ -63,10 +69,16 @@ class Point:
 
     index: int
     values: Tuple[Tuple[str, Any], ...]
+    folder: str = ""  # its folder when not ``name`` (a point added to a sweep by --extend)
 
     @property
     def name(self) -> str:
         return f"point-{self.index}"
+
+    @property
+    def dir(self) -> str:
+        """The point's folder in the study folder (``point-<k>``; k is its index unless added by --extend)."""
+        return self.folder or self.name
 
     @property
     def overrides(self) -> List[str]:
@@ -95,7 +107,10 @@ class Study:
     ``sustain_rounds``: rounds the accuracy must stay >= target for the robust time to target;
     ``time_step_s``: spacing of the simulated-time checkpoints (s) at which accuracy is compared;
     ``reference``: the strategy every other one is compared with (paired differences, b - reference);
-    ``heatmaps``: one (a, b) per heatmap of the paired time-to-target ratio b / a over a 2-D sweep.
+    ``heatmaps``: one (a, b) per heatmap of the paired time-to-target ratio b / a over a 2-D sweep;
+    ``base``: the ``--set`` overrides every point's config starts from (the --config file's keys, then --set);
+    ``selection``: the ``--strategies`` asked (None: every configured one); ``history``: what was run or added
+    when, with the command (one mapping per invocation that created or extended the study).
     """
 
     command: str
@@ -108,6 +123,9 @@ class Study:
     time_step_s: float = 50.0
     reference: str = ""
     heatmaps: Tuple[Tuple[str, str], ...] = ()
+    base: Tuple[str, ...] = ()
+    selection: Optional[Tuple[str, ...]] = None
+    history: Tuple[Mapping[str, Any], ...] = ()
 
     @property
     def target_accuracy(self) -> float:
@@ -115,23 +133,34 @@ class Study:
 
 
 def parse_seeds(text: Any) -> Tuple[int, ...]:
-    """``"0-9"``, ``"0,3,5"``, ``"0-3,7"`` or a list of ints -> sorted distinct seeds (ints >= 0)."""
+    """``"0-9"``, ``"0,3,5"``, ``"0-3,7"`` or a list of ints -> sorted distinct seeds (ints in [0, 2**63 - 1], at
+    most :data:`MAX_RUNS` of them; digits only: ``1_0`` is refused though ``int()`` reads it as 10)."""
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if isinstance(text, (list, tuple)):
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in text):
+            raise StudyError(f"--seeds {short(text)} is not a list of integer seeds")
         text = ",".join(str(s) for s in text)
     if not isinstance(text, str) or not text.strip():
-        raise StudyError(f"--seeds {text!r} is not a list like 0-9 or 0,3,5")
-    seeds = set()
+        raise StudyError(f"--seeds {short(text)} is not a list like 0-9 or 0,3,5")
+    ranges = []
     for part in text.split(","):
         part = part.strip()
-        lo, dash, hi = part.partition("-")
-        try:
-            first, last = (int(lo), int(hi)) if dash else (int(part), int(part))
-        except ValueError:
-            raise StudyError(f"--seeds {text!r}: {part!r} is not a seed or a range a-b") from None
-        if first < 0 or last < first:
-            raise StudyError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
+        match = re.fullmatch(r"([0-9]{1,30})(?:-([0-9]{1,30}))?", part)
+        if match is None:
+            raise StudyError(f"--seeds {short(text)}: {short(part)} is not a seed or a range a-b")
+        first = int(match.group(1))
+        last = first if match.group(2) is None else int(match.group(2))
+        if last < first:
+            raise StudyError(f"--seeds {short(text)}: {part!r} is not a range of seeds >= 0")
+        if last > MAX_SEED:
+            raise StudyError(f"--seeds {short(text)}: {last} is more than the largest seed 2**63 - 1")
+        ranges.append((first, last))
+    if sum(last - first + 1 for first, last in ranges) > MAX_RUNS:  # before building them: 0-999999999 is 1e9
+        raise StudyError(f"--seeds {short(text)} gives more than {MAX_RUNS:,} seeds (a study runs at most "
+                         f"{MAX_RUNS:,} runs)")
+    seeds = set()
+    for first, last in ranges:
         seeds.update(range(first, last + 1))
     return tuple(sorted(seeds))
 
@@ -174,8 +203,19 @@ def grid(sweeps: Sequence[Sweep]) -> Tuple[Point, ...]:
         raise StudyError(f"--sweep {reserved[0]}=...: {reserved[0]!r} is not a sweepable key (seeds: --seeds)")
     if len(set(keys)) != len(keys):
         raise StudyError(f"--sweep {keys!r} sweeps a key twice")
+    size = _product(sweeps)
+    if size > MAX_POINTS:
+        raise StudyError(f"--sweep {' x '.join(str(len(s.values)) for s in sweeps)} = {size:,} points is more than "
+                         f"{MAX_POINTS:,} (split the study)")
     combos = itertools.product(*(s.values for s in sweeps))
     return tuple(Point(index=i, values=tuple(zip(keys, combo))) for i, combo in enumerate(combos))
+
+
+def _product(sweeps: Sequence[Sweep]) -> int:
+    size = 1
+    for sweep in sweeps:
+        size *= len(sweep.values)
+    return size
 
 
 def _flatten(raw: Mapping[str, Any]) -> List[str]:
@@ -190,13 +230,8 @@ def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
     The block may hold ``sweep`` (key -> list of values), ``seeds``, ``sustain_rounds``, ``time_step_s``,
     ``reference`` and ``heatmap`` (``"tiered/fixed"``, or a list of them); command-line flags win over it.
     """
-    try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as err:
-        raise StudyError(f"--config {path!r}: {err.strerror}") from None
-    except yaml.YAMLError:
-        raise StudyError(f"--config {path!r}: not valid YAML") from None
+    raw = read_yaml(path)  # the runs' reader: UTF-8, no duplicate keys, bounded nesting (ConfigError, one line)
+    check_size(raw, f"--config {short(path)}")
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise StudyError(f"--config {path!r}: top level is not a mapping of keys")
@@ -208,6 +243,23 @@ def read_study_file(path: str) -> Tuple[Dict[str, Any], List[str]]:
     if unknown:
         raise StudyError(f"unknown key study.{unknown[0]} in {path!r} (known: {', '.join(sorted(known))})")
     return block, _flatten(raw)
+
+
+def check_size(value: Any, where: str, limit: int = MAX_STUDY_NODES) -> None:
+    """Refuse (StudyError) data with more than ``limit`` values counting every alias's expansion (a YAML alias
+    bomb of 300 bytes expands to billions): a walk that stops at the limit, before anything serializes it."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            raise StudyError(f"{where} holds more than {limit:,} values (with its aliases expanded)")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] = (),
@@ -233,10 +285,12 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
     points = grid(parsed)
     base_config = load_config(None, base + list(overrides), strategies=strategies)
     seed_list = parse_seeds(seeds if seeds is not None else block.get("seeds", base_config.seed))
+    check_run_count(len(points), len(seed_list))
     names = tuple(base_config.strategies)
 
     sustain = _int_setting("sustain_rounds", sustain_rounds, block, 3, minimum=1)
     step = _float_setting("time_step_s", time_step_s, block, 50.0)
+    check_time_checkpoints(base_config, step)
     ref = reference if reference is not None else block.get("reference", names[0])
     if ref not in names:
         raise StudyError(f"--reference {ref!r} is not one of the strategies ({', '.join(names)})")
@@ -249,11 +303,40 @@ def build_study(*, config_path: Optional[str] = None, overrides: Sequence[str] =
         if tuple(config.strategies) != names:  # e.g. baselines: true named after a swept tier spec
             raise StudyError(f"sweep point {point.label} runs strategies {', '.join(config.strategies)}, not "
                              f"{', '.join(names)}: every point must compare the same strategies")
+        check_time_checkpoints(config, step, point)
         for seed in seed_list:
             runs.append(RunSpec(point=point.index, seed=seed, rel_dir=os.path.join(point.name, f"seed-{seed}"),
                                 config=_with_seed(config, seed)))
+    selection = None if strategies is None else tuple(strategies)
     return Study(command=command, sweeps=tuple(parsed), seeds=seed_list, strategies=names, points=points,
-                 runs=tuple(runs), sustain_rounds=sustain, time_step_s=step, reference=ref, heatmaps=heat)
+                 runs=tuple(runs), sustain_rounds=sustain, time_step_s=step, reference=ref, heatmaps=heat,
+                 base=tuple(base + list(overrides)), selection=selection,
+                 history=(history_entry(command, "created"),))
+
+
+def history_entry(command: str, action: str, **details: Any) -> Dict[str, Any]:
+    """One line of study.json's history: when (UTC), what, with which command."""
+    return dict(at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), action=action, command=command, **details)
+
+
+def check_run_count(n_points: int, n_seeds: int) -> None:
+    """Refuse (StudyError) more than :data:`MAX_RUNS` runs, before any config is loaded or file written."""
+    if n_points * n_seeds > MAX_RUNS:
+        raise StudyError(f"{n_points:,} point(s) x {n_seeds:,} seed(s) = {n_points * n_seeds:,} runs is more than "
+                         f"{MAX_RUNS:,} (split the study)")
+
+
+def check_time_checkpoints(config: Config, time_step_s: float, point: Optional[Point] = None) -> None:
+    """Refuse a ``time_step_s`` that would give the report more than :data:`MAX_TIME_CHECKPOINTS` accuracy
+    checkpoints: a round lasts at most its deadline + increment window (:mod:`syft_fl.policy`), so a run's
+    horizon is at most ``rounds x`` the longest of those over its strategies (s)."""
+    round_s = max(config.deadline_for(s) for s in config.strategies.values()) + config.increment_window_s
+    count = config.rounds * round_s / time_step_s
+    if not count <= MAX_TIME_CHECKPOINTS:
+        where = f" at sweep point {point.label}" if point is not None and point.values else ""
+        raise StudyError(f"--time-step-s {time_step_s!r} gives up to {count:.3g} accuracy checkpoints{where} "
+                         f"({config.rounds} rounds of up to {round_s:g} s); at most {MAX_TIME_CHECKPOINTS:,}: "
+                         f"use --time-step-s >= {config.rounds * round_s / MAX_TIME_CHECKPOINTS:.3g}")
 
 
 def _point_config(overrides: List[str], strategies: Optional[Sequence[str]], point: Point) -> Config:
@@ -278,8 +361,8 @@ def _int_setting(name: str, given: Optional[int], block: Mapping[str, Any], defa
 
 def _float_setting(name: str, given: Optional[float], block: Mapping[str, Any], default: float) -> float:
     value = given if given is not None else block.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be a number > 0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise StudyError(f"--{name.replace('_', '-')} {value!r} must be a finite number > 0")
     return float(value)
 
 
@@ -299,20 +382,40 @@ def _heatmap_pair(text: Any, names: Sequence[str], n_sweeps: int) -> Tuple[str, 
 
 
 def study_to_dict(study: Study) -> Dict[str, Any]:
-    """study.json's content: everything needed to resume (each run's config is its folder's config.yaml)."""
+    """study.json's content: everything needed to resume, extend and check the folder (format 2: each point's
+    folder and resolved config, against which every run's config.yaml and checkpoint are checked)."""
+    first = {}
+    for run in study.runs:
+        first.setdefault(run.point, run)
     return {
         "format": STUDY_FORMAT,
         "command": study.command,
         "sweeps": [{"key": s.key, "values": list(s.values)} for s in study.sweeps],
         "seeds": list(study.seeds),
         "strategies": list(study.strategies),
-        "points": [{"name": p.name, "values": dict(p.values)} for p in study.points],
+        "points": [{"name": p.name, "dir": p.dir, "values": dict(p.values), "config": to_dict(first[p.index].config)}
+                   for p in study.points],
         "runs": [{"point": r.point, "seed": r.seed, "dir": r.rel_dir} for r in study.runs],
         "sustain_rounds": study.sustain_rounds,
         "time_step_s": study.time_step_s,
         "reference": study.reference,
         "heatmaps": [list(pair) for pair in study.heatmaps],
+        "base": list(study.base),
+        "selection": None if study.selection is None else list(study.selection),
+        "history": [dict(h) for h in study.history],
     }
+
+
+def write_study_file(study: Study, out_dir: str) -> None:
+    """Write ``out_dir``/study.json through a temporary file renamed over it (a kill leaves the old or the new)."""
+    path = os.path.join(out_dir, STUDY_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(study_to_dict(study), fh, indent=2, allow_nan=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def create_study_dir(study: Study, out_dir: str) -> None:
@@ -320,43 +423,18 @@ def create_study_dir(study: Study, out_dir: str) -> None:
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f"--out {out_dir!r} is not empty (continue a study there with --resume {out_dir})")
     os.makedirs(out_dir, exist_ok=True)
-    for point in study.points:
-        os.makedirs(os.path.join(out_dir, point.name), exist_ok=True)
-        with open(os.path.join(out_dir, point.name, POINT_FILE), "w") as fh:
-            yaml.safe_dump(dict(point.values), fh, sort_keys=False)
-    for run in study.runs:
-        run_dir = os.path.join(out_dir, run.rel_dir)
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
-            yaml.safe_dump(to_dict(run.config), fh, sort_keys=False)
-    with open(os.path.join(out_dir, STUDY_FILE), "w") as fh:
-        json.dump(study_to_dict(study), fh, indent=2)
-        fh.write("\n")
+    from .study_folder import materialize
+
+    materialize(study, out_dir)
+    write_study_file(study, out_dir)
 
 
-def load_study(out_dir: str) -> Study:
-    """The study of ``out_dir`` (study.json + every run's config.yaml), for ``--resume``."""
-    path = os.path.join(out_dir, STUDY_FILE)
-    try:
-        with open(path) as fh:
-            raw = json.load(fh)
-    except OSError:
-        raise StudyError(f"--resume {out_dir!r} has no {STUDY_FILE} (not a run_study.py folder)") from None
-    except ValueError:
-        raise StudyError(f"--resume {out_dir!r}: {STUDY_FILE} is not valid JSON") from None
-    if raw.get("format") != STUDY_FORMAT:
-        raise StudyError(f"--resume {out_dir!r}: {STUDY_FILE} format {raw.get('format')!r} is not {STUDY_FORMAT}")
-    sweeps = tuple(Sweep(key=s["key"], values=tuple(s["values"])) for s in raw["sweeps"])
-    points = grid(sweeps)
-    runs = []
-    for r in raw["runs"]:
-        config = load_config(os.path.join(out_dir, r["dir"], "config.yaml"))
-        runs.append(RunSpec(point=r["point"], seed=r["seed"], rel_dir=r["dir"], config=config))
-    heat = raw["heatmaps"] if "heatmaps" in raw else [raw["heatmap"]] if raw.get("heatmap") else []  # "heatmap": older
-    return Study(command=raw["command"], sweeps=sweeps, seeds=tuple(raw["seeds"]),
-                 strategies=tuple(raw["strategies"]), points=points, runs=tuple(runs),
-                 sustain_rounds=raw["sustain_rounds"], time_step_s=raw["time_step_s"], reference=raw["reference"],
-                 heatmaps=tuple(tuple(pair) for pair in heat))
+def load_study(out_dir: str, flag: str = "--resume") -> Study:
+    """The study of ``out_dir`` for ``--resume`` / ``--extend``: study.json checked against its schema and every
+    run folder against it (:mod:`syft_fl.study_folder`); StudyError (one line) for anything that does not fit."""
+    from .study_folder import load_checked_study
+
+    return load_checked_study(out_dir, flag)
 
 
 def run_finished(run_dir: str, config: Config) -> bool:
@@ -382,6 +460,11 @@ def rounds_done(run_dir: str) -> int:
 # --- execution -------------------------------------------------------------------------------------------------
 
 
+def as_run(config: Config) -> Config:
+    """The config a study run executes: ``torch_threads`` 0 (all) becomes one, in every process alike."""
+    return dataclasses.replace(config, torch_threads=1) if config.torch_threads == 0 else config
+
+
 def execute_run(config: Config, run_dir: str) -> str:
     """One run, in whatever process: fresh, or resumed from its checkpoint; one torch thread. Returns ``run_dir``."""
     import torch
@@ -389,8 +472,7 @@ def execute_run(config: Config, run_dir: str) -> str:
     from . import checkpoint
     from .experiment import run
 
-    if config.torch_threads == 0:  # the run sets its threads from the config: one, in every process alike
-        config = dataclasses.replace(config, torch_threads=1)
+    config = as_run(config)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -477,6 +559,9 @@ def run_study(study: Study, out_dir: str, *, workers: Optional[int] = None, addr
     """
     check_execution(study, workers, address)
     started = time.perf_counter()
+    from .study_folder import materialize
+
+    materialize(study, out_dir)  # folders of runs added by --extend, and runs that now hold more strategies
     todo = pending_runs(study, out_dir)
     sizes = [(os.path.join(out_dir, r.rel_dir), r.config.rounds * len(r.config.strategies)) for r in study.runs]
     bar = _Progress(sizes, progress)
