@@ -27,6 +27,7 @@ import yaml
 from .config import Config, ConfigError, load_config, to_dict
 from .config_yaml import read_yaml
 from .errors import one_line, short
+from .files import create_exclusive
 from .study import (POINT_FILE, STUDY_FILE, Point, RunSpec, Study, StudyError, _flatten,
                     _float_setting, _heatmap_pair, _int_setting, _point_config, _with_seed, as_run, check_run_count,
                     check_size, check_time_checkpoints, grid, history_entry, make_sweep, parse_seeds, parse_sweep,
@@ -365,13 +366,32 @@ def _check_summary(run: RunSpec, run_dir: str, saved: Any) -> None:
     states = saved.states[:len(names)]
     if names != [s["name"] for s in states]:
         raise StudyError(f"summary.json names strategies {short(names)} its checkpoint does not have in that order")
-    text = json.dumps(summarize(run.config, [StrategyState(**s) for s in states]), indent=2) + "\n"
+    summary = summarize(run.config, [StrategyState(**s) for s in states])
+    text = json.dumps(summary, indent=2) + "\n"
     if data != text.encode():
-        raise StudyError("summary.json is not the one its checkpoint gives (edited?)")
+        if _projected(summary, json.loads(data.decode("utf-8"))) != json.loads(data.decode("utf-8")):
+            raise StudyError("summary.json is not the one its checkpoint gives (edited?)")
+        _rewrite(path, text)  # written by an older syft-fl: the same values, fewer keys; today's adds the new ones
     if len(names) == len(saved.states):
         for name, (size, _) in saved.csv.items():
             if os.path.getsize(os.path.join(run_dir, name)) != size:
                 raise StudyError(f"{name} holds bytes past the ones its checkpoint covers (edited?)")
+
+
+def _projected(new: Any, old: Any) -> Any:
+    """``new`` restricted to the keys ``old`` has, recursively (dicts in ``old``'s key order): equal to ``old`` when
+    ``new`` only added keys to it (a summary written by an older syft-fl)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {k: _projected(new[k], v) if k in new else None for k, v in old.items()}
+    return new
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (a temp file created exclusively, then renamed)."""
+    tmp = path + ".tmp"
+    with create_exclusive(tmp, text=True) as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def _rows(run_dir: str) -> bool:

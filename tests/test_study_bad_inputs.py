@@ -392,3 +392,16 @@ def test_count_by_kind():
     print(dict(counts), "total", sum(counts.values()))
     names = [c[0] for c in JSON_CASES + FOLDER_CASES + EXTEND_CASES + CONFIGS]
     assert len(set(names)) == len(names)  # each case once (pytest ids would silently get suffixes)
+
+
+def test_a_summary_from_an_older_syft_fl_is_rewritten_an_edited_one_is_not():
+    """summary.json is derived from the verified checkpoint: one that holds today's values on fewer keys (written
+    before keys were added) is brought up to date on resume; a changed value is an edit and is refused."""
+    from syft_fl.study_folder import _projected
+
+    new = {"horizon_s": 10.0, "strategies": {"a": {"final_acc": 0.5, "mean_acc": 0.4}}}
+    old = {"strategies": {"a": {"final_acc": 0.5}}}
+    assert _projected(new, old) == old
+    edited = {"strategies": {"a": {"final_acc": 0.6}}}
+    assert _projected(new, edited) != edited
+    assert _projected(new, {"strategies": {"a": {"gone": 1}}}) != {"strategies": {"a": {"gone": 1}}}
