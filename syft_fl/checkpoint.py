@@ -116,7 +116,8 @@ def _typed(value: Any, kind: Any, what: str) -> Any:
 _STATE_FIELDS = {"name": (str, None), "sim_time_s": (float, 0.0), "uplink_bytes": (int, 0),
                  "downlink_bytes": (int, 0), "energy_j": (float, 0.0)}
 _STATE_KEYS = ["name", "global_state", "sim_time_s", "uplink_bytes", "downlink_bytes", "energy_j", "history",
-               "last_merged"]
+               "last_merged", "server_state"]
+_OPTIONAL_STATE_KEYS = ("server_state",)  # absent from checkpoints written before aggregation rules had state
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:
@@ -302,7 +303,7 @@ def _parse(body: bytes) -> Checkpoint:
     if not isinstance(header["states"], list):
         raise CheckpointError("states is not a list")
     for i, entry in enumerate(header["states"]):
-        if not isinstance(entry, dict) or sorted(entry) != sorted(_STATE_KEYS):
+        if not isinstance(entry, dict) or sorted(set(entry) | set(_OPTIONAL_STATE_KEYS)) != sorted(_STATE_KEYS):
             raise CheckpointError(f"strategy state {i} does not have the fields {', '.join(_STATE_KEYS)}")
         state = {}
         for name, (kind, low) in _STATE_FIELDS.items():
