@@ -402,7 +402,8 @@ def execute_run(config: Config, run_dir: str) -> str:
 
 
 class _Progress:
-    """A tqdm bar over the study's rounds (all runs x strategies x rounds), polled from the run folders."""
+    """A bar over the study's rounds (all runs x strategies x rounds), polled from the run folders (tqdm on a
+    terminal, a plain line every twentieth of the study otherwise: :mod:`syft_fl.progress`)."""
 
     def __init__(self, runs: Sequence[Tuple[str, int]], enabled: bool, interval_s: float = 0.5) -> None:
         self._runs = runs
@@ -411,10 +412,11 @@ class _Progress:
         self._bar = None
         self._thread = None
         if enabled:
-            from tqdm import tqdm
+            from .progress import bar
 
             total = sum(n for _, n in runs)
-            self._bar = tqdm(total=total, initial=self._count(), desc="study", unit="round", dynamic_ncols=True)
+            self._bar = bar(total=total, initial=self._count(), desc="study", every=max(5, total // 20),
+                            unit="round", dynamic_ncols=True)
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
 
