@@ -2,7 +2,7 @@
 """Wall time of one federated round through syft-fl vs the same FedAvg round in plain torch, same process.
 
 syft-fl round: 10 UEs (of 10), 1 local epoch of 400 MNIST digits each, FedAvg CNN, the `tiered` strategy
-(uniform:4+4+8 tiers encoded on the UE and sent as syft messages, metered, charged on the channel), BS merge,
+(uniform:2+2+4,block=256 tiers encoded on the UE and sent as syft messages, metered, charged on the channel), BS merge,
 FedAvg and test. Reference: the same local training (same code, same minibatches) for the same 10 UEs, FedAvg of
 the full-precision updates and the same test, with no syft, no codec and no channel.
 
