@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Mapping
 
 from syft_fl import codec
+from syft_fl.policy import rules_for
 
 
 def prefix_specs(spec: Any) -> List[codec.TierSpec]:
@@ -55,9 +56,8 @@ def baseline_strategies(
         out["{}fixed@{}({})".format(prefix, _label(k, len(specs)), shown)] = dataclasses.replace(
             tiered, upload="fixed", spec=spec
         )
-    deadline = tiered.deadline_s if tiered.deadline_s is not None else deadline_s
-    if tiered.increment_window_s is not None:
-        increment_window_s = tiered.increment_window_s
+    rules = rules_for(tiered, deadline_s=deadline_s, increment_window_s=increment_window_s)
+    deadline, increment_window_s = rules.deadline_s, rules.increment_window_s
     out["{}fixed@all({})+window".format(prefix, specs[-1].text.split(",")[0])] = dataclasses.replace(
         tiered, upload="fixed", spec=specs[-1], deadline_s=deadline + increment_window_s
     )

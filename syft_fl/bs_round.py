@@ -1,5 +1,8 @@
 """The BS's round, in stages over typed records: plan -> dispatch -> receive -> merge and aggregate -> record.
 
+The strategy's round rules (deadline, window, where it opens, early close) are resolved once a round into a
+:class:`~syft_fl.policy.RoundRules` (``Config.rules_for``) that planning and reception both read.
+
 - :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
   times, its round-start rate, the tier spec it will send (:mod:`syft_fl.strategies`), its injected
   faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
@@ -118,12 +121,13 @@ class Merge:
     server_state: aggregate.ServerState = field(default_factory=dict)
 
 
-def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence[int],
+def plan(fed: Federation, strategy: StrategyConfig, rules: policy.RoundRules, rnd: int, selected: Sequence[int],
          broadcast_bytes: int) -> List[UEPlan]:
-    """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast."""
+    """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast: ``strategy`` chooses
+    each UE's spec, ``rules`` (its deadline and window) say whether the UE can still make it."""
     cfg = fed.config
     n_active = len(selected)
-    deadline_s = cfg.deadline_for(strategy)
+    deadline_s = rules.deadline_s
     plans = []
     for ue in selected:
         n_samples = fed.n_samples(ue)
@@ -136,7 +140,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rnd: int, selected: Sequence
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(
             strategy.kind, spec=strategy.spec, ladder=list(strategy.ladder), compute_s=upload_start_s,
-            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=cfg.window_for(strategy),
+            rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=rules.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
         num_tiers = spec.num_tiers
         plans.append(UEPlan(
@@ -162,10 +166,11 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
 
 @dataclass(frozen=True)
 class RoundInFlight:
-    """A round handed to the UEs: the BS's plans, the tasks of the UEs that train, the transport's handle on their
-    training (:meth:`Transport.submit`), and the broadcast's downlink bytes."""
+    """A round handed to the UEs: its rules, the BS's plans, the tasks of the UEs that train, the transport's handle
+    on their training (:meth:`Transport.submit`), and the broadcast's downlink bytes."""
 
     rnd: int
+    rules: policy.RoundRules
     plans: List[UEPlan]
     tasks: List[RoundTask]
     handle: Any
@@ -177,9 +182,10 @@ def start_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState
     selected = fed.selected(rnd)
     broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
     downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
-    plans = plan(fed, strategy, rnd, selected, broadcast_bytes)
+    rules = fed.config.rules_for(strategy)
+    plans = plan(fed, strategy, rules, rnd, selected, broadcast_bytes)
     tasks = [round_task(fed.config, rnd, p, strategy, state) for p in plans if p.trains]
-    return RoundInFlight(rnd=rnd, plans=plans, tasks=tasks, handle=fed.transport.submit(tasks),
+    return RoundInFlight(rnd=rnd, rules=rules, plans=plans, tasks=tasks, handle=fed.transport.submit(tasks),
                          downlink_bytes=downlink_bytes)
 
 
@@ -197,7 +203,7 @@ def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyStat
     """Collect the UEs' reports, receive, merge and aggregate; ``state`` gets the new global model and, per UE that
     uploaded, how many tiers of it were merged (its pending upload for error feedback)."""
     reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
-    reception = receive(fed, strategy, flight.rnd, flight.plans, reports)
+    reception = receive(fed, flight.rules, flight.rnd, flight.plans, reports)
     merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state,
                                 strategy=strategy, server_state=state.server_state)
     if merge.global_state is not state.global_state and not aggregate.is_finite(merge.global_state):
@@ -212,24 +218,23 @@ def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyStat
     return RoundDone(flight=flight, reports=reports, reception=reception, merge=merge)
 
 
-def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence[UEPlan],
+def receive(fed: Federation, rules: policy.RoundRules, rnd: int, plans: Sequence[UEPlan],
             reports: Dict[int, UploadReport]) -> Reception:
-    """Air times from the channel, then the reception policy: which tiers count, the round length and what each
-    tier cost on the air."""
-    cfg = fed.config
+    """Air times from the channel, then the reception policy under ``rules``: which tiers count, the round length
+    and what each tier cost on the air."""
     n_active = len(plans)
     sending = [p for p in plans if p.ue in reports and not reports[p.ue].crash and not reports[p.ue].error]
     tx, arrivals = {}, {}
     on_air = dict(zip([p.ue for p in sending], fed.channel.uploads_air(
         [(p.ue, p.upload_start_s, list(reports[p.ue].tier_bytes)) for p in sending], rnd, n_active,
-        horizon_s=cfg.deadline_for(strategy) + cfg.increment_window_s)))
+        horizon_s=rules.deadline_s + rules.increment_window_s)))
     for p in sending:
         tx[p.ue] = tuple(a.tx_s for a in on_air[p.ue])
         arrivals[p.ue] = policy.arrival_times_s(p.upload_start_s, tx[p.ue])
     outcome = policy.receive(
-        [arrivals[p.ue] for p in sending], deadline_s=cfg.deadline_for(strategy),
-        increment_window_s=cfg.window_for(strategy), window_start=strategy.window_start,
-        early_close=strategy.early_close, tier_bytes=[reports[p.ue].tier_bytes for p in sending],
+        [arrivals[p.ue] for p in sending], deadline_s=rules.deadline_s,
+        increment_window_s=rules.increment_window_s, window_start=rules.window_start,
+        early_close=rules.early_close, tier_bytes=[reports[p.ue].tier_bytes for p in sending],
         rate_estimates_bps=[p.rate_bps for p in sending], silent_ues=len(plans) - len(sending))
     heard = {}
     for p, reception in zip(sending, outcome.receptions):
@@ -237,8 +242,8 @@ def receive(fed: Federation, strategy: StrategyConfig, rnd: int, plans: Sequence
                              tx_times_s=tx[p.ue])
         expected = policy.expected_tiers(
             reports[p.ue].tier_bytes, compute_s=p.upload_start_s, rate_estimate_bps=p.rate_bps,
-            deadline_s=cfg.deadline_for(strategy), increment_window_s=cfg.window_for(strategy),
-            window_start=strategy.window_start)
+            deadline_s=rules.deadline_s, increment_window_s=rules.increment_window_s,
+            window_start=rules.window_start)
         heard[p.ue] = Heard(report=reports[p.ue], tx_s=tx[p.ue], reception=reception, air=air,
                             missed=reception.tiers_used < expected, on_air=tuple(on_air[p.ue]))
     return Reception(heard=heard, round_length_s=outcome.round_length_s)
@@ -360,11 +365,15 @@ def _not_selected(fed: Federation, name: str, rnd: int, ue: int) -> UplinkRecord
                         accepted=False, energy_j=0.0)
 
 
-def uplink_records(fed: Federation, name: str, rnd: int, n_active: int, p: UEPlan, report: Optional[UploadReport],
-                   heard: Optional[Heard], status: str, merged: int, reason: str) -> List[UplinkRecord]:
-    """The uplinks.csv rows of one selected UE: one per tier it sent, or one with 0 bytes if it sent nothing.
-    Energy: training (if it trained) plus transmit power x the air time the BS listened to."""
+def uplink_records(fed: Federation, name: str, done: "RoundDone", p: UEPlan) -> List[UplinkRecord]:
+    """The uplinks.csv rows of selected UE ``p.ue`` in the round ``done`` of strategy ``name``: one per tier it
+    sent, or one with 0 bytes if it sent nothing. Energy: training (if it trained) plus transmit power x the air
+    time the BS listened to."""
     cfg = fed.config
+    rnd, n_active = done.flight.rnd, len(done.flight.plans)
+    report, heard = done.reports.get(p.ue), done.reception.heard.get(p.ue)
+    merge = done.merge
+    status, merged, reason = merge.statuses[p.ue], merge.tiers_merged.get(p.ue, 0), merge.reasons.get(p.ue, "")
     trained = report is not None and not report.crash
     compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs, rnd) if trained else 0.0
     common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec.text,
@@ -392,19 +401,19 @@ def _in_time(on_air: TierAir, nbytes: int) -> Dict[str, Any]:
                 mean_rate_bps=mean)
 
 
-def record(fed: Federation, state: StrategyState, rnd: int, plans: Sequence[UEPlan],
-           reports: Dict[int, UploadReport], reception: Reception, merge: Merge, test: Tuple[float, float],
-           downlink_bytes: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
-    """Advance ``state``'s clock and totals by this round; return its rounds.csv and uplinks.csv records."""
+def record(fed: Federation, state: StrategyState, done: "RoundDone",
+           test: Tuple[float, float]) -> Tuple[RoundRecord, List[UplinkRecord]]:
+    """Advance ``state``'s clock and totals by the round ``done`` whose model tested ``test`` (accuracy, loss);
+    return its rounds.csv and uplinks.csv records."""
+    rnd, plans, downlink_bytes = done.flight.rnd, done.flight.plans, done.flight.downlink_bytes
+    reports, reception, merge = done.reports, done.reception, done.merge
     by_ue = {p.ue: p for p in plans}
     uplinks: List[UplinkRecord] = []
     for ue in range(fed.config.num_ues):
         if ue not in by_ue:
             uplinks.append(_not_selected(fed, state.name, rnd, ue))
             continue
-        uplinks.extend(uplink_records(fed, state.name, rnd, len(plans), by_ue[ue], reports.get(ue),
-                                      reception.heard.get(ue), merge.statuses[ue], merge.tiers_merged.get(ue, 0),
-                                      merge.reasons.get(ue, "")))
+        uplinks.extend(uplink_records(fed, state.name, done, by_ue[ue]))
     round_energy = sum(u.energy_j for u in uplinks)
     round_uplink = sum(a.bytes_charged for h in reception.heard.values() for a in h.air)
     counts = {s: sum(1 for p in plans if merge.statuses[p.ue] == s) for s in STATUSES}
@@ -438,17 +447,11 @@ def evaluate_global_model(fed: Federation, state: StrategyState) -> Tuple[float,
     return acc, loss
 
 
-def _record_done(fed: Federation, state: StrategyState, done: RoundDone,
-                 test: Tuple[float, float]) -> Tuple[RoundRecord, List[UplinkRecord]]:
-    f = done.flight
-    return record(fed, state, f.rnd, f.plans, done.reports, done.reception, done.merge, test, f.downlink_bytes)
-
-
 def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
               rnd: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
     """One round of one strategy: the stages above, in order; updates ``state``."""
     done = finish_round(fed, strategy, state, start_round(fed, strategy, state, rnd))
-    return _record_done(fed, state, done, evaluate_global_model(fed, state))
+    return record(fed, state, done, evaluate_global_model(fed, state))
 
 
 def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
@@ -463,4 +466,4 @@ def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     while flight is not None:
         done = finish_round(fed, strategy, state, flight)
         flight = start_round(fed, strategy, state, done.flight.rnd + 1) if done.flight.rnd + 1 < rounds else None
-        yield _record_done(fed, state, done, evaluate_global_model(fed, state))
+        yield record(fed, state, done, evaluate_global_model(fed, state))

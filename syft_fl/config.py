@@ -334,13 +334,10 @@ class Config:
                 raise ConfigError(f"baselines=true: {err}") from None
             object.__setattr__(self, "strategies", expanded)
 
-    def deadline_for(self, strategy: StrategyConfig) -> float:
-        """The BS deadline [s] of ``strategy``: its own ``deadline_s`` or else the run's."""
-        return self.deadline_s if strategy.deadline_s is None else strategy.deadline_s
-
-    def window_for(self, strategy: StrategyConfig) -> float:
-        """The increment window [s] of ``strategy``: its own ``increment_window_s`` or else the run's."""
-        return self.increment_window_s if strategy.increment_window_s is None else strategy.increment_window_s
+    def rules_for(self, strategy: StrategyConfig) -> policy.RoundRules:
+        """The round rules of ``strategy`` in this run (its own ``deadline_s`` or else the run's; the run's window;
+        its window start and early close): resolved here once, read by every stage."""
+        return policy.rules_for(strategy, deadline_s=self.deadline_s, increment_window_s=self.increment_window_s)
 
     def _check_transport(self) -> None:
         """The websocket keys need transport=websocket; then the chosen transport checks the config itself."""

@@ -208,9 +208,8 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
     it before it writes anything); it is closed at the end. Ctrl-C (KeyboardInterrupt) propagates after the files
     are closed; what is done stays on disk.
     """
-    from tqdm import tqdm
-
     from . import checkpoint
+    from .progress import bar as progress_bar
 
     config_data = to_dict(config)
     try:
@@ -249,7 +248,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
             if len(state.history) >= config.rounds:
                 continue
             started, spent = time.perf_counter(), wall_s.get(name, 0.0)
-            bar = tqdm(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", disable=not progress)
+            bar = progress_bar(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", enabled=progress)
             for row, uplink_rows in run_rounds(fed, strategy, state, config.rounds):
                 rounds_log.write([row])
                 uplinks_log.write(uplink_rows)

@@ -62,13 +62,17 @@ sending its increments until ``D + W`` (the window is open for the other UEs); u
 ``window_start="base_arrival"`` no window opens for it and under early close the BS stops it at
 ``D``, so its increments cost nothing after ``D``.
 
+A strategy's rules (``D``, ``W``, where the window opens, early close) are resolved once into a
+:class:`RoundRules` (:func:`rules_for`: the strategy's own ``deadline_s`` or else the run's), which the
+round's planning, its reception, the pre-run warning and the baselines all read.
+
 What each UE sends (its tier spec) is the strategy kind's choice: :mod:`syft_fl.strategies`.
 Pure functions, no I/O; what they decide is returned as data.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from syft_fl.channel import upload_time_s
 from syft_fl.registry import Registry
@@ -82,6 +86,35 @@ WINDOW_START.add("base_arrival", doc="at each UE's own base arrival: its increme
 WINDOW_START.add("last_base", doc="when the base alone would close the round (the last accepted base, or the deadline "
                  "if a base is late or a UE silent), for every UE: the fair close rule")
 WINDOW_STARTS = WINDOW_START.names()  # the names, as a tuple (older name)
+
+
+@dataclass(frozen=True)
+class RoundRules:
+    """One strategy's reception rules, resolved and checked once (module docstring): the base tiers' deadline
+    ``deadline_s`` [s since the broadcast], the increment window ``increment_window_s`` [s], where the window
+    opens (``window_start``, one of :data:`WINDOW_START`) and whether the BS closes a UE early on the increments
+    it predicts will miss (``early_close``). Together they are the round's close rule. ValueError naming the
+    field for a bad value."""
+
+    deadline_s: float
+    increment_window_s: float
+    window_start: str = "deadline"
+    early_close: bool = False
+
+    def __post_init__(self) -> None:
+        _check_clock(self.deadline_s, self.increment_window_s)
+        if self.window_start not in WINDOW_START:
+            raise ValueError("window_start must be one of {}, got {!r}".format(WINDOW_START.names(), self.window_start))
+
+
+def rules_for(strategy: Any, *, deadline_s: float, increment_window_s: float) -> RoundRules:
+    """The :class:`RoundRules` of ``strategy`` (a ``StrategyConfig``: its ``deadline_s`` and ``increment_window_s``,
+    each None for the run's, ``window_start`` and ``early_close``) in a run with deadline ``deadline_s`` and window
+    ``increment_window_s``."""
+    own, own_window = strategy.deadline_s, getattr(strategy, "increment_window_s", None)
+    return RoundRules(deadline_s=deadline_s if own is None else own,
+                      increment_window_s=increment_window_s if own_window is None else own_window,
+                      window_start=strategy.window_start, early_close=strategy.early_close)
 
 
 def arrival_times_s(compute_s: float, tx_times_s: Sequence[float]) -> List[float]:

@@ -330,7 +330,7 @@ def check_time_checkpoints(config: Config, time_step_s: float, point: Optional[P
     """Refuse a ``time_step_s`` that would give the report more than :data:`MAX_TIME_CHECKPOINTS` accuracy
     checkpoints: a round lasts at most its deadline + increment window (:mod:`syft_fl.policy`), so a run's
     horizon is at most ``rounds x`` the longest of those over its strategies (s)."""
-    round_s = max(config.deadline_for(s) for s in config.strategies.values()) + config.increment_window_s
+    round_s = max(r.deadline_s + r.increment_window_s for r in map(config.rules_for, config.strategies.values()))
     count = config.rounds * round_s / time_step_s
     if not count <= MAX_TIME_CHECKPOINTS:
         where = f" at sweep point {point.label}" if point is not None and point.values else ""
@@ -484,7 +484,8 @@ def execute_run(config: Config, run_dir: str) -> str:
 
 
 class _Progress:
-    """A tqdm bar over the study's rounds (all runs x strategies x rounds), polled from the run folders."""
+    """A bar over the study's rounds (all runs x strategies x rounds), polled from the run folders (tqdm on a
+    terminal, a plain line every twentieth of the study otherwise: :mod:`syft_fl.progress`)."""
 
     def __init__(self, runs: Sequence[Tuple[str, int]], enabled: bool, interval_s: float = 0.5) -> None:
         self._runs = runs
@@ -493,10 +494,11 @@ class _Progress:
         self._bar = None
         self._thread = None
         if enabled:
-            from tqdm import tqdm
+            from .progress import bar
 
             total = sum(n for _, n in runs)
-            self._bar = tqdm(total=total, initial=self._count(), desc="study", unit="round", dynamic_ncols=True)
+            self._bar = bar(total=total, initial=self._count(), desc="study", every=max(5, total // 20),
+                            unit="round", dynamic_ncols=True)
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
 

@@ -27,7 +27,7 @@ from . import codec, feedback, objectives
 from .choices import PAYLOADS
 from .models import build_model
 from .training import local_train
-from .transport.base import RoundTask
+from .tasks import RoundTask
 
 #: The keys a transport adds to a task's wire dict: the object ids of the UE's shard in its store.
 SHARD_KEYS = ("x_id", "y_id")

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from syft_fl.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict
+from syft_fl.policy import RoundRules
 
 
 def test_default_yaml_equals_the_built_in_defaults():
@@ -85,8 +86,9 @@ def test_every_key_is_documented_with_a_default():
     assert ("deadline_s", "s") == next((k, u) for k, u, _, _ in rows if k == "deadline_s")
 
 
-def test_readme_documents_every_key_with_its_default():
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+def test_the_architecture_page_documents_every_key_with_its_default():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(root, "docs", "architecture.md")).read()
     for key, unit, default, _ in describe_keys():
         assert f"| `{key}` | {unit or '-'} | `{default.replace('|', chr(92) + '|')}` |" in readme, key
 
@@ -99,12 +101,14 @@ def test_strategy_options_default_to_the_plain_rules_and_are_validated():
     for s in cfg.strategies.values():
         assert (s.deadline_s, s.early_close, s.window_start, s.csi_error_db, s.error_feedback) == (
             None, False, "deadline", 0.0, False)
-        assert cfg.deadline_for(s) == 10.0
+        assert cfg.rules_for(s).deadline_s == 10.0
     cfg = load_config(None, ["strategies.tiered.deadline_s=12", "strategies.tiered.early_close=true",
                              "strategies.tiered.window_start=base_arrival", "strategies.adaptive.csi_error_db=3",
                              "strategies.fixed.error_feedback=true"])
     t = cfg.strategies["tiered"]
-    assert (t.deadline_s, t.early_close, t.window_start, cfg.deadline_for(t)) == (12.0, True, "base_arrival", 12.0)
+    assert (t.deadline_s, t.early_close, t.window_start) == (12.0, True, "base_arrival")
+    assert cfg.rules_for(t) == RoundRules(deadline_s=12.0, increment_window_s=2.0, window_start="base_arrival",
+                                          early_close=True)
     assert cfg.strategies["adaptive"].csi_error_db == 3.0 and cfg.strategies["fixed"].error_feedback
 
 
@@ -133,7 +137,7 @@ def test_baselines_expand_tiered_into_named_fixed_entries():
     assert [s[n].spec.text for n in list(s)[2:6]] == [
         "uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "uniform:8,block=256"]
     assert all(s[n].kind == "fixed" for n in list(s)[2:6])
-    assert [cfg.deadline_for(s[n]) for n in list(s)[2:6]] == [10.0, 10.0, 10.0, 12.0]
+    assert [cfg.rules_for(s[n]).deadline_s for n in list(s)[2:6]] == [10.0, 10.0, 10.0, 12.0]
     # the resolved config loads back to the same strategies (the expansion is idempotent)
     assert Config(**{**{f: getattr(cfg, f) for f in ("seed", "rounds")}, "strategies": cfg.strategies,
                      "baselines": True}).strategies == cfg.strategies
@@ -151,7 +155,7 @@ def test_baselines_keep_the_tiered_options_and_its_own_deadline(tmp_path):
         "b/fixed@all(uniform:8)+window"]
     s = cfg.strategies
     assert all(s[n].error_feedback for n in list(s)[1:5])
-    assert cfg.deadline_for(s["a/fixed@all(float:32)+window"]) == 10.0  # a's 8 s + the 2 s window
+    assert cfg.rules_for(s["a/fixed@all(float:32)+window"]).deadline_s == 10.0  # a's 8 s + the 2 s window
     assert s["b/fixed@base(uniform:4)"].spec.text == "uniform:4,rounding=stochastic"
     clash = tmp_path / "clash.yaml"
     clash.write_text("baselines: true\nstrategies:\n  tiered: {kind: tiered, spec: 'uniform:2+2'}\n"

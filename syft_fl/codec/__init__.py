@@ -14,9 +14,9 @@ Schemes, each with its error bound in its module docstring:
 ``uniform:b0+b1+...``           sign + magnitude on a per-block grid, absolute bound; options ``block``,
                                 ``rounding`` and ``reconstruction`` (``schemes/uniform.py``)
 
-Modules: ``errors`` (CodecError), ``registry`` (the scheme registry), ``spec`` (grammar, TierSpec), ``table`` (tensor table), ``layout`` (where everything
-sits), ``bitpack`` (planes), ``wire`` (header, CRC), ``parallel`` (chunks, thread pool), ``schemes`` (one class
-each, one registry line), ``tiers`` (encode, decode, sizes).
+Modules: ``errors`` (CodecError), ``registry`` (the scheme registry), ``spec`` (grammar, TierSpec), ``table``
+(tensor table), ``layout`` (where everything sits), ``bitpack`` (planes), ``wire`` (header, CRC), ``parallel``
+(chunks, thread pool), ``schemes`` (one class each, one registry line), ``tiers`` (encode, decode, sizes).
 
 Speed: big states are cut into chunks of 2**18 elements (a multiple of 8, so every chunk starts on a byte in every
 plane) processed with vectorised numpy on a small thread pool (numpy and zlib release the GIL); the bytes do not
