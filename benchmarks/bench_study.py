@@ -20,7 +20,8 @@ from typing import Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from syft_fl.study import build_study, create_study_dir, run_study  # noqa: E402
+from syft_fl.study import build_study  # noqa: E402
+from syft_fl.study_run import create_study_dir, run_study  # noqa: E402
 from syft_fl.study_report import record_timing, write_report  # noqa: E402
 
 SETTINGS = ["model=2nn", "num_ues=10", "ues_per_round=5", "train_size=1000", "test_size=500", "partition=iid",

@@ -25,8 +25,8 @@ if ROOT not in sys.path:
 from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import ConfigError  # noqa: E402
-from syft_fl.study import (StudyError, build_study, check_execution, config_ray_address,  # noqa: E402
-                           create_study_dir, load_study, run_study, write_study_file)
+from syft_fl.study import StudyError, build_study, check_execution, write_study_file  # noqa: E402
+from syft_fl.study_run import config_ray_address, create_study_dir, load_study, run_study  # noqa: E402
 from syft_fl.study_folder import extend_study  # noqa: E402
 
 PROG = "run_study.py"

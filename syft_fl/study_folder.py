@@ -11,7 +11,7 @@ line), before anything is written.
 :func:`extend_study` grows a study by strategies, seeds and sweep values; what the study already has must be
 described by the same config (a strategy or key that differs is refused). Strategies added run after the study's
 in every run folder, so a run folder may hold strategies run at different times: when the extension is recorded
-(study.json), :func:`materialize` (called by :func:`syft_fl.study.run_study`) re-keys each existing run's
+(study.json), :func:`materialize` (called by :func:`syft_fl.study_run.run_study`) re-keys each existing run's
 checkpoint to the grown config (its states, RNG states and CSV prefixes unchanged; a run killed at any moment is
 resumed from either key) and then rewrites its ``config.yaml``; the new strategies then run as a resume would.
 """

@@ -1,5 +1,6 @@
 """Each stage of the BS's round alone (plan, receive, merge and aggregate, record) with a fake channel, compute and
 transport: rates and training times are chosen by hand, so every arrival and every status is known in advance."""
+import math
 from collections import OrderedDict
 from types import SimpleNamespace
 
@@ -8,7 +9,7 @@ import torch
 
 from syft_fl import codec
 from syft_fl.bs_round import RoundDone, RoundInFlight, StrategyState, merge_and_aggregate, plan, receive, record
-from syft_fl.channel import upload_time_s
+from syft_fl.channel import TierAir, upload_time_s
 from syft_fl.config import Config, StrategyConfig
 from syft_fl.policy import RoundRules
 from syft_fl.preflight import deadline_warning
@@ -38,6 +39,11 @@ class FakeChannel:
     def snr_db(self, ue, rnd, tier=0, n_active=1):
         return 20.0
 
+    def uploads_air(self, uploads, rnd, n_active, *, horizon_s=math.inf):
+        """Each upload's tiers at the UE's fixed rate, one block each (no fading in time)."""
+        return [[TierAir(tx_s=t, snr_min_db=20.0, snr_max_db=20.0, blocks=1)
+                 for t in self.transmit_times_s(sizes, ue, rnd, n_active)] for ue, _, sizes in uploads]
+
 
 class FakeCompute:
     """A fixed local-training time per UE [s] and 0.5 J of computation."""
@@ -48,7 +54,7 @@ class FakeCompute:
     def train_time_s(self, ue, n_samples, epochs, rnd=None):
         return self.times[ue]
 
-    def compute_energy_j(self, ue, n_samples, epochs):
+    def compute_energy_j(self, ue, n_samples, epochs, rnd=None):
         return 0.5
 
 

@@ -12,8 +12,9 @@ import pytest
 from experiments.run_study import main
 from syft_fl import checkpoint
 from syft_fl.config import ConfigError
-from syft_fl.study import (StudyError, build_study, create_study_dir, grid, load_study, parse_seeds, parse_sweep,
-                           pending_runs, read_study_file, run_finished, run_study)
+from syft_fl.study import (StudyError, build_study, grid, parse_seeds, parse_sweep, pending_runs, read_study_file,
+                           run_finished)
+from syft_fl.study_run import create_study_dir, load_study, run_study
 from syft_fl.study_report import record_timing, write_report
 
 from .helpers import read_csv

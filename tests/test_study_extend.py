@@ -14,8 +14,8 @@ import yaml
 from experiments.run_study import main
 from syft_fl import checkpoint, experiment
 from syft_fl.config import to_dict
-from syft_fl.study import (StudyError, as_run, build_study, create_study_dir, execute_run, load_study, pending_runs,
-                           write_study_file)
+from syft_fl.study import StudyError, as_run, build_study, execute_run, pending_runs, write_study_file
+from syft_fl.study_run import create_study_dir, load_study
 from syft_fl.study_folder import extend_study, grow_run
 
 from .test_study import OUTPUTS, ROOT, TINY
