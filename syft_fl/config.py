@@ -140,13 +140,16 @@ class StrategyConfig:
 
 
 def _default_strategies() -> Dict[str, StrategyConfig]:
+    """The fair set the main command compares: full precision (late = dropped), the tiered base sent alone, 8 bits
+    in one tier, tiered with the fair close rule (the round closes when its base alone's would) and adaptive."""
     ladder = ("uniform:2,block=256", "uniform:4,block=256", "uniform:8,block=256", "float:16", "full")
     return {
         "full": StrategyConfig(upload="full", spec="full"),
+        "base-alone": StrategyConfig(upload="fixed", spec="uniform:2,block=256"),
         "fixed": StrategyConfig(upload="fixed", spec="uniform:8,block=256"),
-        "tiered": StrategyConfig(upload="tiered", spec="uniform:2+2+4,block=256"),
+        "tiered": StrategyConfig(upload="tiered", spec="uniform:2+2+4,block=256", window_start="last_base",
+                                 increment_window_s=0.0),
         "adaptive": StrategyConfig(upload="adaptive", ladder=ladder),
-        "adaptive-tiered": StrategyConfig(upload="adaptive-tiered", ladder=ladder[:3]),
     }
 
 
@@ -227,7 +230,8 @@ class Config:
     transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes) | ray (UE "
                           "actors)", default="virtual")
     torch_threads: int = _key("torch intra-op threads of each process that trains UEs (BS, UE servers, Ray actors); "
-                              "results depend on it; 0 = torch's default on the BS", "threads", default=0)
+                              "results depend on it, so 1 by default (the same numbers on any core count; parallelism comes from UEs and "
+                              "runs); 0 = torch's default on the BS (the core count)", "threads", default=1)
     ue_addresses: Tuple[str, ...] = _key(
         "transport: websocket: host:port of UE servers ue0, ue1, ... (python -m syft_fl.transport.ue_server)",
         default=())

@@ -91,7 +91,8 @@ def test_build_study_validates_every_point():
 
 
 def test_baselines_in_a_study():
-    study = tiny_study(overrides=TINY + ["baselines=true"], strategies=["tiered"],
+    study = tiny_study(overrides=TINY + ["baselines=true", "strategies.tiered.window_start=deadline",
+                                         "strategies.tiered.increment_window_s=null"], strategies=["tiered"],
                        sweeps=["deadline_s=6,8", "increment_window_s=0,2"],
                        heatmaps=["tiered/fixed@all(uniform:8)+window", "tiered/fixed@base(uniform:2)"])
     assert study.strategies[0] == "tiered" and "fixed@base(uniform:2)" in study.strategies
