@@ -108,8 +108,9 @@ def test_strategy_options_default_to_the_plain_rules_and_are_validated():
                              "strategies.fixed.error_feedback=true"])
     t = cfg.strategies["tiered"]
     assert (t.deadline_s, t.early_close, t.window_start) == (12.0, True, "base_arrival")
-    assert cfg.rules_for(t) == RoundRules(deadline_s=12.0, increment_window_s=2.0, window_start="base_arrival",
-                                          early_close=True)
+    assert cfg.rules_for(t) == RoundRules(deadline_s=12.0, increment_window_s=0.0, window_start="base_arrival",
+                                          early_close=True)  # the default tiered's own window (0) wins
+    assert cfg.rules_for(cfg.strategies["fixed"]).increment_window_s == 2.0  # no own window: the run's
     assert cfg.strategies["adaptive"].csi_error_db == 3.0 and cfg.strategies["fixed"].error_feedback
 
 
