@@ -22,6 +22,8 @@ import run_tiered  # noqa: E402
 pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport or a subprocess
 
 TINY = ["num_ues=4", "ues_per_round=3", "model=2nn", "train_size=400", "test_size=200", "partition=iid"]
+# the plain close rule (deadline + window): these tests count tiers, so every increment should make it in
+TINY += ["strategies.tiered.window_start=deadline", "strategies.tiered.increment_window_s=null"]
 RESULT_FILES = ("rounds.csv", "uplinks.csv", "summary.json", "config.yaml")
 
 

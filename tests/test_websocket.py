@@ -35,6 +35,8 @@ pytestmark = pytest.mark.e2e  # every test here runs a federation, a transport o
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["rounds=2", "num_ues=3", "ues_per_round=3", "model=2nn", "train_size=300", "test_size=100",
         "partition=iid", "batch_size=20"]
+# the plain close rule (deadline + window): these tests count tiers, so every increment should make it in
+TINY += ["strategies.tiered.window_start=deadline", "strategies.tiered.increment_window_s=null"]
 # seed 1 with these faults and a tight deadline gives, over 2 rounds x 2 strategies: full, partial, base_only,
 # dropped, rejected (NaN update), crashed (injected UECrash) and corrupted tiers: every path of the round loop
 FAULTY = ["seed=1", "deadline_s=2.6", "increment_window_s=0.5", "faults.ue_crash_prob=0.15",
