@@ -1,12 +1,14 @@
-"""Paired differences of mean accuracy over the horizon, b - a, with t CIs (95 %), per point, against any strategy
-of a study (study.md pairs with the reference only).
+"""Paired differences of mean accuracy over the horizon, b - a, with the study report's paired t CI (95 %), per
+point, against any strategy of a study (study.md pairs with the reference only).
 
 Usage: python scripts/paired_mean_acc.py STUDY_CSV A B [B ...]
 """
 import csv
+import os
 import sys
 
-from scipy import stats
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from syft_fl.stats import paired_diff  # noqa: E402
 
 
 def main(path: str, a: str, others: list) -> None:
@@ -16,13 +18,10 @@ def main(path: str, a: str, others: list) -> None:
         value = {(r["strategy"], r["seed"]): float(r["mean_acc"]) for r in rows if r["point"] == point}
         seeds = sorted({s for _, s in value})
         for b in others:
-            d = [value[b, s] - value[a, s] for s in seeds]
-            n = len(d)
-            mean = sum(d) / n
-            sd = (sum((x - mean) ** 2 for x in d) / (n - 1)) ** 0.5
-            half = stats.t.ppf(0.975, n - 1) * sd / n**0.5
-            print(f"point {point}: {b} - {a}: {mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}] "
-                  f"wins {sum(x > 0 for x in d)}/{n}")
+            xa, xb = [value[a, s] for s in seeds], [value[b, s] for s in seeds]
+            d = paired_diff(xa, xb)
+            wins = sum(vb > va for va, vb in zip(xa, xb))
+            print(f"point {point}: {b} - {a}: {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] wins {wins}/{d.n}")
 
 
 if __name__ == "__main__":
