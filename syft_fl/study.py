@@ -405,11 +405,14 @@ def study_to_dict(study: Study) -> Dict[str, Any]:
 
 
 def write_study_file(study: Study, out_dir: str) -> None:
-    """Write ``out_dir``/study.json through a temporary file renamed over it (a kill leaves the old or the new)."""
+    """Write ``out_dir``/study.json through a temporary file renamed over it (a kill leaves the old or the new).
+
+    A config may hold an infinite value (``channel.min_snr_db: -.inf``, no outage): written as JSON's customary
+    ``-Infinity``, which :func:`syft_fl.study_folder.read_study_json` reads back; a config never holds NaN."""
     path = os.path.join(out_dir, STUDY_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(study_to_dict(study), fh, indent=2, allow_nan=False)
+        json.dump(study_to_dict(study), fh, indent=2, allow_nan=True)
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())

@@ -68,6 +68,9 @@ def read_study_json(out_dir: str, where: str) -> Dict[str, Any]:
 
 
 def _no_constant(name: str) -> Any:
+    """``Infinity`` and ``-Infinity`` (a config's infinite values, as study.json writes them) are read; NaN is not."""
+    if name in ("Infinity", "-Infinity"):
+        return float(name)
     raise ValueError(f"{name} is not JSON")
 
 

@@ -162,6 +162,17 @@ def test_a_study_round_trips_through_its_folder(tmp_path):
         create_study_dir(study, str(tmp_path))
 
 
+def test_a_study_whose_config_holds_an_infinite_value_round_trips(tmp_path):
+    """``channel.min_snr_db: -.inf`` (no outage, as flower_fmnist*.yaml) is a legal config value; study.json used
+    to refuse to write it (allow_nan=False) and the study died after creating its folder."""
+    study = tiny_study(sweeps=["channel.min_snr_db=-.inf,0"])
+    create_study_dir(study, str(tmp_path))
+    assert "-Infinity" in (tmp_path / "study.json").read_text()
+    again = load_study(str(tmp_path))
+    assert again == study
+    assert again.runs[0].config.channel.min_snr_db == float("-inf")
+
+
 # --- the report, on hand-made runs ---------------------------------------------------------------------------------
 
 ACC = {  # (increment_window_s, seed, strategy) -> accuracy per round; sim time = 10 s per round (full), 8 s (tiered)
