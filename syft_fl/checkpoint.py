@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from . import aggregate, codec
+from .config_diff import first_difference
 from .files import GIB, FileRefused, create_exclusive, open_regular
 from .records import ROUND_COLUMNS, RoundRecord, fmt
 
@@ -359,7 +360,8 @@ def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
     ``saved`` was written with and that each CSV starts with the bytes it covers. Raises :class:`CheckpointError`
     naming the first difference."""
     if config_sha256(config) != saved.config_sha256:
-        raise CheckpointError(f"{os.path.join(out_dir, 'config.yaml')}: {config_difference(saved.config, config)} "
+        what = first_difference(saved.config, config, "the checkpoint's")
+        raise CheckpointError(f"{os.path.join(out_dir, 'config.yaml')}: {what} "
                               "(the checkpoint was written with another config)")
     names = list(config.get("strategies", {}))
     for i, state in enumerate(saved.states):
@@ -419,26 +421,6 @@ def check_models(out_dir: str, saved: Checkpoint, initial_state: Mapping[str, to
         if not all(bool(torch.isfinite(t).all()) for t in model.values() if t.is_floating_point()):
             raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {state['name']!r}'s global model is "
                                   "not finite")
-
-
-def config_difference(saved: Any, current: Any, prefix: str = "") -> str:
-    """The first difference between two configs given as plain data, as ``"KEY is X, the checkpoint's Y"``."""
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        if list(saved) != list(current) and set(saved) == set(current):
-            return f"{prefix.rstrip('.') or 'config'} order {_short(','.join(map(str, current)))} differs from " \
-                   f"the checkpoint's {_short(','.join(map(str, saved)))}"
-        for key in list(saved) + [k for k in current if k not in saved]:
-            if key not in current:
-                return f"{prefix}{key} is missing"
-            if key not in saved:
-                return f"{prefix}{key} is new"
-            if _canonical_value(saved[key]) != _canonical_value(current[key]):
-                return config_difference(saved[key], current[key], f"{prefix}{key}.")
-    return f"{prefix.rstrip('.') or 'config'} is {_short(repr(current))}, the checkpoint's {_short(repr(saved))}"
-
-
-def _canonical_value(value: Any) -> str:
-    return json.dumps(value, sort_keys=False, allow_nan=True)
 
 
 def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoint]:

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from .config import Config, ConfigError, load_config, to_dict
+from .config_diff import first_difference
 from .config_yaml import read_yaml
 from .errors import one_line, short
 from .files import create_exclusive
@@ -260,19 +261,9 @@ def _is_prefix(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     return 0 < len(names) < len(full) and full[:len(names)] == names and _canon(have) == _canon(_restrict(want, names))
 
 
-def difference(theirs: Any, ours: Any, prefix: str = "") -> str:
+def difference(theirs: Any, ours: Any) -> str:
     """The first difference of two configs given as plain data: ``"KEY is OURS, the study's THEIRS"``."""
-    if isinstance(theirs, Mapping) and isinstance(ours, Mapping):
-        for key in list(theirs) + [k for k in ours if k not in theirs]:
-            if key not in ours:
-                return f"{prefix}{key} is missing"
-            if key not in theirs:
-                return f"{prefix}{key} is new"
-            if _canon(theirs[key]) != _canon(ours[key]):
-                return difference(theirs[key], ours[key], f"{prefix}{key}.")
-        if list(theirs) != list(ours):
-            return f"{prefix.rstrip('.') or 'config'} order {short(list(ours))}, the study's {short(list(theirs))}"
-    return f"{prefix.rstrip('.') or 'config'} is {short(ours)}, the study's {short(theirs)}"
+    return first_difference(theirs, ours, "the study's")
 
 
 def check_runs(study: Study, out_dir: str, where: str) -> None:

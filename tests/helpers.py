@@ -1,10 +1,12 @@
-"""Helpers shared by the end-to-end tests: run an experiment into a folder, read its CSVs, wait for a run."""
+"""Helpers shared by the end-to-end tests: run an experiment into a folder, stop one in a given round, read its
+CSVs, wait for a run."""
 import csv
 import signal
 import time
 
 import pytest
 
+from syft_fl import bs_round
 from syft_fl.experiment import prepare_out_dir, run
 
 
@@ -12,6 +14,22 @@ def run_into(path, config):
     """Run ``config`` into the new folder ``path`` (no progress bars, no plots); returns the summary."""
     prepare_out_dir(str(path), force=False)
     return run(config, str(path), progress=False, plots=False)
+
+
+def stopped_run(main, args, out, after_rounds, monkeypatch):
+    """Run ``main(args + ["--out", out])`` (run_tiered.py's) and stop it (KeyboardInterrupt, as Ctrl-C) as round
+    number ``after_rounds`` (counted over every strategy) starts; it must exit with 130."""
+    original, calls = bs_round.finish_round, []
+
+    def stop(*a):
+        calls.append(1)
+        if len(calls) == after_rounds + 1:
+            raise KeyboardInterrupt
+        return original(*a)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bs_round, "finish_round", stop)
+        assert main(list(args) + ["--out", str(out)]) == 130
 
 
 def read_csv(path):

@@ -4,8 +4,9 @@ import csv
 
 import pytest
 
-from syft_fl import bs_round, checkpoint
+from syft_fl import checkpoint
 
+from .helpers import stopped_run
 from .test_resume import TINY, resume, run_tiered
 
 ADAM = ["strategies.full.aggregation=fedadam", "strategies.tiered.aggregation=fedadam",
@@ -25,17 +26,7 @@ def whole(tmp_path_factory):
 @pytest.mark.parametrize("after_rounds", [2, 4])  # inside the 1st strategy, inside the 2nd
 def test_a_resumed_fedadam_run_equals_the_whole_run(after_rounds, whole, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    original, calls = bs_round.finish_round, []
-
-    def stop(*args):
-        calls.append(1)
-        if len(calls) == after_rounds + 1:
-            raise KeyboardInterrupt
-        return original(*args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(bs_round, "finish_round", stop)
-        assert run_tiered.main(ARGS + ["--out", str(out)]) == 130
+    stopped_run(run_tiered.main, ARGS, out, after_rounds, monkeypatch)
     saved = checkpoint.read(str(out))
     moments = saved.states[-1]["server_state"]
     assert sorted(moments) == ["m", "v"] and list(moments["m"]) == [

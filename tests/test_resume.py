@@ -17,9 +17,11 @@ import pytest
 import torch
 import yaml
 
-from syft_fl import bs_round, checkpoint
+from syft_fl import checkpoint
 from syft_fl.config import load_config, to_dict
 from syft_fl.records import CsvLog, RoundRecord
+
+from . import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -36,19 +38,8 @@ def tree_digest(folder):
 
 
 def stopped_run(out, after_rounds, monkeypatch):
-    """Run into ``out`` and stop (KeyboardInterrupt) as round number ``after_rounds`` (over both strategies)
-    starts."""
-    original, calls = bs_round.finish_round, []
-
-    def stop(*args):
-        calls.append(1)
-        if len(calls) == after_rounds + 1:
-            raise KeyboardInterrupt
-        return original(*args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(bs_round, "finish_round", stop)
-        assert run_tiered.main(ARGS + ["--out", str(out)]) == 130
+    """This file's run (ARGS), stopped as round number ``after_rounds`` (over both strategies) starts."""
+    helpers.stopped_run(run_tiered.main, ARGS, out, after_rounds, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +132,7 @@ def test_a_hostile_pickle_is_never_loaded(whole, tmp_path, capsys):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("damage, words", [
-    ("edited-config", ["config.yaml", "strategies order tiered,full"]),
+    ("edited-config", ["config.yaml", "strategies order ['tiered', 'full'], the checkpoint's ['full', 'tiered']"]),
     ("foreign-checkpoint", ["config.yaml", "seed is 0, the checkpoint's 1"]),
     ("flipped-bit", ["checkpoint.bin is corrupted"]),
     ("short-csv", ["uplinks.csv has", "fewer than"]),
