@@ -24,8 +24,10 @@ gain, ``fading_gain(u, r, 0)``, the one CSI measures at the broadcast; blocks ``
 ``(seed, "channel.fading_t", u, r, k // GAIN_CHUNK)``), so two strategies sending at the same moment
 see the same fading whatever they send. A message's air time integrates the rate over the blocks it
 spans: it arrives when the bits sent, ``sum_k rate_k * (time in block k)``, reach ``8 * bytes``
-(``tier_air``). Outage rule per block: a tier is lost (``inf`` air time) if any block it spans is in
-outage, which is what a codeword spanning a deep fade suffers. The BS's CSI stays the broadcast's
+(``tier_air``). Outage rule per block (``outage_rule``): ``lose``, a tier is lost (``inf`` air time) if any
+block it spans is in outage, which is what a codeword spanning a deep fade suffers; ``stall``, a block in outage
+sends nothing and the tier goes on in the next block (retransmission, or a rateless code whose receiver waits
+for enough good blocks), so a fade costs time, not the tier, unless it lasts past the last block drawn. The BS's CSI stays the broadcast's
 (block 0), so with ``T`` shorter than the training time it is stale when the upload starts: the rate
 is uncertain when the UE encodes. Past ``horizon_s`` (the last moment the BS listens) nothing is
 drawn: the last block's gain holds, so arrival times written after it are nominal.
@@ -73,6 +75,11 @@ BANDWIDTH_MODE.add("per_ue", doc="every UE has bandwidth_hz")
 BANDWIDTH_MODE.add("shared", doc="FDMA: bandwidth_hz split equally among the UEs selected this round, silent ones "
                    "included")
 BANDWIDTH_MODE.add("shared_on_air", doc="bandwidth_hz split among the UEs on the air at each moment")
+#: ``channel.outage_rule``: what a fading block in outage does to the tier on the air (fading in time only).
+OUTAGE_RULE = Registry("outage_rule")
+OUTAGE_RULE.add("lose", doc="the tier is lost, and nothing after it is sent (a codeword spanning a deep fade)")
+OUTAGE_RULE.add("stall", doc="the block sends nothing and the tier goes on in the next one (ARQ, or a rateless "
+                "code: the fade costs time, not the tier); a block in outage that never ends loses it")
 #: Speed of light [m/s], for the Doppler shift ``f_D = v f_c / c``.
 LIGHT_SPEED_M_PER_S = 299_792_458.0
 #: Shortest fading block [s] (coherence_s, or the Doppler coherence time): 0.1 ms, a fifth of an LTE slot.
@@ -160,6 +167,9 @@ class ChannelConfig:
     )
     efficiency: float = _key("rate = efficiency x B log2(1 + SNR), in (0, 1]", "-", 1.0)
     min_snr_db: float = _key("outage threshold: a tier with a lower SNR is lost", "dB", -5.0)
+    outage_rule: str = _key(
+        "with fading in time, a block in outage: lose (the tier and what follows it) | stall (it sends nothing, "
+        "the tier goes on in the next block)", "-", "lose")
     mobility_m_per_round: float = _key("random-walk step per round; 0 = static UEs", "m", 0.0)
     coherence_s: float = _key(
         "fading block in time: the gain is redrawn every coherence_s since the broadcast along each upload "
@@ -205,7 +215,7 @@ class ChannelConfig:
         )
         _check(self.pathloss_slope_db > 0, "pathloss_slope_db", self.pathloss_slope_db, "> 0")
         _check(self.shadowing_db >= 0, "shadowing_db", self.shadowing_db, ">= 0")
-        for name, registry in (("fading", FADING), ("coherence", COHERENCE)):
+        for name, registry in (("fading", FADING), ("coherence", COHERENCE), ("outage_rule", OUTAGE_RULE)):
             value = getattr(self, name)
             _check(value in registry, name, value, "one of " + ", ".join(registry))
         _check(self.bandwidth_hz > 0, "bandwidth_hz", self.bandwidth_hz, "> 0")
@@ -546,8 +556,8 @@ class Channel:
         Without fading in time, tier ``t`` takes ``transmit_times_s``'s time in one block of SNR
         ``snr_db(ue, rnd, t, n_active)``. With it (``coherence_time_s = T > 0``) a tier starting at ``s``
         is in block ``floor(s / T)`` and arrives when ``sum_k rate_k * (time in block k)`` reaches its
-        ``8 * bytes`` bits; it is lost (``tx_s = inf``) if a block it spans is in outage, and every later
-        tier is then never sent. A tier spanning a single block takes ``8 * bytes / rate`` bit for bit as
+        ``8 * bytes`` bits; a block it spans in outage loses it (``tx_s = inf``; every later tier is then never
+        sent) under ``outage_rule: lose``, and sends none of its bits under ``stall``. A tier spanning a single block takes ``8 * bytes / rate`` bit for bit as
         ``transmit_times_s`` without fading in time, so ``T`` longer than every arrival gives round
         coherence exactly. From the block holding ``horizon_s`` [s] on, that block's gain holds.
         """
@@ -564,6 +574,7 @@ class Channel:
         bandwidth = self.bandwidth_for_hz(n_active)
         budget_db, noise_dbm = self._link_budget_db(ue, rnd, bandwidth)
         gain = self._gain_lookup(ue, rnd)
+        stall = self.config.outage_rule == "stall"
         out = []
         t = start_s
         for nbytes in tier_bytes:
@@ -582,8 +593,12 @@ class Channel:
                 low, high, blocks = min(low, snr), max(high, snr), blocks + 1
                 rate = self._rate(snr, bandwidth)
                 if rate == 0.0:
-                    elapsed = math.inf
-                    break
+                    if not stall or math.isinf(end):
+                        elapsed = math.inf
+                        break
+                    elapsed += end - t_now
+                    t_now, block = end, block + 1.0
+                    continue
                 need = left / rate
                 span = end - t_now
                 if need <= span:
@@ -628,10 +643,12 @@ class Channel:
         SNR with the noise of ``b``. Outage is judged on the SNR in the reference share ``bandwidth_hz /
         n_active`` (the split the BS plans with; 0 = ``len(uploads)``), which is also the SNR reported: a wider
         share has more noise but never less capacity, so getting more band must not put a UE in outage. A UE
-        leaves the air when its last tier arrives or a tier is lost (a block in outage); the others then share
-        its band. ``horizon_s`` as in ``tier_air``.
+        leaves the air when its last tier arrives or a tier is lost (a block in outage under ``outage_rule: lose``);
+        the others then share its band. Under ``stall`` a UE in a block in outage keeps its share and sends
+        nothing until the block ends. ``horizon_s`` as in ``tier_air``.
         """
         block_s, last_block = self._blocks(horizon_s)
+        stall = self.config.outage_rule == "stall"
         total_hz = self.config.bandwidth_hz
         reference_hz = self.bandwidth_for_hz(n_active or max(1, len(uploads)))
         ups = []
@@ -679,14 +696,15 @@ class Channel:
                 in_outage = self._rate(snr, reference_hz) == 0.0
                 share_snr_db = _snr_db(budget_db, gain, share_noise_dbm)
                 rates.append(0.0 if in_outage else self.config.efficiency * bandwidth * log2_1p_db(share_snr_db))
-            if 0.0 in rates:  # these lose their tier now; the others then share a wider band
+            if 0.0 in rates and (not stall or math.isinf(boundary)):  # these lose their tier now; the others then
+                # share a wider band (stalled in a block that never ends is lost too)
                 for u, snr, rate in zip(active, snrs, rates):
                     if rate == 0.0:
                         u.see(snr, block)
                         u.lose()
                 active = [u for u, rate in zip(active, rates) if rate > 0.0]
                 continue
-            finish = [t + u.left / rate for u, rate in zip(active, rates)]
+            finish = [t + u.left / rate if rate > 0.0 else math.inf for u, rate in zip(active, rates)]
             t_next = min(seg_end, min(finish))
             still = []
             for u, snr, rate, done_s in zip(active, snrs, rates, finish):

@@ -492,6 +492,9 @@ def load_config(
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {short(source)}: top level is not a mapping of keys")
+    if "study" in raw:
+        raise ConfigError(f"--config {short(source)} holds a study: block (seeds, sweeps): run it with "
+                          f"experiments/run_study.py --config {short(source)}")
     merged = _declared_defaults()
     merged.update(raw)
     for section in ("channel", "compute", "faults", "ray"):

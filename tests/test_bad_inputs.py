@@ -327,6 +327,7 @@ for name, kv, word, *extra in [
     ("speed-too-fast", "channel.speed_m_per_s=1e9", "speed_m_per_s"),
     ("jitter-negative", "compute.jitter=-1", "jitter=-1.0"),
     ("bandwidth-mode-unknown", "channel.bandwidth_mode=on_air", "on_air"),
+    ("outage-rule-unknown", "channel.outage_rule=arq", "arq"),
     ("crash-prob-two", "faults.ue_crash_prob=2", "ue_crash_prob"),
     ("corrupt-prob-nan", "faults.corrupt_tier_prob=nan", "corrupt_tier_prob"),
     ("strategy-kind", "strategies.tiered.kind=best", "best"),

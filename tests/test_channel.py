@@ -228,6 +228,7 @@ def test_channel_config_is_keyword_only_frozen_and_documented():
         "bandwidth_mode",
         "efficiency",
         "min_snr_db",
+        "outage_rule",
         "mobility_m_per_round",
         "coherence_s",
         "speed_m_per_s",
@@ -404,6 +405,54 @@ def test_air_time_integrates_the_rate_and_outage_in_any_block_loses_the_tier(sta
         assert k == first + air.blocks - 1
         assert nbytes == 0 or bits_sent(ch, 0, rnd, start_s, max(start_s, k * block_s)) < 8 * nbytes
         assert air.snr_min_db < -2.0
+
+
+@settings(deadline=None)
+@given(
+    start_s=st.floats(0.0, 20.0),
+    nbytes=st.lists(st.integers(0, 1_000_000), min_size=1, max_size=3),
+    block_s=st.sampled_from([1e-3, 0.01, 0.3, 2.0]),
+    rnd=st.integers(0, 50),
+)
+def test_under_stall_a_fade_costs_time_not_the_tier(start_s, nbytes, block_s, rnd):
+    """outage_rule: stall: every tier arrives (the blocks go on without end here), the bits sent over each tier's
+    air time, blocks in outage sending none, are its bits; where lose keeps a tier, stall gives the same time."""
+    cfg = dict(fading="rayleigh", coherence_s=block_s, min_snr_db=-2.0)
+    stalled = ring_channel(480.0, outage_rule="stall", **cfg).tier_air(nbytes, 0, rnd, start_s=start_s)
+    ch = ring_channel(480.0, **cfg)
+    lost = ch.tier_air(nbytes, 0, rnd, start_s=start_s)
+    t = start_s
+    for size, air in zip(nbytes, stalled):
+        assert math.isfinite(air.tx_s)
+        assert bits_sent(ch, 0, rnd, t, t + air.tx_s) == pytest.approx(8 * size, rel=1e-9, abs=1e-6)
+        t += air.tx_s
+    first_lost = next((i for i, a in enumerate(lost) if math.isinf(a.tx_s)), len(lost))
+    assert [a.tx_s for a in lost[:first_lost]] == [a.tx_s for a in stalled[:first_lost]]
+    if first_lost < len(lost):  # the tier lose loses spent longer on the air under stall, over a block in outage
+        assert stalled[first_lost].snr_min_db < -2.0
+
+
+def test_under_stall_a_block_in_outage_adds_its_length_and_the_last_block_drawn_still_loses():
+    # Rayleigh blocks of 100 ms at 100 m with a 25 dB threshold: a round whose block 1 is in outage and blocks 0
+    # and 2 are not, and a tier longer than block 0 carries
+    cfg = dict(fading="rayleigh", coherence_s=0.1, min_snr_db=25.0)
+    ch = ring_channel(100.0, outage_rule="stall", **cfg)
+    rnd = next(r for r in range(500) if block_rate(ch, 0, r, 0) > 0.0 == block_rate(ch, 0, r, 1)
+               and block_rate(ch, 0, r, 2) > 0.0)
+    r0, r2 = block_rate(ch, 0, rnd, 0), block_rate(ch, 0, rnd, 2)
+    nbytes = int(r0 * 0.1 / 8) + 1000  # more than block 0 carries: the rest waits out block 1, then block 2
+    (air,) = ch.tier_air([nbytes], 0, rnd, start_s=0.0)
+    assert air.tx_s == pytest.approx(0.2 + (8 * nbytes - r0 * 0.1) / r2, rel=1e-12)
+    assert air.blocks == 3
+    (lost,) = ring_channel(100.0, **cfg).tier_air([nbytes], 0, rnd, start_s=0.0)
+    assert math.isinf(lost.tx_s)
+    # past horizon_s the block in outage holds for ever: the tier is lost under stall too
+    (late,) = ch.tier_air([nbytes], 0, rnd, start_s=0.0, horizon_s=0.15)
+    assert math.isinf(late.tx_s)
+    # the shared band, one UE: the same times
+    shared = ring_channel(100.0, outage_rule="stall", bandwidth_mode="shared_on_air", **cfg)
+    ((solo,),) = shared.shared_tier_air([(0, 0.0, [nbytes])], rnd)
+    assert solo.tx_s == pytest.approx(air.tx_s, rel=1e-12)
 
 
 def test_coherence_longer_than_every_upload_is_round_coherence_bit_for_bit():

@@ -6,6 +6,7 @@ import yaml
 
 from syft_fl.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_keys, load_config, to_dict
 from syft_fl.policy import RoundRules
+from syft_fl.study import read_study_file
 
 
 def test_default_yaml_equals_the_built_in_defaults():
@@ -209,8 +210,17 @@ def test_niid_bench_config_matches_the_published_set_up():
     assert [s.kind for s in cfg.strategies.values()] == ["full"] and cfg.deadline_s >= 1e9
 
 
+def test_a_config_with_a_study_block_is_sent_to_run_study(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("rounds: 2\nstudy: {seeds: 0-2}\n")
+    with pytest.raises(ConfigError, match="holds a study: block .* run it with experiments/run_study.py"):
+        load_config(str(path))
+
+
 def test_flower_fmnist_config_matches_the_published_set_up():
-    cfg = load_config(os.path.join(os.path.dirname(DEFAULT_CONFIG_PATH), "flower_fmnist.yaml"))
+    block, overrides = read_study_file(os.path.join(os.path.dirname(DEFAULT_CONFIG_PATH), "flower_fmnist.yaml"))
+    assert block["seeds"] == "0-2"
+    cfg = load_config(None, overrides)
     # 10 clients all training, 40 rounds, 1 epoch, batch 32, SGD lr 0.01 momentum 0.9, 80 % of 6,000 per client.
     assert (cfg.num_ues, cfg.ues_per_round, cfg.local_epochs, cfg.batch_size, cfg.rounds) == (10, 10, 1, 32, 40)
     assert (cfg.lr, cfg.lr_decay, cfg.momentum, cfg.weight_decay) == (0.01, 1.0, 0.9, 0.0)
