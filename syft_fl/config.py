@@ -558,7 +558,7 @@ def describe_choices() -> List[Tuple[str, str, str]]:
     ``--help`` lists under the key table. Read from the registries, so a newly registered value shows up here."""
     registries = [(key, registry) for key, registry in choices.TOP_LEVEL.items()]
     registries += [("channel.fading", channel.FADING), ("channel.coherence", channel.COHERENCE),
-                   ("channel.bandwidth_mode", channel.BANDWIDTH_MODE),
+                   ("channel.bandwidth_mode", channel.BANDWIDTH_MODE), ("channel.outage_rule", channel.OUTAGE_RULE),
                    ("strategies.*.kind", strategies.KINDS), ("strategies.*.window_start", policy.WINDOW_START),
                    ("codec scheme (spec's first word)", codec.SCHEMES)]
     return [(key, name, doc) for key, registry in registries for name, doc in registry.table()]

@@ -2,7 +2,7 @@
 import pytest
 
 from syft_fl import choices
-from syft_fl.channel import BANDWIDTH_MODE, COHERENCE, FADING
+from syft_fl.channel import BANDWIDTH_MODE, COHERENCE, FADING, OUTAGE_RULE
 from syft_fl.codec import SCHEMES
 from syft_fl.config import describe_choices
 from syft_fl.policy import WINDOW_START
@@ -56,7 +56,8 @@ def test_extended_registers_for_the_block_only():
 
 
 def test_every_registered_choice_has_a_one_line_doc_and_loads():
-    registries = list(choices.TOP_LEVEL.values()) + [FADING, COHERENCE, BANDWIDTH_MODE, WINDOW_START, KINDS, SCHEMES]
+    registries = list(choices.TOP_LEVEL.values()) + [FADING, COHERENCE, BANDWIDTH_MODE, OUTAGE_RULE, WINDOW_START,
+                                                      KINDS, SCHEMES]
     for reg in registries:
         assert len(reg) >= 2
         for name, doc in reg.table():
@@ -64,6 +65,7 @@ def test_every_registered_choice_has_a_one_line_doc_and_loads():
             reg.get(name)  # lazy entries import
     listed = {(key, name) for key, name, _ in describe_choices()}
     assert ("transport", "ray") in listed and ("channel.fading", "rician") in listed
+    assert ("channel.outage_rule", "stall") in listed
     assert ("codec scheme (spec's first word)", "uniform") in listed
 
 
