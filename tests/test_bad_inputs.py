@@ -1070,7 +1070,6 @@ def test_a_diverging_run_stops_with_one_line_and_writes_no_nan(tmp_path, capsys)
 @pytest.mark.e2e
 def test_sigterm_stops_a_run_with_a_resume_hint(tmp_path):
     import signal
-    import time
 
     from .helpers import wait_for_first_round
 

@@ -8,7 +8,7 @@ returns anything. ``tier_sizes`` predicts the byte lengths from names, shapes an
 import functools
 import zlib
 from collections import OrderedDict
-from typing import Callable, List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
