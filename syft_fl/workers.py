@@ -8,7 +8,8 @@ and sends each tier to the BS as its own syft message. Every message a UE sends 
 included): those are the bytes the channel charges.
 
 The BS (:class:`BSWorker`) broadcasts the global model (its layers serialized once, each UE given the layers it
-decoded: :mod:`syft_fl.downlink`), receives the tiers into its store and hands them to the round loop, which merges and averages them.
+decoded: :mod:`syft_fl.downlink`), receives the tiers into its store and hands them to the round loop, which
+merges and averages them.
 """
 import io
 import math

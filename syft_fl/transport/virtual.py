@@ -5,8 +5,8 @@ would cross a network. ``training: pointers`` trains op by op through syft point
 instead of with one command message; both give the same weights (``tests/test_workers.py``).
 
 Memory: a UE holds its shard and nothing else between rounds. The broadcast's layers are serialized once and each
-UE is given the layers it decoded just before it trains (a selected UE that never trains never holds it); training uses the process's one
-shared model (:func:`syft_fl.workers.shared_model`).
+UE is given the layers it decoded just before it trains (a selected UE that never trains never holds them);
+training uses the process's one shared model (:func:`syft_fl.workers.shared_model`).
 """
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
