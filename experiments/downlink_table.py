@@ -3,7 +3,8 @@
     python experiments/downlink_table.py STUDY_DIR [STUDY_DIR ...] [--reference LABEL] [--times 60,120]
 
 Reads every finished run folder (``point-<k>/seed-<s>`` with its ``summary.json``) of the given study folders
-(``experiments/run_study.py``), one strategy each, and labels each point by its downlink (``ideal``, ``unicast``, ``broadcast <spec> @ <coverage>``).
+(``experiments/run_study.py``), one strategy each, and labels each point by its downlink (``ideal``,
+``unicast``, ``broadcast <spec> @ <coverage>``).
 Per label, over seeds: test accuracy at equal simulated times (the last round finished by then), the mean accuracy
 over the common horizon (the earliest end of any run: every run covers it), each paired with the reference label
 seed by seed (paired t interval, :func:`syft_fl.stats.paired_diff`); and per round, the share of the selected UEs
