@@ -3,9 +3,11 @@
 The strategy's round rules (deadline, window, where it opens, early close) are resolved once a round into a
 :class:`~syft_fl.policy.RoundRules` (``Config.rules_for``) that planning and reception both read.
 
-- :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: its compute and downlink
-  times, its round-start rate, the tier spec it will send (:mod:`syft_fl.strategies`), its injected
-  faults (:mod:`syft_fl.faults`), and whether it can still make the deadline (a :class:`UEPlan` each).
+- :func:`plan`: for each sampled UE, at the broadcast, what the BS knows and decides: the broadcast layers it
+  decodes and when it holds them (:mod:`syft_fl.downlink`), its compute time, its round-start rate, the tier spec
+  it will send (:mod:`syft_fl.strategies`), its injected faults (:mod:`syft_fl.faults`), and whether it can still
+  make the deadline (a :class:`UEPlan` each).
+- :func:`broadcast`: the transport gives each UE the layers it decoded (:meth:`Transport.deliver_broadcast`).
 - :func:`start_round` / :func:`finish_round` (dispatch): one batch call into the transport for every UE that trains
   (one :class:`RoundTask` each), started and later collected; each UE trains on its syft worker and its send hook
   uploads its tiers; one :class:`UploadReport` back each.
@@ -28,7 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import aggregate, codec, faults, policy, strategies
+from . import aggregate, codec, downlink, faults, policy, strategies
 from .channel import TierAir
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
@@ -65,7 +67,8 @@ class UEPlan:
     """What the BS knows and decides about one sampled UE at the broadcast.
 
     ``compute_s`` [s]: local training time; ``downlink_s`` [s]: receiving the broadcast (0 with
-    ``downlink: ideal``); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
+    ``downlink: ideal``); ``downlink_layers``: the broadcast layers it decoded (1 but for ``downlink: broadcast``;
+    0: none, it cannot train); ``rate_bps`` [bit/s]: the BS's round-start estimate of the uplink rate (0 = outage; the
     true rate unless the strategy's ``csi_error_db`` > 0); ``spec``: the parsed tier spec it sends; ``faults``: what
     is injected; ``trains``: whether its base can still make the deadline.
     """
@@ -79,6 +82,7 @@ class UEPlan:
     num_tiers: int
     faults: faults.InjectedFaults
     trains: bool
+    downlink_layers: int = 1
 
     @property
     def upload_start_s(self) -> float:
@@ -122,9 +126,10 @@ class Merge:
 
 
 def plan(fed: Federation, strategy: StrategyConfig, rules: policy.RoundRules, rnd: int, selected: Sequence[int],
-         broadcast_bytes: int) -> List[UEPlan]:
-    """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast: ``strategy`` chooses
-    each UE's spec, ``rules`` (its deadline and window) say whether the UE can still make it."""
+         received: downlink.DownlinkPlan) -> List[UEPlan]:
+    """One :class:`UEPlan` per selected UE (in order), from what the BS knows at the broadcast: ``received`` says
+    which layers each UE decodes and when it holds them, ``strategy`` chooses each UE's spec, ``rules`` (its
+    deadline and window) say whether the UE can still make it."""
     cfg = fed.config
     n_active = len(selected)
     deadline_s = rules.deadline_s
@@ -132,10 +137,7 @@ def plan(fed: Federation, strategy: StrategyConfig, rules: policy.RoundRules, rn
     for ue in selected:
         n_samples = fed.n_samples(ue)
         compute_s = fed.compute.train_time_s(ue, n_samples, cfg.local_epochs, rnd)
-        downlink_s = 0.0
-        if cfg.downlink == "channel":
-            downlink_s = fed.channel.transmit_times_s([broadcast_bytes], ue, rnd, n_active,
-                                                      horizon_s=deadline_s + cfg.increment_window_s)[0]
+        layers, downlink_s = received.ues[ue].layers, received.ues[ue].downlink_s
         upload_start_s = downlink_s + compute_s  # as UEPlan.upload_start_s: what the BS plans with
         rate_bps = fed.channel.estimated_rate_bps(ue, rnd, n_active, csi_error_db=strategy.csi_error_db)
         spec = strategies.choose_spec(
@@ -143,10 +145,11 @@ def plan(fed: Federation, strategy: StrategyConfig, rules: policy.RoundRules, rn
             rate_bps=rate_bps, deadline_s=deadline_s, increment_window_s=rules.increment_window_s,
             tier_bytes=fed.predicted_tier_bytes)
         num_tiers = spec.num_tiers
+        trains = layers > 0 and policy.can_send_base(upload_start_s, rate_bps, deadline_s=deadline_s)
         plans.append(UEPlan(
             ue=ue, n_samples=n_samples, compute_s=compute_s, downlink_s=downlink_s, rate_bps=rate_bps, spec=spec,
-            num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers),
-            trains=policy.can_send_base(upload_start_s, rate_bps, deadline_s=deadline_s)))
+            num_tiers=num_tiers, faults=faults.draw(cfg.faults, cfg.seed, rnd, ue, num_tiers), trains=trains,
+            downlink_layers=layers))
     return plans
 
 
@@ -161,7 +164,7 @@ def round_task(cfg: Config, rnd: int, p: UEPlan, strategy: StrategyConfig, state
                      ef_on_drop=strategy.ef_on_drop, ef_decay=strategy.ef_decay,
                      ef_residual_cap=strategy.ef_residual_cap,
                      augment=cfg.augment, fill=black_level(cfg.dataset, cfg.normalize) if cfg.augment != "none" else (),
-                     local_objective=strategy.local_objective, mu=strategy.mu)
+                     local_objective=strategy.local_objective, mu=strategy.mu, downlink_layers=p.downlink_layers)
 
 
 @dataclass(frozen=True)
@@ -177,16 +180,32 @@ class RoundInFlight:
     downlink_bytes: int
 
 
+def encode_broadcast(fed: Federation, state: "StrategyState", rnd: int) -> List[bytes]:
+    """The round's global model as the BS sends it: one lossless message (``downlink: ideal | channel``) or the
+    layers of ``broadcast.spec`` (``downlink: broadcast``; stochastic rounding seeded by ``(seed, "downlink.codec",
+    rnd)``), serialized once by the transport's BS worker."""
+    cfg = fed.config
+    if cfg.downlink != "broadcast":
+        return fed.transport.encode_broadcast(state.global_state, rnd)
+    return fed.transport.encode_broadcast(state.global_state, rnd, cfg.broadcast.spec,
+                                          seed=derive_seed(cfg.seed, "downlink.codec", rnd))
+
+
 def start_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState", rnd: int) -> RoundInFlight:
-    """Broadcast, plan, and start every UE that can make the deadline (one batch :meth:`Transport.submit`)."""
+    """Encode the broadcast, plan the downlink and the uploads, broadcast (each UE gets the layers it decodes),
+    and start every UE that can make the deadline (one batch :meth:`Transport.submit`)."""
+    cfg = fed.config
     selected = fed.selected(rnd)
-    broadcast_bytes = fed.transport.broadcast(state.global_state, rnd, selected)
-    downlink_bytes = broadcast_bytes * (len(selected) if fed.config.downlink == "channel" else 1)
-    rules = fed.config.rules_for(strategy)
-    plans = plan(fed, strategy, rules, rnd, selected, broadcast_bytes)
-    tasks = [round_task(fed.config, rnd, p, strategy, state) for p in plans if p.trains]
+    messages = encode_broadcast(fed, state, rnd)
+    rules = cfg.rules_for(strategy)
+    received = downlink.plan_downlink(cfg.downlink, cfg.broadcast, fed.channel, rnd, selected,
+                                      [len(m) for m in messages],
+                                      horizon_s=rules.deadline_s + cfg.increment_window_s)
+    plans = plan(fed, strategy, rules, rnd, selected, received)
+    fed.transport.deliver_broadcast(messages, rnd, downlink.layers_of(received))
+    tasks = [round_task(cfg, rnd, p, strategy, state) for p in plans if p.trains]
     return RoundInFlight(rnd=rnd, rules=rules, plans=plans, tasks=tasks, handle=fed.transport.submit(tasks),
-                         downlink_bytes=downlink_bytes)
+                         downlink_bytes=received.bytes_on_air)
 
 
 @dataclass(frozen=True)
@@ -378,7 +397,7 @@ def uplink_records(fed: Federation, name: str, done: "RoundDone", p: UEPlan) -> 
     compute_j = fed.compute.compute_energy_j(p.ue, p.n_samples, cfg.local_epochs, rnd) if trained else 0.0
     common = dict(strategy=name, round=rnd, ue=p.ue, status=status, spec=p.spec.text,
                   distance_m=fed.channel.distance_m(p.ue, rnd), compute_s=p.compute_s, downlink_s=p.downlink_s,
-                  reason=short_reason(reason))
+                  reason=short_reason(reason), downlink_layers=p.downlink_layers)
     if heard is None:
         return [UplinkRecord(**common, snr_db=fed.channel.snr_db(p.ue, rnd, 0),
                              rate_bps=fed.channel.rate_bps(p.ue, rnd, 0, n_active), tier=0,

@@ -25,7 +25,9 @@ TRAININGS.add("pointers", doc="op by op through syft pointers (virtual transport
 #: ``downlink``: how the global model reaches the selected UEs.
 DOWNLINKS = Registry("downlink")
 DOWNLINKS.add("ideal", doc="free and instant")
-DOWNLINKS.add("channel", doc="one full message per selected UE, charged at its uplink rate")
+DOWNLINKS.add("channel", doc="one full message per selected UE (unicast), charged at its uplink rate")
+DOWNLINKS.add("broadcast", doc="one layered broadcast at the BS's power; each UE decodes the layers its link "
+              "supports (broadcast.* keys)")
 
 #: ``payload``: what a UE uploads and how the BS steps with the mean (a :class:`~syft_fl.aggregate.Payload`).
 PAYLOADS = Registry("payload")

@@ -23,6 +23,7 @@ from . import aggregate, channel, choices, codec, feedback, objectives, policy, 
 from .codec import TierSpec
 from .channel import ChannelConfig
 from .compute import ComputeConfig
+from .downlink import BroadcastConfig
 from .config_yaml import parse_override, read_yaml, set_path
 from .errors import SHOWN_CHARS, ConfigError, one_line, short
 from .errors import did_you_mean as _did_you_mean
@@ -224,7 +225,8 @@ class Config:
     deadline_s: float = _key("BS deadline for base tiers, from the round's broadcast", "s", default=10.0)
     increment_window_s: float = _key("extra wait for increment tiers after the deadline", "s", default=2.0)
     target_accuracy: float = _key("test accuracy whose time and bytes to reach are reported", "fraction", default=0.9)
-    downlink: str = _key("broadcast of the global model: ideal (free, instant) | channel (charged)", default="ideal")
+    downlink: str = _key("how the global model reaches the selected UEs: " + choices.DOWNLINKS.describe()
+                         + " (docs/downlink.md)", default="ideal")
     training: str = _key("local training: worker (one command, plain loop on the UE) | pointers (op by op)",
                          default="worker")
     transport: str = _key("syft transport: virtual (in-process workers) | websocket (UE processes) | ray (UE "
@@ -250,6 +252,8 @@ class Config:
     baselines: bool = _key("add each tiered strategy's baselines: fixed at each cumulative tier width, and at full "
                            "width with deadline + window (syft_fl.baselines)", default=False)
     channel: ChannelConfig = _key("wireless uplink (see channel.* keys)", default_factory=ChannelConfig)
+    broadcast: BroadcastConfig = _key("downlink: broadcast: the BS's layered broadcast (see broadcast.* keys)",
+                                      default_factory=BroadcastConfig)
     compute: ComputeConfig = _key("UE computation and energy (see compute.* keys)", default_factory=ComputeConfig)
     faults: FaultsConfig = _key("injected faults (see faults.* keys)", default_factory=FaultsConfig)
     ray: RayConfig = _key("transport: ray (see ray.* keys)", default_factory=RayConfig)
@@ -413,6 +417,10 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         if not isinstance(value, (str, TierSpec)):
             raise ConfigError(f"{key}={short(value)} is not a spec string")
         return value
+    if kind == Tuple[float, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={short(value)} is not a list of numbers")
+        return tuple(_coerce(v, float, key) for v in value)
     if kind == Tuple[TierSpec, ...]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, TierSpec)) for v in value):
             raise ConfigError(f"{key}={short(value)} is not a list of spec strings")
@@ -497,7 +505,7 @@ def load_config(
                           f"experiments/run_study.py --config {short(source)}")
     merged = _declared_defaults()
     merged.update(raw)
-    for section in ("channel", "compute", "faults", "ray"):
+    for section in ("channel", "broadcast", "compute", "faults", "ray"):
         if isinstance(raw.get(section), dict):
             merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
     for text in overrides:
@@ -535,7 +543,7 @@ def describe_keys() -> List[Tuple[str, str, str, str]]:
     def walk(cls: type, instance: Any, prefix: str) -> None:
         for f in dataclasses.fields(cls):
             value = getattr(instance, f.name)
-            if dataclasses.is_dataclass(value):
+            if dataclasses.is_dataclass(value) and not isinstance(value, TierSpec):
                 walk(type(value), value, f"{prefix}{f.name}.")
                 continue
             doc = f.metadata.get("doc", "")

@@ -234,7 +234,8 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
         raise
     paths = {name: os.path.join(out_dir, name) for name in ("rounds.csv", "uplinks.csv")}
     rounds_log = CsvLog(paths["rounds.csv"], RoundRecord)
-    uplinks_log = CsvLog(paths["uplinks.csv"], UplinkRecord, uplink_columns(config.channel.varies_in_time))
+    uplinks_log = CsvLog(paths["uplinks.csv"], UplinkRecord,
+                         uplink_columns(config.channel.varies_in_time, broadcast=config.downlink == "broadcast"))
     states = [StrategyState(**s) for s in saved.states] if saved else []
     wall_s = dict(saved.wall_s) if saved else {}
     encoded: Dict[str, Any] = {}  # checkpoint.save's cache of the strategies' encoded models

@@ -58,6 +58,9 @@ class UplinkRecord:
     more columns (:data:`IN_TIME_COLUMNS`) describe the air time: ``snr_min_db`` / ``snr_max_db`` [dB] the lowest and
     highest SNR over the fading blocks (and bandwidth shares) the tier spanned, ``blocks`` how many fading blocks
     it spanned, ``mean_rate_bps`` [bit/s] its bits over its air time (0 when lost; nan for 0 bytes).
+
+    With ``downlink: broadcast`` one more column (:data:`BROADCAST_COLUMNS`): ``downlink_layers``, the broadcast
+    layers the UE decoded (0: none, or not selected); ``downlink_s`` is then when it held them.
     """
 
     strategy: str
@@ -81,6 +84,7 @@ class UplinkRecord:
     snr_max_db: float = math.nan
     blocks: int = 0
     mean_rate_bps: float = math.nan
+    downlink_layers: int = 0
 
 
 #: Longest crash or rejection reason written to uplinks.csv [characters].
@@ -100,13 +104,16 @@ def columns(record_type: Type[Any]) -> List[str]:
 
 #: uplinks.csv's extra columns when the rate varies while a tier is on the air.
 IN_TIME_COLUMNS = ["snr_min_db", "snr_max_db", "blocks", "mean_rate_bps"]
+#: uplinks.csv's extra columns with ``downlink: broadcast``.
+BROADCAST_COLUMNS = ["downlink_layers"]
 ROUND_COLUMNS = columns(RoundRecord)
-UPLINK_COLUMNS = [c for c in columns(UplinkRecord) if c not in IN_TIME_COLUMNS]
+UPLINK_COLUMNS = [c for c in columns(UplinkRecord) if c not in IN_TIME_COLUMNS + BROADCAST_COLUMNS]
 
 
-def uplink_columns(varies_in_time: bool) -> List[str]:
-    """uplinks.csv's columns: :data:`UPLINK_COLUMNS`, then :data:`IN_TIME_COLUMNS` when the rate varies in time."""
-    return UPLINK_COLUMNS + (IN_TIME_COLUMNS if varies_in_time else [])
+def uplink_columns(varies_in_time: bool, broadcast: bool = False) -> List[str]:
+    """uplinks.csv's columns: :data:`UPLINK_COLUMNS`, then :data:`IN_TIME_COLUMNS` when the rate varies in time,
+    then :data:`BROADCAST_COLUMNS` with ``downlink: broadcast``."""
+    return UPLINK_COLUMNS + (IN_TIME_COLUMNS if varies_in_time else []) + (BROADCAST_COLUMNS if broadcast else [])
 
 
 def fmt(value: Any) -> str:

@@ -21,7 +21,9 @@ class RoundTask:
     merged nothing of, and the cap on the residual's norm relative to the update's); ``momentum`` and
     ``weight_decay`` (local SGD's, see ``training.local_train``; 0 = plain SGD); ``augment`` and ``fill`` (local
     data augmentation and the per-channel value it pads with, ``training.crop_flip``); ``local_objective`` and
-    ``mu`` (what local training adds to the cross-entropy, :mod:`syft_fl.objectives`).
+    ``mu`` (what local training adds to the cross-entropy, :mod:`syft_fl.objectives`); ``downlink_layers`` (how
+    many layers of the round's broadcast the UE decoded, :mod:`syft_fl.downlink`: it trains from their decode, and
+    its delta is against that model).
 
     The task crosses the wire as a plain dict (:meth:`to_wire`); the UE rebuilds it with :meth:`from_wire` and reads
     attributes, so both sides share this one definition.
@@ -50,6 +52,7 @@ class RoundTask:
     fill: Tuple[float, ...] = ()
     local_objective: str = "plain"
     mu: float = 0.0
+    downlink_layers: int = 1
 
     def to_wire(self) -> Dict[str, Any]:
         """The task as the plain dict a syft ``WorkerCommandMessage`` carries to the UE."""

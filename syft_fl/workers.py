@@ -7,15 +7,17 @@ and sends each tier to the BS as its own syft message. Every message a UE sends 
 :meth:`UEWorker._send_msg`, which records its exact serialized length (msgpack, ``torch.save`` framing and LZ4
 included): those are the bytes the channel charges.
 
-The BS (:class:`BSWorker`) broadcasts the global model (one serialization, delivered to every selected UE, metered
-once), receives the tiers into its store and hands them to the round loop, which merges and averages them.
+The BS (:class:`BSWorker`) broadcasts the global model (its layers serialized once, each UE given the layers it
+decoded: :mod:`syft_fl.downlink`), receives the tiers into its store and hands them to the round loop, which
+merges and averages them.
 """
 import io
 import math
 import pickle
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import syft as sy
@@ -137,9 +139,58 @@ def tier_id(ue_id: str, rnd: int, tier: int) -> str:
     return f"tier:{ue_id}:{rnd}:{tier}"
 
 
-def global_id(rnd: int) -> str:
-    """The object id of the global model broadcast at the start of round ``rnd``."""
-    return f"global:{rnd}"
+def global_id(rnd: int, layer: int = 0) -> str:
+    """The object id of layer ``layer`` of the global model broadcast at the start of round ``rnd``: the base
+    layer is ``global:<rnd>`` (the id of the one-message broadcast of ``downlink: ideal | channel``, whose bytes
+    stay as they were), layer j > 0 ``global:<rnd>:<j>``."""
+    return f"global:{rnd}" if layer == 0 else f"global:{rnd}:{layer}"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """A round object's id, parsed: ``kind`` (``global``: a broadcast layer; ``tier``: an uploaded tier),
+    ``owner`` (``bs`` or the UE's id), ``round`` and ``index`` (layer or tier)."""
+
+    kind: str
+    owner: str
+    round: int
+    index: int
+
+
+def parse_object_id(obj_id: Any) -> Optional[ObjectKey]:
+    """The :class:`ObjectKey` of an id made by :func:`global_id` or :func:`tier_id`; None for any other object
+    (a shard, syft's own). The one reader of the id scheme (the UE server uses it to forget stale rounds)."""
+    if not isinstance(obj_id, str):
+        return None
+    parts = obj_id.split(":")
+    try:
+        if parts[0] == "global" and len(parts) in (2, 3):
+            return ObjectKey("global", "bs", int(parts[1]), int(parts[2]) if len(parts) == 3 else 0)
+        if parts[0] == "tier" and len(parts) == 4:
+            return ObjectKey("tier", parts[1], int(parts[2]), int(parts[3]))
+    except ValueError:
+        return None
+    return None
+
+
+def drop_objects(store: Dict[Any, Any], keep: Callable[[ObjectKey], bool]) -> None:
+    """Remove from a worker's object ``store`` every round object (broadcast layer or tier) ``keep`` rejects."""
+    for obj_id in list(store):
+        key = parse_object_id(obj_id)
+        if key is not None and not keep(key):
+            del store[obj_id]
+
+
+def drop_broadcast(store: Dict[Any, Any], rnd: int) -> None:
+    """Remove every layer of round ``rnd``'s broadcast from ``store`` (consumed, or left by a failure)."""
+    drop_objects(store, lambda key: not (key.kind == "global" and key.round == rnd))
+
+
+def decode_broadcast(messages: Sequence[bytes], worker: Any) -> "OrderedDict[str, torch.Tensor]":
+    """The model a UE holding the broadcast layer ``messages`` (serialized, base first) decodes: the codec's
+    decode of their payloads, as the BS's merge decodes a prefix of uploaded tiers."""
+    payloads = [tensor_to_bytes(sy.serde.deserialize(m, worker=worker).object) for m in messages]
+    return codec.decode_tiers(payloads)
 
 
 def nan_state(state: "OrderedDict[str, torch.Tensor]") -> "OrderedDict[str, torch.Tensor]":
@@ -160,19 +211,21 @@ class UEMixin:
     upload_target: Any = None  # the BS worker tiers are sent to; None keeps them here for the BS to fetch
     sent_sizes: List[int]
 
-    def _take_global(self, rnd: int) -> "OrderedDict[str, torch.Tensor]":
-        """The round-``rnd`` global model, removed from this worker's store (a UE keeps nothing between rounds)."""
-        tensor = self.get_obj(global_id(rnd))
-        self.rm_obj(global_id(rnd))
-        return codec.decode_tiers([tensor_to_bytes(tensor)])
+    def _take_global(self, rnd: int, layers: int) -> "OrderedDict[str, torch.Tensor]":
+        """The round-``rnd`` global model as this UE decoded it: the first ``layers`` broadcast layers (base
+        first), decoded as the BS decodes a tier prefix, then removed from this worker's store (a UE keeps nothing
+        between rounds). KeyError if a layer the BS planned is missing."""
+        payloads = [tensor_to_bytes(self.get_obj(global_id(rnd, j))) for j in range(layers)]
+        drop_broadcast(self._objects, rnd)
+        return codec.decode_tiers(payloads)
 
     def fl_round(self, wire: Dict[str, Any]) -> Dict[str, Any]:
         """Train on the local shard from the round's global model, then upload tiers (see class docstring)."""
         task = RoundTask.from_wire(wire, extra=SHARD_KEYS)
         if task.fault == "crash":
-            self._objects.pop(global_id(task.round), None)
+            drop_broadcast(self._objects, task.round)
             raise UECrash(f"{self.id}: injected training crash in round {task.round}")
-        global_state = self._take_global(task.round)
+        global_state = self._take_global(task.round, task.downlink_layers)  # as decoded: what it trains from
         model = shared_model(task.model)
         model.load_state_dict(global_state)
         x, y = self.get_obj(wire["x_id"]), self.get_obj(wire["y_id"])
@@ -189,7 +242,7 @@ class UEMixin:
         """Upload a model trained through pointers: its tensors are ``param_ids`` in this worker's store."""
         task = RoundTask.from_wire(wire, extra=SHARD_KEYS)
         local = OrderedDict((n, self.get_obj(i).detach()) for n, i in zip(names, param_ids))
-        report = self._upload(task, local, self._take_global(task.round))
+        report = self._upload(task, local, self._take_global(task.round, task.downlink_layers))
         report.update(n_samples=len(self.get_obj(wire["x_id"])), train_loss=math.nan)
         return report
 
@@ -265,11 +318,17 @@ class BSWorker(sy.VirtualWorker):
     def __init__(self, hook: sy.TorchHook, bs_id: str = "bs") -> None:
         super().__init__(hook, id=bs_id)
 
-    def broadcast_message(self, state: "OrderedDict[str, torch.Tensor]", rnd: int) -> bytes:
-        """The serialized broadcast of ``state`` for round ``rnd`` (a lossless codec payload in a syft message)."""
-        tensor = bytes_to_tensor(codec.encode_tiers(state, "full")[0])
-        tensor.id = global_id(rnd)
-        return sy.serde.serialize(ObjectMessage(tensor), worker=self)
+    def broadcast_messages(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, spec: Any = "full", *,
+                           seed: int = 0) -> List[bytes]:
+        """The serialized broadcast layers of ``state`` for round ``rnd``: the codec tiers of ``spec`` (``full``:
+        one lossless layer), each in its own syft message under :func:`global_id` ``(rnd, j)``; ``seed`` drives
+        stochastic rounding only."""
+        messages = []
+        for j, payload in enumerate(codec.encode_tiers(state, spec, seed=seed)):
+            tensor = bytes_to_tensor(payload)
+            tensor.id = global_id(rnd, j)
+            messages.append(sy.serde.serialize(ObjectMessage(tensor), worker=self))
+        return messages
 
     def deliver(self, message: bytes, ue: sy.VirtualWorker) -> None:
         """Put one already-serialized message on the downlink to ``ue``."""

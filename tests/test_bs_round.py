@@ -11,11 +11,13 @@ from syft_fl import codec
 from syft_fl.bs_round import RoundDone, RoundInFlight, StrategyState, merge_and_aggregate, plan, receive, record
 from syft_fl.channel import TierAir, upload_time_s
 from syft_fl.config import Config, StrategyConfig
+from syft_fl.downlink import BroadcastConfig, plan_downlink
 from syft_fl.policy import RoundRules
 from syft_fl.preflight import deadline_warning
 from syft_fl.transport import UploadReport
 
 TIER_BYTES = 1000  # every tier message, predicted and sent
+IDEAL = plan_downlink("ideal", BroadcastConfig(), None, 0, [0, 1, 2, 3], [TIER_BYTES], horizon_s=math.inf)
 
 
 class FakeChannel:
@@ -94,7 +96,7 @@ def report(ue, tiers=3):
 def test_plan_trains_only_the_ues_that_can_make_the_strategys_own_deadline():
     fed = fake_fed(RATES, TIMES)
     rules = fed.config.rules_for(TIERED)
-    plans = plan(fed, TIERED, rules, 0, [0, 1, 2, 3], broadcast_bytes=0)
+    plans = plan(fed, TIERED, rules, 0, [0, 1, 2, 3], IDEAL)
     assert [p.trains for p in plans] == [True, False, False, True]  # UE 1 trains 11 s > 10 s; UE 2 in outage
     assert all(p.spec.text == "uniform:2+2+4" and p.num_tiers == 3 for p in plans)
     assert [p.upload_start_s for p in plans] == [1.0, 11.0, 1.0, 1.0] and plans[3].rate_bps == 2e3
@@ -102,7 +104,7 @@ def test_plan_trains_only_the_ues_that_can_make_the_strategys_own_deadline():
 
     later = StrategyConfig(upload="tiered", spec="uniform:2+2+4", deadline_s=12.0)
     assert fed.config.rules_for(later).deadline_s == 12.0  # its own deadline, not the run's
-    assert [p.trains for p in plan(fed, later, fed.config.rules_for(later), 0, [0, 1, 2, 3], 0)] == [
+    assert [p.trains for p in plan(fed, later, fed.config.rules_for(later), 0, [0, 1, 2, 3], IDEAL)] == [
         True, True, False, True]
 
 
@@ -110,7 +112,7 @@ def test_plan_trains_only_the_ues_that_can_make_the_strategys_own_deadline():
 def test_receive_applies_the_rules_to_the_channels_air_times(window_start, ue3_tiers, length_s):
     fed = fake_fed(RATES, TIMES)
     rules = RoundRules(deadline_s=10.0, increment_window_s=2.0, window_start=window_start)
-    plans = [p for p in plan(fed, TIERED, rules, 0, [0, 1, 2, 3], 0) if p.ue in (0, 3)]
+    plans = [p for p in plan(fed, TIERED, rules, 0, [0, 1, 2, 3], IDEAL) if p.ue in (0, 3)]
     got = receive(fed, rules, 0, plans, {0: report(0), 3: report(3)})
     # UE 0: tiers arrive at 2, 3, 4 s, all by the deadline; UE 3: at 5, 9, 13 s
     assert got.heard[0].reception.arrivals_s == (2.0, 3.0, 4.0) and got.heard[0].reception.tiers_used == 3
@@ -124,7 +126,7 @@ def full_round(fed, tiers):
     """plan -> receive with kind full (one tier each) for UEs 0 and 3, the transport holding ``tiers``."""
     full = StrategyConfig(upload="full", spec="full")
     rules = fed.config.rules_for(full)
-    plans = [p for p in plan(fed, full, rules, 0, [0, 1, 2, 3], 0) if p.ue in (0, 3)]
+    plans = [p for p in plan(fed, full, rules, 0, [0, 1, 2, 3], IDEAL) if p.ue in (0, 3)]
     reports = {ue: report(ue, tiers=1) for ue in (0, 3)}
     return rules, plans, reports, receive(fed, rules, 0, plans, reports)
 

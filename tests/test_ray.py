@@ -25,6 +25,9 @@ TINY = ["rounds=2", "num_ues=4", "ues_per_round=4", "model=2nn", "train_size=300
 FAULTY = ["seed=1", "deadline_s=2.6", "increment_window_s=0.5", "faults.ue_crash_prob=0.15",
           "faults.nan_update_prob=0.15", "faults.corrupt_tier_prob=0.2"]
 RAY = ["transport=ray", "ray.num_actors=2"]
+# a base every UE decodes and a refinement only the better half does (tests/test_downlink.py)
+BROADCAST = ["downlink=broadcast", "broadcast.spec=uniform:2+6,block=256", "broadcast.coverage=[1.0,0.5]",
+             "broadcast.bandwidth_hz=1e5", "deadline_s=30"]
 ARRIVED = {"full", "partial", "base_only"}
 
 
@@ -52,6 +55,17 @@ def test_ray_run_equals_virtual_run(tmp_path, local_ray):
         assert (on_ray / name).read_bytes() == (virtual / name).read_bytes(), name
     statuses = {r["status"] for r in read_csv(on_ray / "uplinks.csv")}
     assert "crashed" in statuses and "rejected" in statuses and statuses & ARRIVED  # the fault paths were taken
+
+
+@pytest.mark.e2e
+def test_ray_broadcast_run_equals_virtual_run(tmp_path, local_ray):
+    """A two-layer broadcast (issue 24): each actor gives each UE the layers it decoded; the same rows."""
+    virtual, on_ray = tmp_path / "virtual", tmp_path / "ray"
+    run_into(virtual, config_of(*BROADCAST))
+    run_into(on_ray, config_of(*BROADCAST, *RAY))
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (on_ray / name).read_bytes() == (virtual / name).read_bytes(), name
+    assert {r["downlink_layers"] for r in read_csv(on_ray / "uplinks.csv") if r["status"] != "not_selected"} == {"1", "2"}
 
 
 @pytest.mark.e2e

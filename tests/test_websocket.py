@@ -42,6 +42,9 @@ TINY += ["strategies.tiered.window_start=deadline", "strategies.tiered.increment
 FAULTY = ["seed=1", "deadline_s=2.6", "increment_window_s=0.5", "faults.ue_crash_prob=0.15",
           "faults.nan_update_prob=0.15", "faults.corrupt_tier_prob=0.2"]
 WS = ["transport=websocket", "launch_local=3"]
+# a base every UE decodes and a refinement only the better half does (tests/test_downlink.py)
+BROADCAST = ["downlink=broadcast", "broadcast.spec=uniform:2+6,block=256", "broadcast.coverage=[1.0,0.5]",
+             "broadcast.bandwidth_hz=1e5", "deadline_s=30"]
 ARRIVED = {"full", "partial", "base_only"}  # statuses of a UE whose upload reached the BS
 
 
@@ -119,6 +122,17 @@ def test_websocket_run_equals_virtual_run(tmp_path, transports):
     assert "crashed" in statuses and statuses & {"full", "partial", "base_only"}  # the fault paths were taken
     (transport,) = transports
     assert len(transport.processes) == 3 and not any(alive(p) for p in transport.processes)  # stopped at the end
+
+
+def test_websocket_broadcast_run_equals_virtual_run(tmp_path, transports):
+    """A two-layer broadcast (issue 24): each UE process is sent the layers it decoded; the same rows."""
+    virtual, websocket = tmp_path / "virtual", tmp_path / "websocket"
+    run_into(virtual, config_of(*BROADCAST))
+    run_into(websocket, config_of(*BROADCAST, *WS))
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (websocket / name).read_bytes() == (virtual / name).read_bytes(), name
+    rows = [r for r in read_csv(websocket / "uplinks.csv") if r["status"] != "not_selected"]
+    assert {r["downlink_layers"] for r in rows} == {"1", "2"}
 
 
 def test_killed_ue_process_is_crashed_and_the_run_completes(tmp_path, transports, monkeypatch):

@@ -5,7 +5,7 @@ batch call: the place a parallel transport runs them at once) and gets one :clas
 the same order. A UE that fails is data, not an exception: its report says ``crashed`` and why.
 """
 import abc
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
 
 import torch
 
@@ -18,6 +18,7 @@ class Transport(abc.ABC):
     """How the BS reaches UEs ``0..num_ues-1``: place shards once, broadcast, dispatch a round, fetch tiers."""
 
     num_ues: int
+    bs: Any  # the BS's syft worker (workers.BSWorker): serializes the broadcast, receives the tiers
 
     @classmethod
     def check_config(cls, config: Any) -> None:
@@ -33,9 +34,23 @@ class Transport(abc.ABC):
     def place_data(self, shards: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Send UE k its shard ``shards[k]`` (x, y) once; it stays in the UE's object store for the run."""
 
+    def encode_broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, spec: Any = "full", *,
+                         seed: int = 0) -> List[bytes]:
+        """The round-``rnd`` broadcast of ``state`` as serialized layer messages (the codec tiers of ``spec``, base
+        first), made once by the BS's worker ``self.bs``; their lengths are the downlink bytes."""
+        return self.bs.broadcast_messages(state, rnd, spec, seed=seed)
+
     @abc.abstractmethod
+    def deliver_broadcast(self, messages: Sequence[bytes], rnd: int, layers: Mapping[int, int]) -> None:
+        """Give each UE ``ue`` in ``layers`` the first ``layers[ue]`` of the round-``rnd`` layer ``messages``
+        (what it decoded; 0: nothing), before it trains (its :class:`RoundTask` says how many)."""
+
     def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
-        """Send the round-``rnd`` global model to ``ues``; returns the broadcast message's size in bytes."""
+        """Send the round-``rnd`` global model whole (one lossless layer) to ``ues``; returns the message's size in
+        bytes (the ideal downlink's broadcast)."""
+        messages = self.encode_broadcast(state, rnd)
+        self.deliver_broadcast(messages, rnd, {ue: 1 for ue in ues})
+        return len(messages[0])
 
     def dispatch(self, tasks: Sequence[RoundTask]) -> List[UploadReport]:
         """Run every task (each UE trains and uploads its tiers); one report per task, in order.

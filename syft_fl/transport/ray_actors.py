@@ -7,8 +7,9 @@ actors, so the UEs of a round train in parallel, on one machine or on a cluster.
   Each actor hooks torch (``sy.TorchHook``) and sets ``torch_threads`` as the BS did, loads the run's seeded split
   itself (``data.load_split``) and keeps only its UEs' shards: no sample crosses the network. :meth:`place_data`
   checks (SHA-256) that each actor holds exactly the BS's ``shards[k]``.
-- Broadcast: the BS serializes the global model once (:meth:`BSWorker.broadcast_message`) and puts those bytes in
-  Ray's object store once per round; each actor delivers them to each of its UEs just before it trains.
+- Broadcast: the BS serializes the global model's layers once (:meth:`BSWorker.broadcast_messages`) and puts those
+  bytes in Ray's object store once per round; each actor delivers to each of its UEs, just before it trains, the
+  layers it decoded (its task's ``downlink_layers``).
 - Round: :meth:`submit` hands every actor its UEs' tasks at once and returns; each actor runs ``fl_round`` (the
   virtual UE's command) on each of its UEs in turn. A UE's send hook sends its tiers to a sink worker in the actor,
   which keeps the exact serialized ``ObjectMessage`` bytes; :meth:`collect` receives them into the BS worker's
@@ -26,13 +27,13 @@ import os
 import socket
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import syft as sy
 import torch
 
 from ..config import Config
-from ..workers import BSWorker, get_hook, global_id
+from ..workers import BSWorker, drop_broadcast, get_hook
 from .base import RoundTask, Transport, UploadReport
 from .ue_server import X_ID, Y_ID, shard_digest
 
@@ -112,21 +113,23 @@ class UEHost:
         """(this actor's pid, UE -> digest of the shard it holds)."""
         return os.getpid(), self.digests
 
-    def run(self, message: bytes, tasks: Sequence[Dict[str, Any]]) -> List[Tuple[Dict[str, Any], str, List[bytes]]]:
-        """Deliver the broadcast ``message`` to each task's UE and run its ``fl_round``; per task (report, crash
-        ("" if none), the tier messages its send hook sent)."""
+    def run(self, messages: Sequence[bytes], tasks: Sequence[Dict[str, Any]]
+            ) -> List[Tuple[Dict[str, Any], str, List[bytes]]]:
+        """Deliver to each task's UE the broadcast layer ``messages`` it decoded (``downlink_layers``) and run its
+        ``fl_round``; per task (report, crash ("" if none), the tier messages its send hook sent)."""
         out = []
         for task in tasks:
             ue = self.ues[task["ue"]]
             self.sink.received = []
-            self.sink.deliver(message, ue)
+            for message in messages[:task["downlink_layers"]]:
+                self.sink.deliver(message, ue)
             try:
                 report = self.sink.command(ue, "fl_round", dict(task, x_id=X_ID, y_id=Y_ID))
                 out.append((report, "", self.sink.received))
             except Exception as err:  # noqa: BLE001 - a failing UE is data
                 out.append(({}, f"{type(err).__name__}: {err}", []))
             finally:
-                ue._objects.pop(global_id(task["round"]), None)
+                drop_broadcast(ue._objects, task["round"])
                 self.sink.received = []
         return out
 
@@ -185,13 +188,11 @@ class RayTransport(Transport):
                 raise ValueError(f"ue{k}: the shard in Ray actor {self.actor_of(k)} differs from the BS's "
                                  "(the actors load the split from the same config: same data set files?)")
 
-    def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
-        """Serialize the global model once and put it in Ray's object store once; returns its size in bytes."""
+    def deliver_broadcast(self, messages: Sequence[bytes], rnd: int, layers: Mapping[int, int]) -> None:
+        """Put the layer messages in Ray's object store once; each actor hands each UE the layers its task names."""
         import ray
 
-        message = self.bs.broadcast_message(state, rnd)
-        self._broadcast = (rnd, ray.put(message))
-        return len(message)
+        self._broadcast = (rnd, ray.put(list(messages)))
 
     def submit(self, tasks: Sequence[RoundTask]) -> Any:
         """Hand each actor its UEs' tasks (all actors at once) and return without waiting."""

@@ -119,7 +119,7 @@ def _make_worker_class() -> type:
     from syft.messaging.message import ObjectMessage
     from syft.workers.websocket_server import WebsocketServerWorker
 
-    from ..workers import UEMixin, global_id, tier_id
+    from ..workers import UEMixin, drop_objects, parse_object_id, tier_id
 
     class UEServerWorker(UEMixin, WebsocketServerWorker):
         """A UE behind a websocket: ``UEMixin``'s commands, plus the shard check and the tier pull.
@@ -151,7 +151,8 @@ def _make_worker_class() -> type:
             return dict(id=self.id, n_samples=len(self.get_obj(X_ID)), digest=self.digest, x_id=X_ID, y_id=Y_ID)
 
         def fl_round(self, task: Dict[str, Any]) -> Dict[str, Any]:
-            self._forget_stale(keep=global_id(task["round"]))
+            rnd = task["round"]  # keep this round's broadcast layers; drop older ones and unpulled tiers
+            drop_objects(self._objects, lambda key: key.kind == "global" and key.round == rnd)
             return super().fl_round(task)
 
         def fl_take_tiers(self, rnd: int, count: int) -> List[bytes]:
@@ -166,17 +167,11 @@ def _make_worker_class() -> type:
 
         # --- message handling ----------------------------------------------------------------------------------
         def handle_object_msg(self, obj_msg: Any) -> None:
-            obj_id = getattr(obj_msg.object, "id", None)
-            if isinstance(obj_id, str) and obj_id.startswith("global:"):
-                self._forget_stale(keep=obj_id)
+            key = parse_object_id(getattr(obj_msg.object, "id", None))
+            if key is not None and key.kind == "global" and key.index == 0:
+                # a new broadcast starts with its base layer: drop every older layer and tier nobody pulled
+                drop_objects(self._objects, lambda _: False)
             return super().handle_object_msg(obj_msg)
-
-        def _forget_stale(self, keep: str) -> None:
-            """Drop global models other than ``keep`` and tiers nobody pulled (a round the BS gave up on)."""
-            stale = [i for i in self._objects if isinstance(i, str) and i != keep
-                     and (i.startswith("global:") or i.startswith("tier:"))]
-            for obj_id in stale:
-                self.rm_obj(obj_id)
 
         def _recv_msg(self, message: bytes) -> bytes:
             """Handle one message; if that raises (e.g. an injected ``UECrash``), answer

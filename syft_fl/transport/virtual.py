@@ -4,12 +4,12 @@ Messages are still serialized to bytes and routed through ``_send_msg``/``_recv_
 would cross a network. ``training: pointers`` trains op by op through syft pointers (the PySyft tutorial way)
 instead of with one command message; both give the same weights (``tests/test_workers.py``).
 
-Memory: a UE holds its shard and nothing else between rounds. The broadcast is serialized once and delivered to
-each UE just before it trains (a selected UE that never trains never holds it); training uses the process's one
-shared model (:func:`syft_fl.workers.shared_model`).
+Memory: a UE holds its shard and nothing else between rounds. The broadcast's layers are serialized once and each
+UE is given the layers it decoded just before it trains (a selected UE that never trains never holds them);
+training uses the process's one shared model (:func:`syft_fl.workers.shared_model`).
 """
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import syft as sy
 import torch
@@ -18,7 +18,7 @@ from syft.messaging.message import ObjectMessage
 
 from ..models import build_model
 from ..training import batch_order
-from ..workers import BSWorker, UEWorker, get_hook, global_id
+from ..workers import BSWorker, UEWorker, decode_broadcast, drop_broadcast, get_hook
 from .base import RoundTask, Transport, UploadReport
 from .ue_server import X_ID, Y_ID
 
@@ -41,8 +41,7 @@ class VirtualTransport(Transport):
         self._ids: List[Tuple[Any, Any]] = []  # UE k's (x, y) object ids in its store
         self._pointers: List[Tuple[Any, Any]] = []  # training: pointers only
         self._sizes: List[int] = []
-        self._global: Optional["OrderedDict[str, torch.Tensor]"] = None
-        self._broadcast: Tuple[int, bytes] = (-1, b"")
+        self._broadcast: Tuple[int, Sequence[bytes], Mapping[int, int]] = (-1, (), {})
 
     def place_data(self, shards: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Send each UE its shard once: as an ``ObjectMessage`` from the BS (or, for ``training: pointers``,
@@ -59,20 +58,18 @@ class VirtualTransport(Transport):
                 self.bs.deliver(sy.serde.serialize(ObjectMessage(tensor), worker=self.bs), ue)
         self._ids = [(X_ID, Y_ID)] * len(shards)
 
-    def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
-        """Serialize the round's global model once; each UE gets these bytes when it is dispatched."""
-        message = self.bs.broadcast_message(state, rnd)
-        self._broadcast = (rnd, message)
-        self._global = state
-        return len(message)
+    def deliver_broadcast(self, messages: Sequence[bytes], rnd: int, layers: Mapping[int, int]) -> None:
+        """Keep the round's layer messages; each UE gets its first ``layers[ue]`` when it is dispatched."""
+        self._broadcast = (rnd, list(messages), dict(layers))
 
     def run_one(self, task: RoundTask) -> UploadReport:
         ue = task.ue
         worker = self.ues[ue]
-        rnd, message = self._broadcast
-        if rnd != task.round:
-            raise RuntimeError(f"ue{ue}: no broadcast for round {task.round}")
-        self.bs.deliver(message, worker)
+        rnd, messages, layers = self._broadcast
+        if rnd != task.round or layers.get(ue, 0) < task.downlink_layers:
+            raise RuntimeError(f"ue{ue}: no broadcast of {task.downlink_layers} layers for round {task.round}")
+        for message in messages[:task.downlink_layers]:
+            self.bs.deliver(message, worker)
         x_id, y_id = self._ids[ue]
         wire = dict(task.to_wire(), x_id=x_id, y_id=y_id)
         try:
@@ -80,7 +77,7 @@ class VirtualTransport(Transport):
                 return UploadReport.from_dict(self.bs.command(worker, "fl_round", wire))
             return self._round_with_pointers(task, wire)
         finally:
-            worker._objects.pop(global_id(task.round), None)  # consumed, or left by a failure
+            drop_broadcast(worker._objects, task.round)  # consumed, or left by a failure
 
     def _round_with_pointers(self, task: RoundTask, wire: Dict[str, Any]) -> UploadReport:
         """Local training op by op through pointers, then the same upload command as the worker path. Plain local
@@ -91,7 +88,7 @@ class VirtualTransport(Transport):
         worker = self.ues[ue]
         x_ptr, y_ptr = self._pointers[ue]
         model = build_model(task.model)
-        model.load_state_dict(self._global)
+        model.load_state_dict(decode_broadcast(self._broadcast[1][:task.downlink_layers], self.bs))
         names = [name for name, _ in model.named_parameters()]
         model.send(worker)
         optimizer = torch.optim.SGD(model.parameters(), lr=task.lr, momentum=task.momentum,
@@ -120,4 +117,4 @@ class VirtualTransport(Transport):
             if worker.id in local._known_workers:
                 local.remove_worker_from_registry(worker.id)
         self.ues, self._pointers, self._ids = [], [], []
-        self._broadcast = (-1, b"")
+        self._broadcast = (-1, (), {})

@@ -6,9 +6,9 @@ The federation logic is the round loop's, unchanged: this class only carries the
 
 - Shards: every UE process loads its own shard from the run's seeded partition; :meth:`place_data` only checks
   (by SHA-256) that UE k holds ``shards[k]`` and records the ids it is stored under. No sample crosses the wire.
-- Broadcast: :meth:`BSWorker.broadcast_message` serializes the global model once; the same bytes go to every
-  selected UE (to all of them before any answer is awaited, so they decode in parallel); their length is what the
-  round loop meters (as in virtual mode).
+- Broadcast: :meth:`BSWorker.broadcast_messages` serializes the global model's layers once; each selected UE gets
+  the same bytes of the layers it decoded (to all of them before any answer is awaited, so they decode in
+  parallel); their length is what the round loop meters (as in virtual mode).
 - Round: the selected UEs run concurrently (:meth:`dispatch`: one thread per UE connection, each UE process trains
   at once). ``fl_round`` (the virtual UE's command) trains and encodes; the BS then pulls all of the UE's tiers in one
   request (``fl_take_tiers``), each as the serialized ``ObjectMessage`` the virtual UE would have pushed, and
@@ -42,7 +42,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import syft as sy
 import torch
@@ -455,20 +455,21 @@ class WebsocketTransport(Transport):
                     "start the UE servers in order ue0, ue1, ... with the same config (seed, data keys, num_ues)")
             self._ids.append((hello["x_id"], hello["y_id"]))
 
-    def broadcast(self, state: "OrderedDict[str, torch.Tensor]", rnd: int, ues: Sequence[int]) -> int:
-        """Send the one serialized broadcast to each UE in ``ues`` (reconnecting to those that were down); a UE
-        that does not acknowledge it within ``ue_timeout_s`` is remembered and fails its :meth:`run_one`.
-        Returns the broadcast message's size in bytes."""
-        message = self.bs.broadcast_message(state, rnd)
-        text = frame_text(message)
+    def deliver_broadcast(self, messages: Sequence[bytes], rnd: int, layers: Mapping[int, int]) -> None:
+        """Send each UE the first ``layers[ue]`` layer messages (reconnecting to those that were down; each layer
+        hex-encoded once for all UEs); a UE that does not acknowledge them within ``ue_timeout_s`` is remembered
+        and fails its :meth:`run_one`."""
+        texts = [frame_text(m) for m in messages]
         self.missed = {}
         deadlines = {}  # each UE has ue_timeout_s from when its turn comes to answer
+        ues = [k for k, count in layers.items() if count > 0]
         for k in ues:  # send to all first: the UEs decode in parallel
             deadlines[k] = time.monotonic() + self.timeout_s
             try:
                 if k in self.down:
                     self._connect(k)  # UEAccessRefused (an impostor on its port) stops the run
-                self._exchange(k, text, deadlines[k], reply=False)
+                for text in texts[:layers[k]]:
+                    self._exchange(k, text, deadlines[k], reply=False)
             except UEAccessRefused:
                 raise
             except UEUnreachable as err:
@@ -476,11 +477,11 @@ class WebsocketTransport(Transport):
         for k in ues:
             if k not in self.missed:
                 try:
-                    reply = self._exchange(k, None, deadlines[k])
-                    raise_if_error(sy.serde.deserialize(reply, worker=self.clients[k]), f"ue{k} broadcast")
+                    for _ in range(layers[k]):
+                        reply = self._exchange(k, None, deadlines[k])
+                        raise_if_error(sy.serde.deserialize(reply, worker=self.clients[k]), f"ue{k} broadcast")
                 except (UEUnreachable, RemoteUEError) as err:
                     self.missed[k] = str(err)
-        return len(message)
 
     def dispatch(self, tasks: Sequence[RoundTask]) -> List[UploadReport]:
         """All tasks at once, one thread per UE connection (each UE process trains in parallel); one report per
