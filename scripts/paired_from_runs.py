@@ -1,49 +1,79 @@
-"""Paired differences of mean accuracy, b - a, read from run folders' rounds.csv (also runs a study reported as
-failed: the strategies a run finished before one diverged are complete in its rounds.csv).
+"""Paired differences, b - a, read from run folders' rounds.csv (also runs of a study reported as failed: the
+strategies a run finished before one diverged are complete in its rounds.csv).
 
 Each run's horizon is the earlier of a's and b's last round end (s), the same rule as study.csv's
-``common_horizon_s`` restricted to the pair; ``mean_acc`` is syft_fl.stats.step_mean over it (0 before the first
-round ends). Also the final accuracy of each, and the paired t CI (95 %) and wins over the runs that hold both.
+``common_horizon_s`` restricted to the pair. Printed with the paired t CI (95 %) and wins over the runs that hold
+both (`b>a` counts the runs where b's value is the larger: for the loss, where b is worse):
+- ``mean_acc``: syft_fl.stats.step_mean over [0, horizon] (0 before a strategy's first round ends, as study.csv);
+- ``mean_acc after both first rounds``: the same mean over [t0, horizon], t0 the later of the two first round
+  ends, so a short first round earns nothing by itself;
+- the final accuracy and test loss (each strategy's last round);
+- the accuracy at equal simulated times ``--at`` (s, default 50,100,150,200; runs whose horizon is shorter are
+  left out of that column).
 
-Usage: python scripts/paired_from_runs.py A B RUN_DIR [RUN_DIR ...]
+Usage: python scripts/paired_from_runs.py A B RUN_DIR [RUN_DIR ...] [--at 50,100,150]
 """
 import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from syft_fl.stats import paired_diff, step_mean  # noqa: E402
+from syft_fl.stats import paired_diff, step_at, step_mean  # noqa: E402
 
 
 def curves(run_dir: str) -> dict:
+    """Per strategy: (round end times s, test accuracies, test losses)."""
     out = {}
     with open(os.path.join(run_dir, "rounds.csv"), newline="") as fh:
         for row in csv.DictReader(fh):
-            t, acc = out.setdefault(row["strategy"], ([], []))
+            t, acc, loss = out.setdefault(row["strategy"], ([], [], []))
             t.append(float(row["sim_time_s"]))
             acc.append(float(row["test_acc"]))
+            loss.append(float(row["test_loss"]))
     return out
 
 
-def main(a: str, b: str, runs: list, rounds: int = 0) -> None:
-    xa, xb, fa, fb, used = [], [], [], [], []
+def window_mean(t: list, acc: list, t0: float, horizon: float) -> float:
+    """The step curve's mean over [t0, horizon] (s)."""
+    return (horizon * step_mean(t, acc, horizon) - t0 * step_mean(t, acc, t0)) / (horizon - t0)
+
+
+def main(a: str, b: str, runs: list, at: list) -> None:
+    columns = {"mean_acc": [], "mean_acc after both first rounds": [], "final acc": [], "final loss": []}
+    columns.update({f"acc at {g:g} s": [] for g in at})
+    used = []
     for run in runs:
         c = curves(run)
-        full = max(len(t) for t, _ in c.values())
+        full = max(len(t) for t, _, _ in c.values())
         if a not in c or b not in c or len(c[a][0]) < full or len(c[b][0]) < full:
             print(f"{run}: skipped ({a} or {b} did not finish)")
             continue
-        horizon = min(c[a][0][-1], c[b][0][-1])
-        xa.append(step_mean(*c[a], horizon))
-        xb.append(step_mean(*c[b], horizon))
-        fa.append(c[a][1][-1])
-        fb.append(c[b][1][-1])
+        (ta, acc_a, loss_a), (tb, acc_b, loss_b) = c[a], c[b]
+        horizon, t0 = min(ta[-1], tb[-1]), max(ta[0], tb[0])
+        columns["mean_acc"].append((step_mean(ta, acc_a, horizon), step_mean(tb, acc_b, horizon)))
+        columns["mean_acc after both first rounds"].append(
+            (window_mean(ta, acc_a, t0, horizon), window_mean(tb, acc_b, t0, horizon)))
+        columns["final acc"].append((acc_a[-1], acc_b[-1]))
+        columns["final loss"].append((loss_a[-1], loss_b[-1]))
+        for g, va, vb in zip(at, step_at(ta, acc_a, at), step_at(tb, acc_b, at)):
+            if g <= horizon:
+                columns[f"acc at {g:g} s"].append((va, vb))
         used.append(os.path.basename(run.rstrip("/")))
-    d, f = paired_diff(xa, xb), paired_diff(fa, fb)
-    wins = sum(vb > va for va, vb in zip(xa, xb))
-    print(f"runs {', '.join(used)}: mean_acc {b} - {a}: {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] wins {wins}/{d.n};"
-          f" final acc {f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]")
+    print(f"{b} - {a} over runs {', '.join(used)}:")
+    for name, pairs in columns.items():
+        if not pairs:
+            continue
+        xa, xb = [p[0] for p in pairs], [p[1] for p in pairs]
+        d = paired_diff(xa, xb)
+        wins = sum(vb > va for va, vb in pairs)
+        print(f"  {name}: {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] b>a {wins}/{d.n}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    args = sys.argv[1:]
+    grid = [50.0, 100.0, 150.0, 200.0]
+    if "--at" in args:
+        i = args.index("--at")
+        grid = [float(x) for x in args[i + 1].split(",")]
+        del args[i:i + 2]
+    main(args[0], args[1], args[2:], grid)
