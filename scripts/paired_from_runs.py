@@ -38,7 +38,9 @@ def window_mean(t: list, acc: list, t0: float, horizon: float) -> float:
     return (horizon * step_mean(t, acc, horizon) - t0 * step_mean(t, acc, t0)) / (horizon - t0)
 
 
-def main(a: str, b: str, runs: list, at: list) -> None:
+def paired_values(a: str, b: str, runs: list, at: list) -> tuple:
+    """({column: [(a's value, b's value) per run]}, the runs used); a run where a or b has fewer rounds than the
+    run's longest strategy is skipped, with a line saying so."""
     columns = {"mean_acc": [], "mean_acc after both first rounds": [], "final acc": [], "final loss": []}
     columns.update({f"acc at {g:g} s": [] for g in at})
     used = []
@@ -59,13 +61,18 @@ def main(a: str, b: str, runs: list, at: list) -> None:
             if g <= horizon:
                 columns[f"acc at {g:g} s"].append((va, vb))
         used.append(os.path.basename(run.rstrip("/")))
+    return columns, used
+
+
+def main(a: str, b: str, runs: list, at: list) -> None:
+    columns, used = paired_values(a, b, runs, at)
     print(f"{b} - {a} over runs {', '.join(used)}:")
-    for name, pairs in columns.items():
-        if not pairs:
+    for name, values in columns.items():
+        if not values:
             continue
-        xa, xb = [p[0] for p in pairs], [p[1] for p in pairs]
+        xa, xb = [v[0] for v in values], [v[1] for v in values]
         d = paired_diff(xa, xb)
-        wins = sum(vb > va for va, vb in pairs)
+        wins = sum(vb > va for va, vb in values)
         print(f"  {name}: {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] b>a {wins}/{d.n}")
 
 
