@@ -223,13 +223,18 @@ class RoundDone:
 
 def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState", flight: RoundInFlight) -> RoundDone:
     """Collect the UEs' reports, receive, merge and aggregate; ``state`` gets the new global model and, per UE that
-    uploaded, how many tiers of it were merged (its pending upload for error feedback)."""
+    uploaded, how many tiers of it were merged (its pending upload for error feedback).
+    :class:`~syft_fl.errors.Diverged` (``state`` unchanged) when the new model or the rule's state is not finite."""
     reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
     reception = receive(fed, flight.rules, flight.rnd, flight.plans, reports)
     merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state,
                                 strategy=strategy, server_state=state.server_state)
     if merge.global_state is not state.global_state and not aggregate.is_finite(merge.global_state):
         raise Diverged(state.name, flight.rnd, f"the aggregated global model is not finite; "
+                                               f"{step_sizes(fed.config, strategy)}")
+    broken = [name for name, tensors in merge.server_state.items() if not aggregate.is_finite(tensors)]
+    if broken:  # e.g. fedadam's v overflowed while the model stayed finite: the next step is not a number
+        raise Diverged(state.name, flight.rnd, f"the aggregation rule's server state {broken[0]!r} is not finite; "
                                                f"{step_sizes(fed.config, strategy)}")
     state.global_state = merge.global_state
     state.server_state = merge.server_state
@@ -503,11 +508,13 @@ def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     rnd = len(state.history)
     flight = start_round(fed, strategy, state, rnd) if rnd < rounds else None
     while flight is not None:
+        before = (state.global_state, state.server_state, dict(state.last_merged))
         done = finish_round(fed, strategy, state, flight)
         flight = start_round(fed, strategy, state, done.flight.rnd + 1) if done.flight.rnd + 1 < rounds else None
         try:
             test = evaluate_global_model(fed, state, strategy)
-        except Diverged:
+        except Diverged:  # back to the state after its last finite round, as when finish_round raises
+            state.global_state, state.server_state, state.last_merged = before
             if flight is not None:
                 abandon_round(fed, flight)
             raise
