@@ -319,7 +319,7 @@ def test_report_with_a_strategy_that_diverged_in_one_seed(tmp_path):
     pairs = {(r["point"], r["metric"], r["stat"]): r for r in read_csv(tmp_path / "study_pairs.csv")}
     assert pairs[("0", "mean_acc", "diff")]["n_pairs"] == "1" and pairs[("1", "mean_acc", "diff")]["n_pairs"] == "2"
     md = (tmp_path / "study.md").read_text()
-    assert "diverged: tiered in seed 1 (round 2) of 2" in md and md.count("diverged: ") == 1
+    assert "\ndiverged: tiered in seed 1 (round 2) of 2" in md and md.count("\ndiverged: ") == 1
     assert "(n=1)" in md
 
 
@@ -354,6 +354,23 @@ def test_study_outputs(reference_study):
     assert all(0.0 <= float(r["final_acc"]) <= 1.0 and r["n_rounds"] == "3" for r in rows)
     assert (reference_study / "point-1" / "point.yaml").read_text() == "increment_window_s: 2\n"
     assert (reference_study / "study.md").read_text().startswith("# Study\n\nCommand: `test`")
+
+
+@pytest.mark.e2e
+def test_a_strategy_that_diverges_does_not_fail_its_runs(tmp_path):
+    """tiered (fedadam, eta 1000) diverges in seed 1 (round 2), not in seed 0: both runs finish (no RunFailed) and
+    are not run again, and the report keeps every result and says where tiered diverged."""
+    study = tiny_study(overrides=TINY + ["strategies.tiered.aggregation=fedadam", "strategies.tiered.eta=1000"],
+                       sweeps=[])
+    create_study_dir(study, str(tmp_path))
+    record = _finish(tmp_path)
+    assert (record["executed"], pending_runs(study, str(tmp_path))) == (2, [])
+    rows = {(r["seed"], r["strategy"]): r for r in read_csv(tmp_path / "study.csv")}
+    assert all(rows[(s, "full")]["n_rounds"] == "3" and rows[(s, "full")]["diverged_round"] == "" for s in "01")
+    assert [rows[(s, "tiered")]["diverged_round"] for s in "01"] == ["", "2"]
+    assert [rows[(s, "tiered")]["n_rounds"] for s in "01"] == ["3", "2"]
+    assert rows[("1", "tiered")]["final_acc"] == "nan" != rows[("0", "tiered")]["final_acc"]
+    assert "\ndiverged: tiered in seed 1 (round 2) of 2 " in (tmp_path / "study.md").read_text()
 
 
 @pytest.mark.e2e
