@@ -376,7 +376,7 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
         span = low if low == high else f"{low}-{high}"
         lines.append(f"| {name} | " + " | ".join(_cell(r) for r in row) + f" | {span} |")
     gone = diverged_text(data, point)
-    seeds = "all of them" if not gone else "those where neither diverged: (n=k) when fewer than all"
+    seeds = "all of them" if not gone else "(n=k) where fewer have a value: a diverged seed has none past its rows"
     lines += ([""] + gone if gone else []) + ["", f"Paired with `{study.reference}` (same seeds, {seeds}):", "",
                                              "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |",
                                              "|---|---|---|---|---|"]
@@ -411,7 +411,8 @@ def diverged_text(data: StudyData, point: int) -> List[str]:
         if found:
             where = ", ".join(f"{seed} (round {rnd})" for seed, rnd in found)
             lines.append(f"diverged: {name} in seed{'s' if len(found) > 1 else ''} {where} of {len(data.study.seeds)}"
-                         " (its rows end the round before; its final and horizon metrics are over the other seeds)")
+                         " (its rows end the round before; its final accuracy and loss, and what its rows do not "
+                         "reach, are over the other seeds)")
     return lines
 
 

@@ -365,6 +365,7 @@ def test_a_strategy_that_diverges_does_not_fail_its_runs(tmp_path):
     create_study_dir(study, str(tmp_path))
     record = _finish(tmp_path)
     assert (record["executed"], pending_runs(study, str(tmp_path))) == (2, [])
+    assert _finish(tmp_path)["executed"] == 0  # --resume's checks pass (summary.json is what the checkpoint gives)
     rows = {(r["seed"], r["strategy"]): r for r in read_csv(tmp_path / "study.csv")}
     assert all(rows[(s, "full")]["n_rounds"] == "3" and rows[(s, "full")]["diverged_round"] == "" for s in "01")
     assert [rows[(s, "tiered")]["diverged_round"] for s in "01"] == ["", "2"]
