@@ -6,7 +6,9 @@ Usage: python experiments/run_tiered.py [--config FILE] [--set key=value ...] [-
        python experiments/run_tiered.py --resume DIR
 A bad config or argument, a setup error (data, UE servers, ports, permissions) or a run folder that does not match
 its checkpoint prints one line naming the key and the value and exits with code 2, before any file is written.
-A run that cannot go on (a UE that fails the handshake, a model that diverged) prints one line and exits with code
+A strategy whose training diverges stops in that round with one line on stderr naming it and the round; the
+other strategies go on and the run ends as usual (exit code 0; summary.json gives the strategy's
+``diverged_round``). A run that cannot go on (a UE that fails the handshake) prints one line and exits with code
 2; one that could not write (a full disk) exits with code 1; Ctrl-C exits with 130, SIGTERM with 143; each keeps
 the rounds written so far and says so.
 """
@@ -27,7 +29,7 @@ from syft_fl import cli  # noqa: E402
 from syft_fl.cli import OneLineParser  # noqa: E402
 from syft_fl.config import (  # noqa: E402
     DEFAULT_CONFIG_PATH, Config, ConfigError, describe_choices, describe_keys, load_config, to_dict)
-from syft_fl.errors import NotFinite, one_line, short  # noqa: E402
+from syft_fl.errors import Diverged, NotFinite, one_line, short  # noqa: E402
 from syft_fl.files import write_failed  # noqa: E402
 from syft_fl.transport.access import AccessRefused  # noqa: E402
 
@@ -75,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 def fail(message: str) -> int:
     """Print one error line (cut to a few hundred characters) and return the exit code for bad input (2)."""
     return cli.fail("run_tiered.py", message)
+
+
+def report_divergence(err: Diverged) -> None:
+    """The one line on stderr for a strategy whose training diverged (the run goes on)."""
+    print(f"run_tiered.py: {one_line(err.notice())}", file=sys.stderr)
 
 
 def check_args(args: argparse.Namespace) -> Optional[str]:
@@ -193,10 +200,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with terminate_as_interrupt():
             summary = run(config, out_dir, progress=not args.no_progress, plots=not args.no_plots,
-                          resume=bool(args.resume), federation=fed)
+                          resume=bool(args.resume), federation=fed, on_diverged=report_divergence)
     except DataError as err:  # a file that is there but unreadable: found only when the data loads
         return fail(str(err))
-    except (AccessRefused, NotFinite) as err:  # another process on a UE's port; a diverged model: nothing kept
+    except (AccessRefused, NotFinite) as err:  # another process on a UE's port; a result not finite: nothing kept
         return fail(f"{err} ({kept})")
     except OSError as err:  # a full disk, a folder made read-only mid-run, a lost cluster: what was written stays
         what = str(err) if isinstance(err, ConnectionError) else write_failed(out_dir, err)

@@ -66,7 +66,6 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 
-from .errors import NotFinite  # noqa: F401 - raised by the round loop for a non-finite aggregate
 from .registry import Registry
 
 State = "OrderedDict[str, torch.Tensor]"

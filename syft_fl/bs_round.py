@@ -35,6 +35,7 @@ from .channel import TierAir
 from .compute import transmit_energy_j
 from .config import Config, StrategyConfig
 from .data import black_level
+from .errors import Diverged
 from .federation import Federation
 from .records import RoundRecord, UplinkRecord, short_reason
 from .rng import derive_seed
@@ -48,8 +49,9 @@ STATUSES = policy.STATUSES + ("rejected", "crashed")
 @dataclass
 class StrategyState:
     """A strategy's progress: the global model, the clock (s), running totals, its rounds so far, per UE how
-    many tiers of its last upload the BS merged (what error feedback tells the UE), and its aggregation rule's
-    server state (momentum, Adam moments: named states, written by the checkpoint)."""
+    many tiers of its last upload the BS merged (what error feedback tells the UE), its aggregation rule's
+    server state (momentum, Adam moments: named states, written by the checkpoint), and the round its training
+    diverged in, if it did (:class:`~syft_fl.errors.Diverged`: it runs no further round)."""
 
     name: str
     global_state: "OrderedDict[str, torch.Tensor]"
@@ -60,6 +62,7 @@ class StrategyState:
     history: List[RoundRecord] = field(default_factory=list)
     last_merged: Dict[int, int] = field(default_factory=dict)
     server_state: aggregate.ServerState = field(default_factory=dict)
+    diverged_round: Optional[int] = None  # the round its training diverged in (= len(history)); None: it did not
 
 
 @dataclass(frozen=True)
@@ -220,15 +223,19 @@ class RoundDone:
 
 def finish_round(fed: Federation, strategy: StrategyConfig, state: "StrategyState", flight: RoundInFlight) -> RoundDone:
     """Collect the UEs' reports, receive, merge and aggregate; ``state`` gets the new global model and, per UE that
-    uploaded, how many tiers of it were merged (its pending upload for error feedback)."""
+    uploaded, how many tiers of it were merged (its pending upload for error feedback).
+    :class:`~syft_fl.errors.Diverged` (``state`` unchanged) when the new model or the rule's state is not finite."""
     reports = {t.ue: r for t, r in zip(flight.tasks, fed.transport.collect(flight.handle))}
     reception = receive(fed, flight.rules, flight.rnd, flight.plans, reports)
     merge = merge_and_aggregate(fed, flight.rnd, flight.plans, reports, reception, state.global_state,
                                 strategy=strategy, server_state=state.server_state)
     if merge.global_state is not state.global_state and not aggregate.is_finite(merge.global_state):
-        raise aggregate.NotFinite(f"strategy {state.name!r}, round {flight.rnd}: the aggregated global model is not "
-                                  f"finite (server_lr={fed.config.server_lr:g}, lr={fed.config.lr:g}): the training "
-                                  "diverged")
+        raise Diverged(state.name, flight.rnd, f"the aggregated global model is not finite; "
+                                               f"{step_sizes(fed.config, strategy)}")
+    broken = [name for name, tensors in merge.server_state.items() if not aggregate.is_finite(tensors)]
+    if broken:  # e.g. fedadam's v overflowed while the model stayed finite: the next step is not a number
+        raise Diverged(state.name, flight.rnd, f"the aggregation rule's server state {broken[0]!r} is not finite; "
+                                               f"{step_sizes(fed.config, strategy)}")
     state.global_state = merge.global_state
     state.server_state = merge.server_state
     for ue, report in reports.items():
@@ -455,14 +462,23 @@ def record(fed: Federation, state: StrategyState, done: "RoundDone",
     return row, uplinks
 
 
-def evaluate_global_model(fed: Federation, state: StrategyState) -> Tuple[float, float]:
-    """The BS's test of the strategy's global model: (accuracy, mean loss) on the held-out set."""
+def step_sizes(cfg: Config, strategy: StrategyConfig) -> str:
+    """The step sizes a diverged strategy trained with, for its message: the UEs' ``lr`` and the BS's step
+    (``server_lr`` for the fedavg family, the adaptive rules' ``eta``)."""
+    rule = strategy.aggregation_rule()
+    server = f"{rule.name} eta={rule.eta:g}" if "eta" in rule.params else f"server_lr={cfg.server_lr:g}"
+    return f"{server}, lr={cfg.lr:g}"
+
+
+def evaluate_global_model(fed: Federation, state: StrategyState,
+                          strategy: StrategyConfig) -> Tuple[float, float]:
+    """The BS's test of the strategy's global model: (accuracy, mean loss) on the held-out set;
+    :class:`~syft_fl.errors.Diverged` when the loss is not finite."""
     fed.test_model.load_state_dict(state.global_state)
     acc, loss = evaluate(fed.test_model, fed.x_test, fed.y_test)
     if not math.isfinite(loss):
-        raise aggregate.NotFinite(f"strategy {state.name!r}, round {len(state.history)}: the global model's test loss "
-                                  f"is {loss} (server_lr={fed.config.server_lr:g}, lr={fed.config.lr:g}): the "
-                                  "training diverged")
+        raise Diverged(state.name, len(state.history), f"the global model's test loss is {loss}; "
+                                                        f"{step_sizes(fed.config, strategy)}")
     return acc, loss
 
 
@@ -470,7 +486,14 @@ def run_round(fed: Federation, strategy: StrategyConfig, state: StrategyState,
               rnd: int) -> Tuple[RoundRecord, List[UplinkRecord]]:
     """One round of one strategy: the stages above, in order; updates ``state``."""
     done = finish_round(fed, strategy, state, start_round(fed, strategy, state, rnd))
-    return record(fed, state, done, evaluate_global_model(fed, state))
+    return record(fed, state, done, evaluate_global_model(fed, state, strategy))
+
+
+def abandon_round(fed: Federation, flight: RoundInFlight) -> None:
+    """Wait for a round in flight that will not be merged (its strategy diverged meanwhile) and discard every tier
+    its UEs uploaded, so that nothing of it is left on the transport for the next strategy's round."""
+    for task, report in zip(flight.tasks, fed.transport.collect(flight.handle)):
+        fed.transport.discard_tiers(task.ue, flight.rnd, len(report.tier_bytes))
 
 
 def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
@@ -479,10 +502,20 @@ def run_rounds(fed: Federation, strategy: StrategyConfig, state: StrategyState,
     it, pipelined: once round r is merged, round r + 1 starts (:meth:`Transport.submit` returns at once on a
     transport whose UEs run elsewhere) and the BS tests round r's model while the UEs train. Nothing round r + 1
     uses depends on that test, so the records are those of :func:`run_round`. When the caller gets round r's
-    records, round r + 1 may be in flight (a checkpoint then still restarts at r + 1)."""
+    records, round r + 1 may be in flight (a checkpoint then still restarts at r + 1). A round whose model
+    diverged raises :class:`~syft_fl.errors.Diverged` (its records are not yielded), after the round in flight,
+    if any, is abandoned (:func:`abandon_round`)."""
     rnd = len(state.history)
     flight = start_round(fed, strategy, state, rnd) if rnd < rounds else None
     while flight is not None:
+        before = (state.global_state, state.server_state, dict(state.last_merged))
         done = finish_round(fed, strategy, state, flight)
         flight = start_round(fed, strategy, state, done.flight.rnd + 1) if done.flight.rnd + 1 < rounds else None
-        yield record(fed, state, done, evaluate_global_model(fed, state))
+        try:
+            test = evaluate_global_model(fed, state, strategy)
+        except Diverged:  # back to the state after its last finite round, as when finish_round raises
+            state.global_state, state.server_state, state.last_merged = before
+            if flight is not None:
+                abandon_round(fed, flight)
+            raise
+        yield record(fed, state, done, test)

@@ -2,7 +2,7 @@
 that the folder it continues is the one it left.
 
 ``checkpoint.bin`` holds each strategy's progress (global model, clock, totals, metrics so far, its aggregation
-rule's server state: momentum, Adam moments), the RNG states of
+rule's server state: momentum, Adam moments, the round its training diverged in if it did), the RNG states of
 numpy, torch and Python, the wall-clock seconds spent per strategy, the resolved config (and its SHA-256), and the
 length and SHA-256 of the ``rounds.csv`` / ``uplinks.csv`` prefixes it covers. Nothing in it is a pickle:
 
@@ -117,8 +117,9 @@ def _typed(value: Any, kind: Any, what: str) -> Any:
 _STATE_FIELDS = {"name": (str, None), "sim_time_s": (float, 0.0), "uplink_bytes": (int, 0),
                  "downlink_bytes": (int, 0), "energy_j": (float, 0.0)}
 _STATE_KEYS = ["name", "global_state", "sim_time_s", "uplink_bytes", "downlink_bytes", "energy_j", "history",
-               "last_merged", "server_state"]
-_OPTIONAL_STATE_KEYS = ("server_state",)  # absent from checkpoints written before aggregation rules had state
+               "last_merged", "server_state", "diverged_round"]
+# absent from checkpoints written before aggregation rules had state, and before a diverged strategy was recorded
+_OPTIONAL_STATE_KEYS = ("server_state", "diverged_round")
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:
@@ -325,6 +326,11 @@ def _parse(body: bytes) -> Checkpoint:
         if not isinstance(server, dict):
             raise CheckpointError("server_state is not a map of name -> tensors")
         state["server_state"] = {str(name): blob(ref) for name, ref in server.items()}
+        diverged = entry.get("diverged_round")
+        if diverged is not None and (type(diverged) is not int or diverged != len(state["history"])):
+            raise CheckpointError(f"strategy state {i} diverged_round is {_short(repr(diverged))}, not None or the "
+                                  f"round after its history ({len(state['history'])})")
+        state["diverged_round"] = diverged
         states.append(state)
     config = header["config"]
     digest = header["config_sha256"]
@@ -451,7 +457,8 @@ def load_verified(out_dir: str, config: Mapping[str, Any]) -> Optional[Checkpoin
             raise CheckpointError(f"{os.path.join(out_dir, NAME)}: strategy {state['name']!r}: {err}") from None
     for state in saved.states:  # error feedback's residuals live on the UEs, not in the checkpoint
         strategy = config["strategies"].get(state["name"], {})
-        if strategy.get("error_feedback") and 0 < len(state["history"]) < config["rounds"]:
+        if strategy.get("error_feedback") and 0 < len(state["history"]) < config["rounds"] \
+                and state["diverged_round"] is None:  # a diverged strategy does not go on
             raise CheckpointError(f"{out_dir} stopped inside strategy {state['name']!r}, which uses error_feedback: "
                                   "its UEs' residuals are not in the checkpoint, so it cannot be resumed exactly "
                                   "(run it again)")

@@ -10,7 +10,28 @@ class ConfigError(ValueError):
 
 class NotFinite(ArithmeticError):
     """A global model, a test metric or a result that is not finite (the training diverged, e.g. a huge learning
-    rate): the run stops with this one line rather than carry NaN or Infinity into its files."""
+    rate): nothing carries NaN or Infinity into the run's files. A strategy's diverged training is
+    :class:`Diverged` (a recorded outcome: the run goes on); any other NotFinite stops the run with one line."""
+
+
+class Diverged(NotFinite):
+    """Strategy ``strategy``'s training diverged in round ``round`` (0-based, as rounds.csv's ``round``): its
+    aggregated global model, or that model's test loss, is not finite; ``reason`` says which, with the step sizes
+    in play. The run records the round (``StrategyState.diverged_round``), writes no row for it and goes on with
+    the other strategies (:func:`syft_fl.experiment.run`)."""
+
+    def __init__(self, strategy: str, round: int, reason: str) -> None:  # noqa: A002 - rounds.csv's name
+        self.strategy, self.round, self.reason = strategy, round, reason
+        super().__init__(f"strategy {strategy!r}, round {round}: {reason}: the training diverged")
+
+    def __reduce__(self) -> Any:  # pickled by its fields (a Ray task's exception crosses processes)
+        return type(self), (self.strategy, self.round, self.reason)
+
+    def notice(self) -> str:
+        """The one line a run prints when it happens (without the program's name)."""
+        rows = f"its rows end at round {self.round - 1}" if self.round > 0 else "it has no rows"
+        return (f"strategy {self.strategy!r} diverged in round {self.round} ({self.reason}): {rows}; the other "
+                "strategies go on")
 
 
 _REPR = reprlib.Repr()

@@ -12,7 +12,9 @@ initial model, the same UE sampling, the same channel realisations and the same 
   reach ``target_accuracy``, totals; and each strategy's time and bytes to target relative to ``full``; then
   the run's common horizon ``horizon_s`` and, per strategy, the metrics that see accuracy over it (``mean_acc``,
   accuracy at equal simulated times ``acc_at`` on ``time_grid_s``, ``final_loss``, a sustained crossing and the
-  restricted time to target: :func:`accuracy_metrics`);
+  restricted time to target: :func:`accuracy_metrics`); a strategy whose training diverged also has its
+  ``diverged_round`` (the key is there only then) and its rows end the round before (:mod:`syft_fl.horizon`: what
+  its horizon metrics then are);
 - ``timing.json``: wall-clock seconds per strategy (kept apart: everything else is byte-identical for a seed);
 - PNG plots (:mod:`syft_fl.plots`).
 
@@ -26,13 +28,14 @@ import math
 import os
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import yaml
 
 from .bs_round import StrategyState, run_rounds
 from .config import Config, to_dict
-from .errors import NotFinite
+from . import horizon as horizons
+from .errors import Diverged, NotFinite
 from .files import create_exclusive
 from .federation import Federation, build_federation
 from .records import ROUND_COLUMNS, CsvLog, RoundRecord, UplinkRecord, uplink_columns
@@ -52,10 +55,12 @@ def summarize(config: Config, states: Sequence[StrategyState]) -> Dict[str, Any]
     for st in states:
         h = st.history
         counts = {k: int(sum(getattr(r, k) for r in h)) for k in ROUND_COLUMNS if k.startswith("n_")}
+        diverged = {} if st.diverged_round is None else {"diverged_round": st.diverged_round}
         out["strategies"][st.name] = dict(
             kind=config.strategies[st.name].kind,
             rounds=len(h),
-            final_acc=h[-1].test_acc if h else None,
+            **diverged,
+            final_acc=_or_none(horizons.final([r.test_acc for r in h], st.diverged_round is not None)),
             best_acc=max(r.test_acc for r in h) if h else None,
             to_target=reach(h, config.target_accuracy),
             sim_time_s=st.sim_time_s,
@@ -71,13 +76,19 @@ def summarize(config: Config, states: Sequence[StrategyState]) -> Dict[str, Any]
             s["vs_full"] = None if t["sim_time_s"] is None else dict(
                 time_ratio=t["sim_time_s"] / ref["to_target"]["sim_time_s"],
                 bytes_ratio=t["uplink_bytes"] / ref["to_target"]["uplink_bytes"])
-    horizon = min((st.history[-1].sim_time_s for st in states if st.history), default=None)
+    horizon = horizons.common_horizon_s([(st.history[-1].sim_time_s if st.history else None,
+                                          st.diverged_round is not None) for st in states])
     out["horizon_s"] = horizon
     out["time_grid_s"] = [horizon * q for q in GRID_FRACTIONS] if horizon else []
     for st in states:
         out["strategies"][st.name].update(accuracy_metrics(st.history, config.target_accuracy, horizon,
-                                                           out["time_grid_s"]))
+                                                           out["time_grid_s"], diverged=st.diverged_round is not None))
     return out
+
+
+def _or_none(value: float) -> Optional[float]:
+    """``value``, None for nan (JSON has no NaN)."""
+    return None if math.isnan(value) else value
 
 
 #: summary.json's equal-time grid: these fractions of the run's common horizon.
@@ -87,7 +98,7 @@ SUSTAIN_ROUNDS = 3
 
 
 def accuracy_metrics(history: Sequence[RoundRecord], target: float, horizon_s: Optional[float],
-                     grid_s: Sequence[float]) -> Dict[str, Any]:
+                     grid_s: Sequence[float], *, diverged: bool = False) -> Dict[str, Any]:
     """summary.json's metrics that see accuracy, for one strategy (keys appended after the older ones).
 
     - ``mean_acc``: the area under the accuracy-vs-simulated-time step curve over [0, ``horizon_s``] divided by
@@ -103,21 +114,26 @@ def accuracy_metrics(history: Sequence[RoundRecord], target: float, horizon_s: O
       :data:`SUSTAIN_ROUNDS` rounds (None values when never, or not confirmed by the end of the run);
     - ``capped_time_s``: the first crossing's simulated time restricted to the horizon, the horizon when never
       reached by then (the term of a restricted mean time to target).
+
+    ``diverged``: the strategy's training diverged after ``history`` (:mod:`syft_fl.horizon`): its curve is
+    known until its last row only, so ``mean_acc`` is None unless its rows reach the horizon, ``acc_at`` is None
+    at the times after its last row, and ``final_loss`` is None; the crossings are those of its rows.
     """
     from . import stats
 
-    if not history or horizon_s is None:
+    if horizon_s is None or not (history or diverged):
         return dict(mean_acc=None, acc_at=[], final_loss=None, sustained_to_target=reach([], target),
                     capped_time_s=None)
     times = [r.sim_time_s for r in history]
     acc = [r.test_acc for r in history]
-    at = stats.step_at(times, acc, grid_s)
+    known_s = horizons.known_until_s(times[-1] if times else None, diverged)
+    at = horizons.unknown_after(grid_s, stats.step_at(times, acc, grid_s), known_s)
     sustained = stats.sustained_crossing(acc, target, SUSTAIN_ROUNDS)
     first = reach(history, target)["sim_time_s"]
     return dict(
-        mean_acc=stats.step_mean(times, acc, horizon_s),
+        mean_acc=stats.step_mean(times, acc, horizon_s) if horizon_s <= known_s else None,
         acc_at=[float(a) if a == a else None for a in at],
-        final_loss=history[-1].test_loss,
+        final_loss=_or_none(horizons.final([r.test_loss for r in history], diverged)),
         sustained_to_target=reach(history[sustained:], target) if sustained is not None else reach([], target),
         capped_time_s=float(stats.capped([math.inf if first is None else first], horizon_s)[0]),
     )
@@ -136,8 +152,10 @@ def summary_table(summary: Dict[str, Any]) -> str:
             to_target = "not reached | - | -"
         else:
             to_target = f"{t['sim_time_s']:.1f} | {t['uplink_bytes'] / 1e6:.2f} | {t['round'] + 1}"
-        lines.append(f"| {name} | {s['final_acc']:.4f} | {s['best_acc']:.4f} | {to_target} | "
-                     f"{s['uplink_bytes'] / 1e6:.2f} | {s['sim_time_s']:.1f} |")
+        final = f"{s['final_acc']:.4f}" if "diverged_round" not in s else f"diverged in round {s['diverged_round']}"
+        best = "-" if s["best_acc"] is None else f"{s['best_acc']:.4f}"
+        lines.append(f"| {name} | {final} | {best} | {to_target} | {s['uplink_bytes'] / 1e6:.2f} | "
+                     f"{s['sim_time_s']:.1f} |")
     return "\n".join(lines)
 
 
@@ -174,7 +192,7 @@ def write_atomically(path: str, text: str) -> None:
 
 def json_text(data: Any, what: str) -> str:
     """``data`` as strict JSON text (``allow_nan=False``: no ``NaN`` or ``Infinity``, which JSON does not have),
-    indented, with a final newline; :class:`~syft_fl.aggregate.NotFinite` naming the first such value otherwise."""
+    indented, with a final newline; :class:`~syft_fl.errors.NotFinite` naming the first such value otherwise."""
     try:
         return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
     except ValueError:
@@ -198,8 +216,14 @@ def _fields(obj: Any) -> Dict[str, Any]:
 
 
 def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = True, resume: bool = False,
-        federation: Optional[Federation] = None) -> Dict[str, Any]:
+        federation: Optional[Federation] = None,
+        on_diverged: Optional[Callable[[Diverged], None]] = None) -> Dict[str, Any]:
     """Run every configured strategy for ``config.rounds`` rounds; write the outputs; return the summary.
+
+    A strategy whose training diverges (:class:`~syft_fl.errors.Diverged`) stops in that round, which writes no
+    row; its ``diverged_round`` is recorded in its state (and checkpointed: a resumed run skips it) and
+    ``on_diverged(err)`` is called (the CLI prints :meth:`~syft_fl.errors.Diverged.notice`); the other strategies
+    go on and the run ends as usual.
 
     After every round the rows are flushed and a checkpoint is written (:mod:`syft_fl.checkpoint`); with
     ``resume`` the run first checks that ``out_dir``'s config and CSVs are the ones its checkpoint covers
@@ -246,19 +270,31 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
             if index == len(states):
                 states.append(StrategyState(name=name, global_state=OrderedDict(fed.initial_state)))
             state = states[index]
-            if len(state.history) >= config.rounds:
+            if len(state.history) >= config.rounds or state.diverged_round is not None:
                 continue
             started, spent = time.perf_counter(), wall_s.get(name, 0.0)
             bar = progress_bar(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", enabled=progress)
-            for row, uplink_rows in run_rounds(fed, strategy, state, config.rounds):
-                rounds_log.write([row])
-                uplinks_log.write(uplink_rows)
+            diverged = None
+            try:
+                for row, uplink_rows in run_rounds(fed, strategy, state, config.rounds):
+                    rounds_log.write([row])
+                    uplinks_log.write(uplink_rows)
+                    wall_s[name] = spent + time.perf_counter() - started
+                    checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
+                                    cache=encoded)
+                    bar.set_postfix(acc=f"{row.test_acc:.3f}", sim_s=f"{row.sim_time_s:.0f}")
+                    bar.update(1)
+            except Diverged as err:  # a recorded outcome of this strategy, not the run's end
+                diverged = err
+            finally:
+                bar.close()
+            if diverged is not None:
+                state.diverged_round = diverged.round
                 wall_s[name] = spent + time.perf_counter() - started
                 checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
                                 cache=encoded)
-                bar.set_postfix(acc=f"{row.test_acc:.3f}", sim_s=f"{row.sim_time_s:.0f}")
-                bar.update(1)
-            bar.close()
+                if on_diverged is not None:
+                    on_diverged(diverged)
     finally:
         rounds_log.close()
         uplinks_log.close()

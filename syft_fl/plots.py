@@ -46,6 +46,8 @@ def plot_all(out_dir: str, histories: Sequence[List[Dict[str, Any]]], config: An
     _line_plot(paths[1], histories, "round", "test_acc", "round", "test accuracy", target)
     _line_plot(paths[2], histories, "round", "uplink_bytes", "round", "cumulative uplink (MB)", scale_y=1e-6)
     shown = [h for h in histories if h]
+    if not shown:  # every strategy diverged in its first round: no outcome to show
+        return paths[:3]
     fig, axes = plt.subplots(len(shown), 1, figsize=(7, 1.8 * len(shown) + 0.6), sharex=True, squeeze=False)
     for ax, h in zip(axes[:, 0], shown):
         rounds = [r.round for r in h]

@@ -420,14 +420,16 @@ def write_study_file(study: Study, out_dir: str) -> None:
 
 
 def run_finished(run_dir: str, config: Config) -> bool:
-    """True when ``run_dir`` holds a complete summary.json: every strategy of ``config`` with all its rounds."""
+    """True when ``run_dir`` holds a complete summary.json: every strategy of ``config`` with all its rounds, or
+    with the rounds before the one its training diverged in (``diverged_round``: a result, not a failed run)."""
     try:
         with open(os.path.join(run_dir, "summary.json")) as fh:
             summary = json.load(fh)
     except (OSError, ValueError):
         return False
     done = summary.get("strategies", {})
-    return list(done) == list(config.strategies) and all(s.get("rounds") == config.rounds for s in done.values())
+    return list(done) == list(config.strategies) and all(
+        s.get("rounds") in (config.rounds, s.get("diverged_round")) for s in done.values())
 
 
 def rounds_done(run_dir: str) -> int:

@@ -20,12 +20,16 @@ def plot_accuracy(data: Any, point: Any, path: str) -> str:
 
     Each seed's accuracy is a step curve (the last round finished by a time), read on a common grid from 0 to the
     strategy's shortest horizon over the seeds, so the band never mixes seeds that have stopped with running ones.
+    A seed where the strategy's training diverged is left out (the legend's n counts the seeds shown).
     The band is drawn clipped to [0, 1] (a t interval of an accuracy can reach past either end with few seeds).
     """
     study = data.study
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in study.strategies:
-        curves = [data.curves[(point.index, seed, name)] for seed in study.seeds]
+        curves = [data.curves[(point.index, seed, name)] for seed in study.seeds
+                  if (point.index, seed, name) not in data.diverged]
+        if not curves:  # diverged in every seed
+            continue
         horizon = min(float(c.sim_time_s[-1]) for c in curves)
         grid = np.linspace(0.0, horizon, GRID_POINTS)
         matrix = np.vstack([stats.step_at(c.sim_time_s, c.test_acc, grid) for c in curves])

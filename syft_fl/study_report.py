@@ -16,7 +16,12 @@ Per run and strategy (``study.csv``, :data:`RUN_COLUMNS` + one ``acc_at_<t>s`` c
 - over the run's common horizon ``common_horizon_s`` (the earliest end of any of its strategies' last rounds, as
   summary.json's ``horizon_s``): ``mean_acc`` (area under the accuracy-time step curve / horizon, 0 before the
   first round ends), ``final_loss``, and the first and sustained crossing times restricted to the horizon
-  (``capped_*``: an unreached seed counts at the horizon; their mean is the restricted mean time to target).
+  (``capped_*``: an unreached seed counts at the horizon; their mean is the restricted mean time to target);
+- ``diverged_round``: the round the strategy's training diverged in that seed (summary.json's; empty when it did
+  not). Its rows end the round before; the common horizon and the time grid are set by the strategies that did
+  not diverge, and its final accuracy and loss, and its accuracy at the times and over a horizon its rows do not
+  reach, are nan (:mod:`syft_fl.horizon`). The statistics over seeds drop nan values (pairwise for the paired
+  ones), so they use the seeds where it did not diverge, and say how many (``n_used``, ``n_pairs``).
 
 Per point, strategy and metric (``study_summary.csv``): the mean and 95 % CI over seeds (:func:`ci_method`: ``t``
 for accuracies and losses, ``cox`` for times and bytes; the ``ci_method`` column says which), and for the
@@ -29,6 +34,7 @@ geometric-mean ratio b / a (t CI of the log ratios): for times and bytes to targ
 reached the target (``n_pairs``), for the restricted times (``capped_*``) over every seed.
 """
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -37,6 +43,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import horizon as horizons
 from . import stats
 from .study import Study
 
@@ -50,6 +57,8 @@ CENSORED_METRICS = ("time_to_target_s", "bytes_to_target", "sustained_time_s", "
 RATIO_METRICS = ("time_to_target_s", "sustained_time_s", "bytes_to_target")
 #: study.csv's columns after the ``acc_at_<t>s`` ones: what sees accuracy over the run's common horizon.
 HORIZON_COLUMNS = ["common_horizon_s", "mean_acc", "final_loss", "capped_time_s", "capped_sustained_time_s"]
+#: study.csv's last column: the round the strategy's training diverged in, empty when it did not.
+DIVERGED_COLUMN = "diverged_round"
 ACCURACY_METRICS = ("mean_acc", "final_loss")
 CAPPED_METRICS = ("capped_time_s", "capped_sustained_time_s")  # every seed counts: ratios over all seeds
 SUMMARY_COLUMNS = ["point", "strategy", "metric", "n_seeds", "n_used", "mean", "ci_low", "ci_high", "ci_method",
@@ -79,6 +88,25 @@ def read_curves(run_dir: str) -> Dict[str, Curve]:
     return {name: Curve(*(np.array(col) for col in zip(*values))) for name, values in rows.items()}
 
 
+#: The curve of a strategy without rows (its training diverged in its first round).
+NO_ROWS = Curve(*(np.array([], dtype=float) for _ in range(4)))
+
+
+def read_diverged(run_dir: str) -> Dict[str, int]:
+    """strategy -> the round its training diverged in, from ``run_dir``/summary.json (empty without one)."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as fh:
+            summary = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    return {name: s["diverged_round"] for name, s in summary["strategies"].items() if "diverged_round" in s}
+
+
+def _end_s(curve: Curve) -> Optional[float]:
+    """The simulated time its last round ended (s), None without rows."""
+    return float(curve.sim_time_s[-1]) if len(curve.sim_time_s) else None
+
+
 def _at(curve: Curve, index: Optional[int]) -> Tuple[float, float, float]:
     """(rounds to target (first = 1), sim time s, uplink bytes) at round ``index``; inf when None."""
     if index is None:
@@ -86,34 +114,42 @@ def _at(curve: Curve, index: Optional[int]) -> Tuple[float, float, float]:
     return index + 1, float(curve.sim_time_s[index]), float(curve.uplink_bytes[index])
 
 
-def run_metrics(curve: Curve, target: float, sustain_rounds: int) -> Dict[str, Any]:
-    """The study.csv metrics of one strategy's curve (see the module docstring)."""
+def run_metrics(curve: Curve, target: float, sustain_rounds: int, diverged: bool = False) -> Dict[str, Any]:
+    """The study.csv metrics of one strategy's curve (see the module docstring); ``diverged``: its training
+    diverged after these rows (no final accuracy)."""
     first = stats.first_crossing(curve.test_acc, target)
     sustained = stats.sustained_crossing(curve.test_acc, target, sustain_rounds)
     r1, t1, b1 = _at(curve, first)
     r2, t2, b2 = _at(curve, sustained)
-    return dict(n_rounds=len(curve.test_acc), horizon_s=float(curve.sim_time_s[-1]),
-                final_acc=float(curve.test_acc[-1]), best_acc=float(curve.test_acc.max()),
+    rows = len(curve.test_acc)
+    return dict(n_rounds=rows, horizon_s=float(curve.sim_time_s[-1]) if rows else math.nan,
+                final_acc=horizons.final(curve.test_acc, diverged),
+                best_acc=float(curve.test_acc.max()) if rows else math.nan,
                 reached=int(first is not None), rounds_to_target=r1, time_to_target_s=t1, bytes_to_target=b1,
                 sustained=int(sustained is not None), sustained_rounds_to_target=r2, sustained_time_s=t2,
-                sustained_bytes=b2, total_uplink_bytes=float(curve.uplink_bytes[-1]))
+                sustained_bytes=b2, total_uplink_bytes=float(curve.uplink_bytes[-1]) if rows else 0.0)
 
 
-def horizon_metrics(curve: Curve, row: Dict[str, Any], horizon_s: float) -> Dict[str, Any]:
+def horizon_metrics(curve: Curve, row: Dict[str, Any], horizon_s: float, diverged: bool = False) -> Dict[str, Any]:
     """study.csv's :data:`HORIZON_COLUMNS` of one strategy's curve, given its :func:`run_metrics` ``row`` and the
     run's common horizon (s: the earliest end of any strategy's last round in that run, the same horizon as
     summary.json's ``horizon_s``): the mean accuracy over [0, horizon] (0 before the first round ends,
     :func:`syft_fl.stats.step_mean`), the final test loss, and the first and sustained crossing times restricted to
-    the horizon (the horizon when not reached by then: :func:`syft_fl.stats.capped`)."""
-    return dict(common_horizon_s=horizon_s, mean_acc=stats.step_mean(curve.sim_time_s, curve.test_acc, horizon_s),
-                final_loss=float(curve.test_loss[-1]),
+    the horizon (the horizon when not reached by then: :func:`syft_fl.stats.capped`). ``diverged``: the mean is
+    nan unless its rows reach the horizon, the final loss nan (:mod:`syft_fl.horizon`)."""
+    covered = horizon_s <= horizons.known_until_s(_end_s(curve), diverged)
+    mean_acc = stats.step_mean(curve.sim_time_s, curve.test_acc, horizon_s) if covered else math.nan
+    return dict(common_horizon_s=horizon_s, mean_acc=mean_acc, final_loss=horizons.final(curve.test_loss, diverged),
                 capped_time_s=float(stats.capped([row["time_to_target_s"]], horizon_s)[0]),
                 capped_sustained_time_s=float(stats.capped([row["sustained_time_s"]], horizon_s)[0]))
 
 
-def time_grid(curves: Sequence[Curve], step_s: float) -> np.ndarray:
-    """Multiples of ``step_s`` up to the shortest horizon of ``curves`` (s)."""
-    horizon = min(float(c.sim_time_s[-1]) for c in curves)
+def time_grid(horizons_s: Sequence[Optional[float]], step_s: float) -> np.ndarray:
+    """Multiples of ``step_s`` up to the shortest of the runs' common horizons ``horizons_s`` (s; None: a run
+    without a row, which gives no grid)."""
+    if not horizons_s or any(h is None for h in horizons_s):
+        return np.array([], dtype=float)
+    horizon = min(horizons_s)
     return step_s * np.arange(1, int(math.floor(horizon / step_s + 1e-9)) + 1)
 
 
@@ -123,12 +159,14 @@ def _acc_key(t: float) -> str:
 
 @dataclass
 class StudyData:
-    """All runs' curves and metrics: ``rows`` (study.csv), ``curves[(point, seed, strategy)]``, the time grid."""
+    """All runs' curves and metrics: ``rows`` (study.csv), ``curves[(point, seed, strategy)]``, the time grid,
+    and ``diverged[(point, seed, strategy)]``: the round a strategy's training diverged in (only those that did)."""
 
     study: Study
     rows: List[Dict[str, Any]]
     curves: Dict[Tuple[int, int, str], Curve]
     grid_s: np.ndarray
+    diverged: Dict[Tuple[int, int, str], int] = dataclasses.field(default_factory=dict)
 
     def values(self, point: int, strategy: str, metric: str) -> np.ndarray:
         """The metric over the study's seeds (in seed order) for one point and strategy."""
@@ -138,24 +176,34 @@ class StudyData:
 
 def collect(study: Study, out_dir: str) -> StudyData:
     """Read every run folder of a finished study into :class:`StudyData`."""
-    curves = {}
+    curves, diverged, common = {}, {}, {}
     for run in study.runs:
-        for name, curve in read_curves(os.path.join(out_dir, run.rel_dir)).items():
-            curves[(run.point, run.seed, name)] = curve
-    grid_s = time_grid(list(curves.values()), study.time_step_s)
+        run_dir = os.path.join(out_dir, run.rel_dir)
+        found = read_curves(run_dir)
+        for name, rnd in read_diverged(run_dir).items():
+            diverged[(run.point, run.seed, name)] = rnd
+        for name in study.strategies:
+            curves[(run.point, run.seed, name)] = found.get(name, NO_ROWS)
+        common[(run.point, run.seed)] = horizons.common_horizon_s([(_end_s(curves[(run.point, run.seed, n)]),
+                                                  (run.point, run.seed, n) in diverged) for n in study.strategies])
+    grid_s = time_grid(list(common.values()), study.time_step_s)
     rows = []
     for run in study.runs:
         point = study.points[run.point]
-        horizon_s = min(float(curves[(run.point, run.seed, name)].sim_time_s[-1]) for name in study.strategies)
+        horizon_s = common[(run.point, run.seed)]
+        horizon_s = math.nan if horizon_s is None else horizon_s
         for name in study.strategies:
-            curve = curves[(run.point, run.seed, name)]
+            key = (run.point, run.seed, name)
+            curve, gone = curves[key], key in diverged
             row = dict(point=run.point, **dict(point.values), seed=run.seed, strategy=name)
-            row.update(run_metrics(curve, run.config.target_accuracy, study.sustain_rounds))
-            acc = stats.step_at(curve.sim_time_s, curve.test_acc, grid_s)
+            row.update(run_metrics(curve, run.config.target_accuracy, study.sustain_rounds, gone))
+            acc = horizons.unknown_after(grid_s, stats.step_at(curve.sim_time_s, curve.test_acc, grid_s),
+                                         horizons.known_until_s(_end_s(curve), gone))
             row.update({_acc_key(t): float(a) for t, a in zip(grid_s, acc)})
-            row.update(horizon_metrics(curve, row, horizon_s))
+            row.update(horizon_metrics(curve, row, horizon_s, gone))
+            row[DIVERGED_COLUMN] = diverged.get(key, "")
             rows.append(row)
-    return StudyData(study=study, rows=rows, curves=curves, grid_s=grid_s)
+    return StudyData(study=study, rows=rows, curves=curves, grid_s=grid_s, diverged=diverged)
 
 
 def _metrics(data: StudyData) -> Tuple[str, ...]:
@@ -327,10 +375,13 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
         low, high = (_num(f(data.values(point, name, "common_horizon_s"))) for f in (np.min, np.max))
         span = low if low == high else f"{low}-{high}"
         lines.append(f"| {name} | " + " | ".join(_cell(r) for r in row) + f" | {span} |")
-    lines += ["", f"Paired with `{study.reference}` (same seeds, all of them):", "",
-              "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |", "|---|---|---|---|---|"]
+    gone = diverged_text(data, point)
+    seeds = "all of them" if not gone else "(n=k) where fewer have a value: a diverged seed has none past its rows"
+    lines += ([""] + gone if gone else []) + ["", f"Paired with `{study.reference}` (same seeds, {seeds}):", "",
+                                             "| b - a | Δ mean acc | Δ final acc | Δ best acc | Δ final loss |",
+                                             "|---|---|---|---|---|"]
     for a, b in pairs(study):
-        cells = [_pair_cell(pair_by[(point, a, b, m, "diff")], 3, tests=True)
+        cells = [_pair_cell(pair_by[(point, a, b, m, "diff")], 3, tests=True, of=len(study.seeds))
                  for m in ("mean_acc", "final_acc", "best_acc", "final_loss")]
         lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -344,20 +395,39 @@ def _accuracy_markdown(data: StudyData, point: int, by: Dict[Tuple, Dict[str, An
         lines += ["", "Paired Δ accuracy at simulated time (b - a):", "", heading.replace("strategy", "b - a"), rule]
         for a, b in pairs(study):
             lines.append(f"| {b} - {a} | " + " | ".join(
-                _pair_cell(pair_by[(point, a, b, _acc_key(t), "diff")], 3, tests=True) for t in data.grid_s) + " |")
+                _pair_cell(pair_by[(point, a, b, _acc_key(t), "diff")], 3, tests=True, of=len(study.seeds))
+                for t in data.grid_s) + " |")
         lines.append("")
     return lines
 
 
+def diverged_text(data: StudyData, point: int) -> List[str]:
+    """study.md's lines under a point's strategy table: per strategy that diverged in some seeds, which seeds and
+    in which round (e.g. ``diverged: fixed in seeds 2 (round 14), 4 (round 7) of 5``); none when none did."""
+    lines = []
+    for name in data.study.strategies:
+        found = [(seed, data.diverged[(point, seed, name)]) for seed in data.study.seeds
+                 if (point, seed, name) in data.diverged]
+        if found:
+            where = ", ".join(f"{seed} (round {rnd})" for seed, rnd in found)
+            lines.append(f"diverged: {name} in seed{'s' if len(found) > 1 else ''} {where} of {len(data.study.seeds)}"
+                         " (its rows end the round before; its final accuracy and loss, and what its rows do not "
+                         "reach, are over the other seeds)")
+    return lines
+
+
 def _cell(row: Dict[str, Any], digits: int = 3) -> str:
-    """A study_summary.csv row as ``mean [low, high]``."""
-    return _ci_text(row["mean"], row["ci_low"], row["ci_high"], digits)
+    """A study_summary.csv row as ``mean [low, high]``, with ``(n=k)`` when fewer seeds than the study's count."""
+    text = _ci_text(row["mean"], row["ci_low"], row["ci_high"], digits)
+    return text + (f" (n={row['n_used']})" if 0 < row["n_used"] < row["n_seeds"] else "")
 
 
-def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False, tests: bool = False) -> str:
+def _pair_cell(row: Dict[str, Any], digits: int, pairs: bool = False, tests: bool = False, of: int = 0) -> str:
+    """A study_pairs.csv row as ``estimate [low, high]``; ``pairs``: with the pair count in parentheses, ``of``:
+    with ``(n=k)`` when k pairs are fewer than ``of`` seeds; ``tests``: with the signed tests."""
     text = _ci_text(row["estimate"], row["ci_low"], row["ci_high"], digits)
     star = "*" if row["excludes_null"] else ""
-    tail = f" ({row['n_pairs']})" if pairs else ""
+    tail = f" ({row['n_pairs']})" if pairs else (f" (n={row['n_pairs']})" if 0 < row["n_pairs"] < of else "")
     if tests and row["n_b_above"] != "" and row["n_pairs"]:
         p = row["p_wilcoxon"]
         tail += f" p {p:.3g}, b>a/b<a {row['n_b_above']}/{row['n_b_below']}" if math.isfinite(p) else " (all equal)"
@@ -418,7 +488,8 @@ def write_report(study: Study, out_dir: str, timing: Dict[str, Any], *, plots: b
     data = collect(study, out_dir)
     summary, pair_table = summary_rows(data), pair_rows(data)
     paths = [os.path.join(out_dir, n) for n in ("study.csv", "study_summary.csv", "study_pairs.csv", "study.md")]
-    _write_csv(paths[0], data.rows, _columns(study, RUN_COLUMNS, [_acc_key(t) for t in data.grid_s] + HORIZON_COLUMNS))
+    _write_csv(paths[0], data.rows, _columns(study, RUN_COLUMNS, [_acc_key(t) for t in data.grid_s] + HORIZON_COLUMNS
+                                              + [DIVERGED_COLUMN]))
     _write_csv(paths[1], summary, _columns(study, SUMMARY_COLUMNS))
     _write_csv(paths[2], pair_table, _columns(study, PAIR_COLUMNS))
     with open(paths[3], "w") as fh:

@@ -9,6 +9,7 @@ or changed. :func:`test_count_by_kind` prints the count by kind (``pytest -s``).
 """
 import gzip
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -1055,16 +1056,57 @@ def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypat
 
 
 @pytest.mark.e2e
-def test_a_diverging_run_stops_with_one_line_and_writes_no_nan(tmp_path, capsys):
-    """server_lr=1000 (the largest allowed) on this tiny set-up: the global model's test loss turns NaN in round 2;
-    the run stops there (it used to finish with exit 0 and every later test loss NaN)."""
+def test_a_diverging_run_completes_with_one_line_per_strategy_and_writes_no_nan(tmp_path, capsys):
+    """server_lr=1000 (the largest allowed) on this tiny set-up: each strategy's global model's test loss turns NaN
+    in round 2. Each stops there with one line (it used to stop the whole run, and before that to finish with every
+    later test loss NaN); the run completes (exit 0, summary.json) with rows for rounds 0 and 1 only."""
     out = tmp_path / "o"
     capsys.readouterr()
-    assert run_tiered.main(RUN + SETS + ["--set", "server_lr=1000", "--set", "rounds=4", "--out", str(out)]) == 2
+    assert run_tiered.main(RUN + SETS + ["--set", "server_lr=1000", "--set", "rounds=4", "--out", str(out)]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "the training diverged" in err[0] and "server_lr=1000" in err[0], err
-    assert not (out / "summary.json").exists()
-    assert "nan" not in ",".join(r.split(",")[5] for r in (out / "rounds.csv").read_text().splitlines()[1:])
+    assert err == [f"run_tiered.py: strategy {name!r} diverged in round 2 (the global model's test loss is nan; "
+                   "server_lr=1000, lr=0.05): its rows end at round 1; the other strategies go on"
+                   for name in ("full", "tiered")], err
+    summary = json.loads((out / "summary.json").read_text())
+    for name in ("full", "tiered"):
+        s = summary["strategies"][name]
+        assert (s["rounds"], s["diverged_round"], s["final_acc"], s["final_loss"]) == (2, 2, None, None), s
+    assert summary["horizon_s"] is not None  # every strategy diverged: the horizon is over all of them
+    rows = (out / "rounds.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[:2] for r in rows] == [[n, str(k)] for n in ("full", "tiered") for k in (0, 1)]
+    assert "nan" not in ",".join(r.split(",")[5] for r in rows)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("eta, line", [
+    ("1e30", "diverged in round 0 (the global model's test loss is nan; fedadam eta=1e+30, lr=0.05): it has no "
+             "rows;"),
+    ("1000", "diverged in round 1 (the aggregation rule's server state 'v' is not finite; fedadam eta=1000, "
+             "lr=0.05): its rows end at round 0;"),
+])
+def test_a_strategy_that_diverges_leaves_the_others_as_a_run_without_it(eta, line, tmp_path, capsys):
+    """tiered (fedadam with a huge eta) diverges first; full, run after it, has the rows of a run of full alone,
+    byte for byte (the round in flight when tiered's test loss turned NaN left nothing behind), the horizon is
+    full's, and summary.json flags tiered alone."""
+    diverging = ["--set", "strategies.tiered.aggregation=fedadam", "--set", f"strategies.tiered.eta={eta}",
+                 "--set", "rounds=3", "--no-progress", "--no-plots"]
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    capsys.readouterr()
+    assert run_tiered.main(SETS + diverging + ["--strategies", "tiered,full", "--out", str(both)]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"run_tiered.py: strategy 'tiered' {line} the other strategies go on"]
+    assert run_tiered.main(SETS + diverging + ["--strategies", "full", "--out", str(alone)]) == 0
+    for name in ("rounds.csv", "uplinks.csv"):
+        lines = (both / name).read_text().splitlines()
+        assert [r for r in lines if r.startswith("full,")] == (alone / name).read_text().splitlines()[1:], name
+        assert {r.split(",")[1] for r in lines if r.startswith("tiered,")} == (set() if eta == "1e30" else {"0"})
+    summary, only = (json.loads((d / "summary.json").read_text()) for d in (both, alone))
+    assert summary["strategies"]["full"] == only["strategies"]["full"]
+    assert summary["horizon_s"] == only["horizon_s"]
+    tiered = summary["strategies"]["tiered"]
+    assert tiered["diverged_round"] == (0 if eta == "1e30" else 1)
+    assert "diverged_round" not in only["strategies"]["full"]
+    assert (tiered["final_acc"], tiered["mean_acc"], tiered["final_loss"]) == (None, None, None)
 
 
 @pytest.mark.e2e

@@ -69,8 +69,8 @@ def test_pipelined_rounds_test_while_the_next_round_trains_and_give_the_same_rec
         submit = fed.transport.submit
         monkeypatch.setattr(fed.transport, "submit", lambda tasks: events.append(("submit", tasks[0].round))
                             or submit(tasks))
-        monkeypatch.setattr(bs_round, "evaluate_global_model", lambda f, s: events.append(("test", len(s.history)))
-                            or test(f, s))
+        monkeypatch.setattr(bs_round, "evaluate_global_model", lambda f, s, c: events.append(("test", len(s.history)))
+                            or test(f, s, c))
         state = StrategyState(name="tiered", global_state=OrderedDict(fed.initial_state))
         try:
             if how == "pipelined":

@@ -76,6 +76,36 @@ def test_stopped_and_resumed_run_equals_the_whole_run(after_rounds, whole, tmp_p
     assert not [n for n in os.listdir(str(out)) if n.endswith(".tmp")]
 
 
+#: tiered (fedadam, eta 1000) diverges in round 1 (its server state overflows); full runs after it
+DIVERGING = ["--no-progress", "--no-plots", "--strategies", "tiered,full"] + [
+    a for kv in TINY + ["strategies.tiered.aggregation=fedadam", "strategies.tiered.eta=1000"] for a in ("--set", kv)]
+
+
+@pytest.fixture(scope="module")
+def whole_diverged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole_diverged") / "run"
+    assert run_tiered.main(DIVERGING + ["--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["strategies"]["tiered"]["diverged_round"] == 1
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("after_rounds", [1, 2, 3])  # in the diverging round, right after it, in the next strategy
+def test_a_run_stopped_around_a_divergence_resumes_to_the_same_files(after_rounds, whole_diverged, tmp_path,
+                                                                      monkeypatch, capsys):
+    """The divergence is checkpointed: a run stopped after it skips the strategy when resumed (it is not run,
+    nor reported, again); one stopped before it diverges again. Either way the files are the whole run's."""
+    out = tmp_path / "run"
+    helpers.stopped_run(run_tiered.main, DIVERGING, out, after_rounds, monkeypatch)
+    saved = checkpoint.read(str(out))
+    assert saved.states[0]["diverged_round"] == (None if after_rounds == 1 else 1)
+    code, err = resume(out, capsys)
+    assert code == 0, err
+    assert ("strategy 'tiered' diverged in round 1" in err) == (after_rounds == 1), err
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (whole_diverged / name).read_bytes(), name
+
+
 def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
     model = OrderedDict(w=torch.randn(3, 4), b=torch.zeros(4), steps=torch.tensor(7))
     history = [RoundRecord(
@@ -109,6 +139,22 @@ def test_the_checkpoint_holds_no_pickle_and_round_trips(tmp_path):
     totals = {k: got[k] for k in ("sim_time_s", "uplink_bytes", "energy_j")}
     assert totals == dict(sim_time_s=10.0, uplink_bytes=123, energy_j=1.5)
     assert saved.wall_s == {"full": 1.25} and saved.config == config
+    assert got["diverged_round"] is None  # a state saved without the field (an older checkpoint) did not diverge
+
+
+def test_a_diverged_round_round_trips_and_must_follow_the_history(tmp_path):
+    model = OrderedDict(w=torch.zeros(2))
+    for name in checkpoint.CSV_NAMES:  # read() checks the file alone; verify() would compare these
+        (tmp_path / name).write_text("")
+    config = to_dict(load_config(None, TINY))
+    state = dict(name="full", global_state=model, sim_time_s=0.0, uplink_bytes=0, downlink_bytes=0, energy_j=0.0,
+                 history=[], last_merged={}, server_state={}, diverged_round=0)
+    checkpoint.save(str(tmp_path), [state], config=config, wall_s={})
+    assert checkpoint.read(str(tmp_path)).states[0]["diverged_round"] == 0
+    checkpoint.save(str(tmp_path), [dict(state, diverged_round=2)], config=config, wall_s={})
+    with pytest.raises(checkpoint.CheckpointError, match="diverged_round is 2, not None or the round after its "
+                                                         "history"):
+        checkpoint.read(str(tmp_path))
 
 
 @pytest.mark.e2e

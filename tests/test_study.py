@@ -226,7 +226,9 @@ def test_report_on_hand_made_runs(tmp_path):
     assert rows[("0", "0", "tiered")]["mean_acc"] == "0.21"
     assert rows[("0", "1", "tiered")]["mean_acc"] == "0.2"  # 0.2 and 0.4 for 8 s each: 4.8 / 24
     assert (r["capped_time_s"], rows[("0", "1", "full")]["capped_time_s"]) == ("20", "24")
-    assert list(r)[-5:] == ["common_horizon_s", "mean_acc", "final_loss", "capped_time_s", "capped_sustained_time_s"]
+    assert list(r)[-6:] == ["common_horizon_s", "mean_acc", "final_loss", "capped_time_s", "capped_sustained_time_s",
+                            "diverged_round"]  # empty: no strategy diverged
+    assert r["diverged_round"] == ""
     # point 1 seed 1 full: 0.5 in round 1, then 0.1: first crossing at 10 s, sustained at round 3 can't be confirmed
     r = rows[("1", "1", "full")]
     assert (r["time_to_target_s"], r["sustained"], r["sustained_time_s"]) == ("10", "0", "inf")
@@ -281,6 +283,44 @@ def test_run_finished_needs_a_complete_summary(tmp_path):
     assert not run_finished(str(tmp_path), run.config)
     (tmp_path / "summary.json").write_text('{"strategies": {"full": {"rounds": 3}, "tiered": {"rounds": 3}}}')
     assert run_finished(str(tmp_path), run.config)
+    # a strategy that diverged in round 2 has 2 rounds: a finished run (its outcome), not one to run again
+    (tmp_path / "summary.json").write_text('{"strategies": {"full": {"rounds": 3}, "tiered": {"rounds": 2, '
+                                           '"diverged_round": 2}}}')
+    assert run_finished(str(tmp_path), run.config)
+
+
+def test_report_with_a_strategy_that_diverged_in_one_seed(tmp_path):
+    """Point 0 seed 1: tiered diverged in round 2 (rows for rounds 0 and 1, at 8 s and 16 s). Its final and
+    horizon metrics are nan there, the run's horizon is full's (30 s), the statistics use the other seed and say
+    so, and study.md names the seed and the round."""
+    study = tiny_study(sweeps=["deadline_s=10", "increment_window_s=0,2"])
+    create_study_dir(study, str(tmp_path))
+    _fake_runs(study, tmp_path)
+    run_dir = tmp_path / "point-0" / "seed-1"
+    rows = (run_dir / "rounds.csv").read_text().splitlines()
+    (run_dir / "rounds.csv").write_text("\n".join(rows[:-1]) + "\n")  # tiered's round 2: no row
+    (run_dir / "summary.json").write_text('{"strategies": {"full": {"rounds": 3}, "tiered": {"rounds": 2, '
+                                          '"diverged_round": 2}}}')
+    write_report(study, str(tmp_path), record_timing(str(tmp_path), dict(
+        wall_s=1.0, runs=4, executed=4, skipped=0, workers=1, ray=False, address=None)), plots=False)
+    rows = {(r["point"], r["seed"], r["strategy"]): r for r in read_csv(tmp_path / "study.csv")}
+    r = rows[("0", "1", "tiered")]
+    assert (r["diverged_round"], r["n_rounds"], r["best_acc"], r["final_acc"], r["final_loss"]) == (
+        "2", "2", "0.4", "nan", "nan")
+    assert (r["common_horizon_s"], r["mean_acc"]) == ("30", "nan")  # full's end; its rows end at 16 s
+    assert (r["acc_at_15s"], r["acc_at_20s"]) == ("0.2", "nan")  # 0.2 from 8 s; nothing known after 16 s
+    assert (r["reached"], r["time_to_target_s"]) == ("1", "16")  # a crossing before it diverged is one
+    full = rows[("0", "1", "full")]
+    assert (full["diverged_round"], full["common_horizon_s"], full["mean_acc"]) == ("", "30", "0.1")
+    assert rows[("0", "0", "tiered")]["diverged_round"] == ""
+    summary = {(r["point"], r["strategy"], r["metric"]): r for r in read_csv(tmp_path / "study_summary.csv")}
+    assert (summary[("0", "tiered", "mean_acc")]["n_seeds"], summary[("0", "tiered", "mean_acc")]["n_used"]) == (
+        "2", "1")
+    pairs = {(r["point"], r["metric"], r["stat"]): r for r in read_csv(tmp_path / "study_pairs.csv")}
+    assert pairs[("0", "mean_acc", "diff")]["n_pairs"] == "1" and pairs[("1", "mean_acc", "diff")]["n_pairs"] == "2"
+    md = (tmp_path / "study.md").read_text()
+    assert "\ndiverged: tiered in seed 1 (round 2) of 2" in md and md.count("\ndiverged: ") == 1
+    assert "(n=1)" in md
 
 
 # --- end to end ----------------------------------------------------------------------------------------------------
@@ -314,6 +354,24 @@ def test_study_outputs(reference_study):
     assert all(0.0 <= float(r["final_acc"]) <= 1.0 and r["n_rounds"] == "3" for r in rows)
     assert (reference_study / "point-1" / "point.yaml").read_text() == "increment_window_s: 2\n"
     assert (reference_study / "study.md").read_text().startswith("# Study\n\nCommand: `test`")
+
+
+@pytest.mark.e2e
+def test_a_strategy_that_diverges_does_not_fail_its_runs(tmp_path):
+    """tiered (fedadam, eta 1000) diverges in seed 1 (round 2), not in seed 0: both runs finish (no RunFailed) and
+    are not run again, and the report keeps every result and says where tiered diverged."""
+    study = tiny_study(overrides=TINY + ["strategies.tiered.aggregation=fedadam", "strategies.tiered.eta=1000"],
+                       sweeps=[])
+    create_study_dir(study, str(tmp_path))
+    record = _finish(tmp_path)
+    assert (record["executed"], pending_runs(study, str(tmp_path))) == (2, [])
+    assert _finish(tmp_path)["executed"] == 0  # --resume's checks pass (summary.json is what the checkpoint gives)
+    rows = {(r["seed"], r["strategy"]): r for r in read_csv(tmp_path / "study.csv")}
+    assert all(rows[(s, "full")]["n_rounds"] == "3" and rows[(s, "full")]["diverged_round"] == "" for s in "01")
+    assert [rows[(s, "tiered")]["diverged_round"] for s in "01"] == ["", "2"]
+    assert [rows[(s, "tiered")]["n_rounds"] for s in "01"] == ["3", "2"]
+    assert rows[("1", "tiered")]["final_acc"] == "nan" != rows[("0", "tiered")]["final_acc"]
+    assert "\ndiverged: tiered in seed 1 (round 2) of 2 " in (tmp_path / "study.md").read_text()
 
 
 @pytest.mark.e2e
