@@ -1,5 +1,6 @@
-"""Paired differences, b - a, read from run folders' rounds.csv (also runs of a study reported as failed: the
-strategies a run finished before one diverged are complete in its rounds.csv).
+"""Paired differences, b - a, read from run folders' rounds.csv: any two strategies of any runs, also of studies
+run by a syft-fl older than the diverged-strategy rule (where a run in which one strategy diverged was reported
+as failed, though the strategies it finished before are complete in its rounds.csv).
 
 Each run's horizon is the earlier of a's and b's last round end (s), the same rule as study.csv's
 ``common_horizon_s`` restricted to the pair. Printed with the paired t CI (95 %) and wins over the runs that hold
@@ -45,6 +46,9 @@ def paired_values(a: str, b: str, runs: list, at: list) -> tuple:
     columns.update({f"acc at {g:g} s": [] for g in at})
     used = []
     for run in runs:
+        if not os.path.exists(os.path.join(run, "rounds.csv")):
+            print(f"{run}: skipped (no rounds.csv yet)")
+            continue
         c = curves(run)
         full = max(len(t) for t, _, _ in c.values())
         if a not in c or b not in c or len(c[a][0]) < full or len(c[b][0]) < full:
