@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from . import aggregate, codec
+from .config import ConfigError, resolve, to_dict
 from .config_diff import first_difference
 from .files import GIB, FileRefused, create_exclusive, open_regular
 from .records import ROUND_COLUMNS, RoundRecord, fmt
@@ -363,12 +364,15 @@ def _parse(body: bytes) -> Checkpoint:
 # --- checking a folder against a checkpoint, and restoring ------------------------------------------------------
 def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
     """Check, without side effects, that ``config`` (the folder's resolved config as plain data) is the one
-    ``saved`` was written with and that each CSV starts with the bytes it covers. Raises :class:`CheckpointError`
+    ``saved`` was written with, or that config as this syft-fl reads it (a key added since then at its default:
+    :func:`_read_by_today`), and that each CSV starts with the bytes it covers. Raises :class:`CheckpointError`
     naming the first difference."""
     if config_sha256(config) != saved.config_sha256:
-        what = first_difference(saved.config, config, "the checkpoint's")
-        raise CheckpointError(f"{os.path.join(out_dir, 'config.yaml')}: {what} "
-                              "(the checkpoint was written with another config)")
+        today = _read_by_today(saved.config)
+        if today is None or config_sha256(today) != config_sha256(config):  # key order counts (strategies')
+            what = first_difference(saved.config if today is None else today, config, "the checkpoint's")
+            raise CheckpointError(f"{os.path.join(out_dir, 'config.yaml')}: {what} "
+                                  "(the checkpoint was written with another config)")
     names = list(config.get("strategies", {}))
     for i, state in enumerate(saved.states):
         if i >= len(names) or state["name"] != names[i]:
@@ -389,6 +393,16 @@ def verify(out_dir: str, saved: Checkpoint, config: Mapping[str, Any]) -> None:
             raise CheckpointError(f"{path}: its first {size} bytes are not the ones the checkpoint covers "
                                   "(edited, or another run's checkpoint)")
     _check_histories(out_dir, saved)
+
+
+def _read_by_today(saved_config: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The checkpoint's config as this syft-fl resolves it (plain data): keys added since it was written take
+    their defaults, which keep what a run did before the key existed (every new key's default is the old
+    behaviour, checked by the byte-identity of the pinned runs). None when this syft-fl refuses it."""
+    try:
+        return to_dict(resolve(saved_config))
+    except (ConfigError, TypeError, ValueError):
+        return None
 
 
 MAX_HISTORY_CSV_BYTES = 256 << 20  # rounds.csv's covered prefix, read whole to compare with the histories

@@ -503,11 +503,7 @@ def load_config(
     if "study" in raw:
         raise ConfigError(f"--config {short(source)} holds a study: block (seeds, sweeps): run it with "
                           f"experiments/run_study.py --config {short(source)}")
-    merged = _declared_defaults()
-    merged.update(raw)
-    for section in ("channel", "broadcast", "compute", "faults", "ray"):
-        if isinstance(raw.get(section), dict):
-            merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
+    merged = _with_defaults(raw)
     for text in overrides:
         key_path, value = parse_override(text)
         set_path(merged, key_path, value)
@@ -527,6 +523,23 @@ def load_config(
             raise ConfigError(f"--strategies names {short(twice[0])} twice")
         merged["strategies"] = {s: known[s] for s in strategies}
     return _build(Config, merged, "")
+
+
+def _with_defaults(raw: Mapping[str, Any]) -> Dict[str, Any]:
+    """``raw`` (a config file's top-level mapping) over the declared defaults, section by section."""
+    merged = _declared_defaults()
+    merged.update(raw)
+    for section in ("channel", "broadcast", "compute", "faults", "ray"):
+        if isinstance(raw.get(section), dict):
+            merged[section] = {**to_dict(getattr(Config(), section)), **raw[section]}
+    return merged
+
+
+def resolve(raw: Mapping[str, Any]) -> Config:
+    """A resolved config (plain data, e.g. a run's ``config.yaml`` or a checkpoint's) read by this syft-fl: the
+    keys it lacks (added since it was written) take their defaults, as :func:`load_config` gives them; validated
+    (:class:`ConfigError`)."""
+    return _build(Config, _with_defaults(raw), "")
 
 
 def _declared_defaults() -> Dict[str, Any]:

@@ -76,6 +76,49 @@ def test_stopped_and_resumed_run_equals_the_whole_run(after_rounds, whole, tmp_p
     assert not [n for n in os.listdir(str(out)) if n.endswith(".tmp")]
 
 
+def _as_written_before_outage_rule(monkeypatch):
+    """Make this process's runs write their config (config.yaml and the checkpoint's) as a syft-fl from before
+    ``channel.outage_rule`` existed did: without the key."""
+    from syft_fl import experiment
+
+    def old_to_dict(config):
+        data = to_dict(config)
+        del data["channel"]["outage_rule"]
+        return data
+
+    monkeypatch.setattr(experiment, "to_dict", old_to_dict)
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_by_an_older_syft_fl_resumes_when_its_new_keys_keep_their_defaults(whole, tmp_path,
+                                                                                         monkeypatch, capsys):
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        _as_written_before_outage_rule(patch)
+        stopped_run(out, 3, patch)
+    assert "outage_rule" not in (out / "config.yaml").read_text()
+    code, err = resume(out, capsys)
+    assert code == 0, err
+    for name in ("rounds.csv", "uplinks.csv", "summary.json"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+@pytest.mark.e2e
+def test_a_new_key_set_away_from_its_default_on_an_older_run_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        _as_written_before_outage_rule(patch)
+        stopped_run(out, 3, patch)
+    data = yaml.safe_load((out / "config.yaml").read_text())
+    data["channel"]["outage_rule"] = "stall"
+    (out / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    before = tree_digest(str(out))
+    code, err = resume(out, capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "channel.outage_rule" in err and "'lose'" in err and "'stall'" in err, err
+    assert tree_digest(str(out)) == before
+
+
 #: tiered (fedadam, eta 1000) diverges in round 1 (its server state overflows); full runs after it
 DIVERGING = ["--no-progress", "--no-plots", "--strategies", "tiered,full"] + [
     a for kv in TINY + ["strategies.tiered.aggregation=fedadam", "strategies.tiered.eta=1000"] for a in ("--set", kv)]
