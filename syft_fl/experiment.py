@@ -273,15 +273,19 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
             if len(state.history) >= config.rounds or state.diverged_round is not None:
                 continue
             started, spent = time.perf_counter(), wall_s.get(name, 0.0)
+
+            def save_progress() -> None:  # this strategy's wall time so far, then the checkpoint
+                wall_s[name] = spent + time.perf_counter() - started
+                checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
+                                cache=encoded)
+
             bar = progress_bar(total=config.rounds, initial=len(state.history), desc=f"{name:>15}", enabled=progress)
             diverged = None
             try:
                 for row, uplink_rows in run_rounds(fed, strategy, state, config.rounds):
                     rounds_log.write([row])
                     uplinks_log.write(uplink_rows)
-                    wall_s[name] = spent + time.perf_counter() - started
-                    checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
-                                    cache=encoded)
+                    save_progress()
                     bar.set_postfix(acc=f"{row.test_acc:.3f}", sim_s=f"{row.sim_time_s:.0f}")
                     bar.update(1)
             except Diverged as err:  # a recorded outcome of this strategy, not the run's end
@@ -290,9 +294,7 @@ def run(config: Config, out_dir: str, *, progress: bool = True, plots: bool = Tr
                 bar.close()
             if diverged is not None:
                 state.diverged_round = diverged.round
-                wall_s[name] = spent + time.perf_counter() - started
-                checkpoint.save(out_dir, [_fields(s) for s in states], config=config_data, wall_s=wall_s,
-                                cache=encoded)
+                save_progress()
                 if on_diverged is not None:
                     on_diverged(diverged)
     finally:
